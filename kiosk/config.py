@@ -1,0 +1,334 @@
+"""config.toml -> typed, frozen settings.
+
+The schema is the dataclasses below: each field's type and default is the key's type and
+default, and its metadata holds the range check. The loader reports every problem at once
+(key path, what was expected, what was found, "did you mean ...?") because an administrator
+edits this file by hand and should not have to fix it one error per restart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_DIR = Path(__file__).resolve().parents[1]
+ASSETS_DIR = REPO_DIR / "assets"
+DEFAULT_CONFIG_PATH = REPO_DIR / "config.toml"
+BUILTIN_DEMO_PACK = ASSETS_DIR / "demo" / "pack"
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; `problems` lists every reason, one line each."""
+
+    def __init__(self, path: Path, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        super().__init__(self.message())
+
+    def message(self) -> str:
+        count = len(self.problems)
+        head = f"{self.path} has {count} problem{'s' if count != 1 else ''}:"
+        lines = [head] + [f"  - {p}" for p in self.problems]
+        lines.append("Nothing was started. Fix the file (every key is explained in it) and try again.")
+        return "\n".join(lines)
+
+
+def _range(low: float | None = None, high: float | None = None) -> dict[str, Any]:
+    return {"range": (low, high)}
+
+
+def _choice(*options: str) -> dict[str, Any]:
+    return {"choices": options}
+
+
+@dataclass(frozen=True)
+class DisplaySettings:
+    fullscreen: bool = False
+    lockdown: bool = False
+    width: int = field(default=1280, metadata=_range(320, 7680))
+    height: int = field(default=800, metadata=_range(240, 4320))
+
+
+@dataclass(frozen=True)
+class LanguageSettings:
+    available: tuple[str, ...] = ("en-GB", "en-US")
+    default: str = "en-GB"
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    idle_timeout_seconds: int = field(default=90, metadata=_range(10, 3600))
+    still_there_seconds: int = field(default=15, metadata=_range(3, 120))
+
+
+@dataclass(frozen=True)
+class HelpSettings:
+    title: str = "Need help now?"
+    text: str = (
+        "Please speak to a member of staff at reception. "
+        "If you are in danger or need urgent help, tell them straight away."
+    )
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    output_device: str = ""
+    volume_cap: float = field(default=0.8, metadata=_range(0.0, 1.0))
+    start_volume: float = field(default=0.4, metadata=_range(0.0, 1.0))
+    fade_ms: int = field(default=20, metadata=_range(10, 30))
+    buffer_seconds: float = field(default=1.5, metadata=_range(0.5, 10.0))
+
+
+@dataclass(frozen=True)
+class ContentSettings:
+    demo_pack: str = "builtin"
+    max_pack_mb: int = field(default=2048, metadata=_range(1, 100_000))
+    max_file_mb: int = field(default=500, metadata=_range(1, 100_000))
+    max_audio_minutes: int = field(default=120, metadata=_range(1, 1440))
+    max_zip_entries: int = field(default=2000, metadata=_range(1, 1_000_000))
+    max_zip_ratio: int = field(default=100, metadata=_range(2, 100_000))
+
+
+@dataclass(frozen=True)
+class TakeHomeSettings:
+    enabled: bool = True
+    bind: str = "0.0.0.0"
+    port: int = field(default=8080, metadata=_range(1, 65535))
+    public_address: str = "auto"
+    link_days: int = field(default=7, metadata=_range(1, 365))
+    downloads_per_file: int = field(default=5, metadata=_range(1, 1000))
+    max_connections_per_client: int = field(default=8, metadata=_range(1, 1000))
+    wifi_ssid: str = ""
+    wifi_password: str = ""
+    wifi_security: str = field(default="WPA", metadata=_choice("WPA", "WEP", "nopass"))
+    wifi_hidden: bool = False
+
+
+@dataclass(frozen=True)
+class TherapistSettings:
+    pin_hash: str = ""
+    auto_lock_minutes: int = field(default=5, metadata=_range(1, 240))
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path
+    data_dir: Path
+    station_name: str
+    display: DisplaySettings
+    languages: LanguageSettings
+    session: SessionSettings
+    help: HelpSettings
+    audio: AudioSettings
+    content: ContentSettings
+    take_home: TakeHomeSettings
+    therapist: TherapistSettings
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "kiosk.sqlite3"
+
+    @property
+    def content_dir(self) -> Path:
+        return self.data_dir / "content"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def demo_pack_path(self) -> Path | None:
+        value = self.content.demo_pack
+        if value == "":
+            return None
+        if value == "builtin":
+            return BUILTIN_DEMO_PACK
+        path = Path(value)
+        return path if path.is_absolute() else (self.config_path.parent / path).resolve()
+
+
+# Top-level keys and their section classes; `data_dir` and `station_name` are plain values.
+SECTIONS: dict[str, type] = {
+    "display": DisplaySettings,
+    "languages": LanguageSettings,
+    "session": SessionSettings,
+    "help": HelpSettings,
+    "audio": AudioSettings,
+    "content": ContentSettings,
+    "take_home": TakeHomeSettings,
+    "therapist": TherapistSettings,
+}
+TOP_LEVEL_DEFAULTS: dict[str, str] = {"data_dir": "data", "station_name": "station-1"}
+
+
+def schema_keys() -> list[str]:
+    """Every key path the loader understands, e.g. "audio.volume_cap" (used by the docs test)."""
+    keys = list(TOP_LEVEL_DEFAULTS)
+    for section, cls in SECTIONS.items():
+        keys += [f"{section}.{f.name}" for f in dataclasses.fields(cls)]
+    return keys
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _expected(kind: Any, meta: typing.Mapping[str, Any]) -> str:
+    if kind is bool:
+        return "true or false"
+    if "choices" in meta:
+        return "one of " + ", ".join(f'"{c}"' for c in meta["choices"])
+    low, high = meta.get("range", (None, None))
+    noun = {int: "a whole number", float: "a number", str: "text"}.get(kind, "a list of text")
+    if low is not None and high is not None:
+        return f"{noun} from {low} to {high}"
+    return noun
+
+
+def _check_value(path: str, kind: Any, meta: typing.Mapping[str, Any], value: Any) -> tuple[Any, str | None]:
+    """Returns (converted value, problem or None)."""
+    wrong = f"{path}: expected {_expected(kind, meta)}, found {_describe(value)}"
+    if kind is bool:
+        return (value, None) if isinstance(value, bool) else (None, wrong)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return None, wrong
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None, wrong
+        value = float(value)
+    elif kind is str:
+        if not isinstance(value, str):
+            return None, wrong
+        if "choices" in meta and value not in meta["choices"]:
+            return None, wrong
+    else:  # tuple[str, ...]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return None, wrong
+        value = tuple(value)
+    low, high = meta.get("range", (None, None))
+    if low is not None and not (low <= value <= high):
+        return None, wrong
+    return value, None
+
+
+def _unknown(path: str, key: str, known: list[str]) -> str:
+    guess = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f'; did you mean "{guess[0]}"?' if guess else f"; known keys here: {', '.join(known)}"
+    return f"{path}: unknown key{hint}"
+
+
+def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
+    if not isinstance(raw, dict):
+        problems.append(f"{name}: expected a table ([{name}]), found {_describe(raw)}")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        path = f"{name}.{key}"
+        if key not in fields:
+            problems.append(_unknown(path, key, list(fields)))
+            continue
+        converted, problem = _check_value(path, hints[key], fields[key].metadata, value)
+        if problem:
+            problems.append(problem)
+        else:
+            values[key] = converted
+    return cls(**values)
+
+
+def settings_from_mapping(raw: dict[str, Any], config_path: Path) -> Settings:
+    """Validate a parsed config; raises ConfigError listing every problem."""
+    problems: list[str] = []
+    known_top = list(TOP_LEVEL_DEFAULTS) + list(SECTIONS)
+    top: dict[str, str] = dict(TOP_LEVEL_DEFAULTS)
+    sections: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in TOP_LEVEL_DEFAULTS:
+            if isinstance(value, str) and value.strip():
+                top[key] = value
+            else:
+                problems.append(f"{key}: expected non-empty text, found {_describe(value)}")
+        elif key in SECTIONS:
+            sections[key] = _build_section(key, SECTIONS[key], value, problems)
+        else:
+            problems.append(_unknown(key, key, known_top))
+    for name, cls in SECTIONS.items():
+        sections.setdefault(name, cls())
+
+    audio: AudioSettings = sections["audio"]
+    if audio.start_volume > audio.volume_cap:
+        problems.append(
+            f"audio.start_volume: must not be above audio.volume_cap ({audio.volume_cap}), "
+            f"found {audio.start_volume}"
+        )
+    languages: LanguageSettings = sections["languages"]
+    if not languages.available:
+        problems.append("languages.available: expected at least one language, found an empty list")
+    elif languages.default not in languages.available:
+        problems.append(
+            f'languages.default: expected one of languages.available ({", ".join(languages.available)}), '
+            f'found "{languages.default}"'
+        )
+    if problems:
+        raise ConfigError(config_path, problems)
+
+    data_dir = Path(top["data_dir"]).expanduser()
+    if not data_dir.is_absolute():
+        data_dir = config_path.parent / data_dir
+    return Settings(
+        config_path=config_path,
+        data_dir=data_dir.resolve(),
+        station_name=top["station_name"],
+        **sections,
+    )
+
+
+def config_path_from_env(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """--config wins, then KIOSK_CONFIG, then the config.toml at the project's root."""
+    chosen = explicit or os.environ.get("KIOSK_CONFIG") or DEFAULT_CONFIG_PATH
+    return Path(chosen).expanduser().resolve()
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    config_path = config_path_from_env(path)
+    try:
+        text = config_path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(config_path, ["the file does not exist"]) from None
+    except OSError as exc:
+        raise ConfigError(config_path, [f"cannot be read: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(config_path, [f"is not UTF-8 text (byte {exc.start})"]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(config_path, [f"is not valid TOML: {exc}"]) from None
+    return settings_from_mapping(raw, config_path)
+
+
+def default_settings(data_dir: Path, **sections: Any) -> Settings:
+    """Settings with the shipped defaults, for tests: default_settings(tmp, audio=AudioSettings(...))."""
+    values: dict[str, Any] = {name: cls() for name, cls in SECTIONS.items()}
+    values.update(sections)
+    return Settings(
+        config_path=Path(data_dir) / "config.toml",
+        data_dir=Path(data_dir),
+        station_name="test-station",
+        **values,
+    )

@@ -1,0 +1,158 @@
+"""`kiosk doctor`: one line per check of what the station needs, for the administrator.
+
+Each check is a function of the settings that returns CheckResults; a check that raises is
+reported as a failure of that check, so one broken part never hides the others.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import socket
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiosk.config import Settings
+from kiosk.store import StoreError, integrity_problems, open_db
+
+log = logging.getLogger(__name__)
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+MIN_FREE_BYTES = 500 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    status: str
+    name: str
+    detail: str
+
+
+Check = Callable[[Settings], Iterable[CheckResult]]
+
+
+def check_config(settings: Settings) -> Iterable[CheckResult]:
+    # Reaching here means the loader accepted the file.
+    yield CheckResult(OK, "config", f"{settings.config_path} is valid")
+
+
+def display_available(env: dict[str, str] | None = None) -> tuple[bool, str]:
+    """Whether a screen can be opened: an X display whose socket answers, or Wayland."""
+    env = dict(os.environ) if env is None else env
+    wayland = env.get("WAYLAND_DISPLAY")
+    if wayland:
+        runtime = env.get("XDG_RUNTIME_DIR", "")
+        path = Path(wayland) if wayland.startswith("/") else Path(runtime) / wayland
+        if path.exists():
+            return True, f"Wayland display {wayland}"
+    display = env.get("DISPLAY", "")
+    if not display:
+        return False, "no display: DISPLAY is not set"
+    host, _, rest = display.partition(":")
+    number = rest.split(".")[0]
+    if host in ("", "unix") and number.isdigit():
+        sock_path = f"/tmp/.X11-unix/X{number}"
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(1.0)
+                s.connect(sock_path)
+        except OSError:
+            return False, f"no display: nothing answers on DISPLAY={display}"
+    return True, f"X display {display}"
+
+
+def check_display(settings: Settings) -> Iterable[CheckResult]:
+    ok, detail = display_available()
+    yield CheckResult(OK if ok else FAIL, "display", detail)
+
+
+def check_database(settings: Settings) -> Iterable[CheckResult]:
+    try:
+        db = open_db(settings.db_path)
+    except StoreError as exc:
+        yield CheckResult(FAIL, "database", str(exc))
+        return
+    try:
+        problems = integrity_problems(db)
+    finally:
+        db.close()
+    if problems:
+        yield CheckResult(FAIL, "database", f"{settings.db_path}: integrity check failed: {problems[0]}")
+    else:
+        yield CheckResult(OK, "database", f"{settings.db_path} opens, integrity check ok")
+
+
+def check_disk(settings: Settings) -> Iterable[CheckResult]:
+    folder = settings.data_dir
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    status = OK if free >= MIN_FREE_BYTES else FAIL
+    yield CheckResult(status, "disk", f"{free / 1e9:.1f} GB free for {folder}")
+    if folder.exists() and not os.access(folder, os.W_OK):
+        yield CheckResult(FAIL, "disk", f"{folder} is not writable")
+
+
+def port_state(bind: str, port: int) -> str:
+    """"free", "in use", or an error text for the take-home port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((bind, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return "in use"
+            return exc.strerror or str(exc)
+    return "free"
+
+
+def healthz_answers(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=timeout) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def check_take_home_port(settings: Settings) -> Iterable[CheckResult]:
+    th = settings.take_home
+    if not th.enabled:
+        yield CheckResult(OK, "take-home", "disabled in config.toml")
+        return
+    state = port_state(th.bind, th.port)
+    local = f"http://127.0.0.1:{th.port}"
+    if state == "free":
+        yield CheckResult(OK, "take-home", f"port {th.port} is free (the station is not running)")
+    elif state == "in use":
+        if healthz_answers(local):
+            yield CheckResult(OK, "take-home", f"the take-home server answers on port {th.port}")
+        else:
+            yield CheckResult(FAIL, "take-home", f"port {th.port} is used by another program")
+    else:
+        yield CheckResult(FAIL, "take-home", f"cannot listen on {th.bind}:{th.port}: {state}")
+
+
+CHECKS: list[Check] = [
+    check_config,
+    check_display,
+    check_database,
+    check_disk,
+    check_take_home_port,
+]
+
+
+def run_checks(settings: Settings, checks: list[Check] | None = None) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    for check in checks or CHECKS:
+        name = check.__name__.removeprefix("check_").replace("_", "-")
+        try:
+            results.extend(check(settings))
+        except Exception as exc:  # one broken check must not hide the others
+            log.exception("doctor check %s failed", name)
+            results.append(CheckResult(FAIL, name, f"the check itself failed: {exc}"))
+    return results
