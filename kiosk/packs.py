@@ -1037,13 +1037,8 @@ def _check_cues(rel: str, path: Path, faults: list[Fault]) -> tuple[Cue, ...] | 
 
 
 def _render_missing_pdfs(spec: PackSpec, staged: list[_Staged], staging: Path) -> None:
-    try:
-        from kiosk.scriptpdf import render_script_pdf
-    except ImportError:  # TODO(content): kiosk.scriptpdf lands with the demo branch
-        log.warning("kiosk.scriptpdf is not available yet: no script PDFs rendered")
-        for item in staged:
-            item.pdf = item.pdf or ""
-        return
+    # Imported here: fpdf2 is only needed when a pack ships no PDF, not by every CLI command.
+    from kiosk.scriptpdf import render_script_pdf
 
     for item in staged:
         if item.pdf:
