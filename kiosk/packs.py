@@ -38,6 +38,7 @@ import time
 import tomllib
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -183,6 +184,7 @@ class ExerciseSpec:
     techniques: list[str]
     visibility: str
     variants: list[VariantSpec] = field(default_factory=list)
+    number: int = 0  # 1 for the first [[exercises]] in pack.toml
 
 
 @dataclass
@@ -361,7 +363,11 @@ _VARIANT_KEYS = ["audio", "cues", "script_pdf", "title", "summary", "introductio
 
 
 def parse_manifest(data: bytes) -> tuple[PackSpec | None, list[Fault]]:
-    """pack.toml bytes -> the pack's description, or every fault found in it."""
+    """pack.toml bytes -> (the pack's description, every fault found in it).
+
+    The description is None only when the file cannot be read as TOML at all; otherwise it
+    holds the exercises that are fully well described (the faults name the others).
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -434,9 +440,9 @@ def parse_manifest(data: bytes) -> tuple[PackSpec | None, list[Fault]]:
             else:
                 seen[spec.id] = index
             exercises.append(spec)
-    if schema.faults:
-        return None, schema.faults
-    return PackSpec(pack_id, title, version, publisher, exercises), []
+    # Faults so far do not stop the caller: the exercises that are well described still have
+    # their files checked, so that one run reports everything.
+    return PackSpec(pack_id, title, version, publisher, exercises), schema.faults
 
 
 def _parse_exercise(schema: _Schema, index: int, ex: dict[str, Any]) -> ExerciseSpec | None:
@@ -492,7 +498,7 @@ def _parse_exercise(schema: _Schema, index: int, ex: dict[str, Any]) -> Exercise
     if len(schema.faults) > before:
         return None
     return ExerciseSpec(exercise_id, title, summary, introduction, guidance, references,
-                        techniques, visibility, variants)
+                        techniques, visibility, variants, index + 1)
 
 
 def path_problem(rel: str, suffix: str) -> str | None:
@@ -594,10 +600,12 @@ def _extract_zip(zf: zipfile.ZipFile, label: str, dest: Path, settings: Settings
         cap = min(info.file_size, max_file, budget - written_total)
         ratio_cap = limits.max_zip_ratio * max(info.compress_size, 1)
         written = 0
+        crc = 0
         try:
             with zf.open(info) as src, open(target, "xb") as out:
                 while chunk := src.read(_CHUNK):
                     written += len(chunk)
+                    crc = zlib.crc32(chunk, crc)
                     if written > cap:
                         return [Fault(label, f'entry "{info.filename}" expands beyond its declared size or the size limits: the zip is damaged or hostile')]
                     if written >= RATIO_MIN_BYTES and written > ratio_cap:
@@ -608,6 +616,10 @@ def _extract_zip(zf: zipfile.ZipFile, label: str, dest: Path, settings: Settings
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
                 raise
             return [Fault(label, f'entry "{info.filename}" cannot be extracted: {exc}')]
+        # zipfile stops at the declared size, and may then skip its own checksum test: a
+        # header that understates the size would pass unnoticed without this one.
+        if written != info.file_size or crc != info.CRC:
+            return [Fault(label, f'entry "{info.filename}" does not match its header (size or checksum): the zip is damaged or hostile')]
         written_total += written
     return []
 
@@ -862,22 +874,28 @@ def _prepare(settings: Settings, db: sqlite_utils.Database, source: Path, stagin
         raise PackRefused(source, faults)
 
     # 3. The catalogue's point of view: ids owned by other packs, going back a version.
-    for index, ex in enumerate(spec.exercises):
+    locator = _Locator(data.decode("utf-8", "replace"))
+    for ex in spec.exercises:
         row = db.execute("SELECT pack_id FROM exercises WHERE id = ?", [ex.id]).fetchone()
-        if row is not None and row[0] != spec.id:
-            faults.append(Fault(MANIFEST, f'exercise {index + 1} ("{ex.id}"): the id already belongs to the installed pack "{row[0]}"; exercise ids are unique across the catalogue'))
-    installed = _installed_version(db, spec.id)
-    if installed is not None and not allow_downgrade and _version_key(spec.version) < _version_key(installed):
-        faults.append(Fault(MANIFEST, f'[pack] version: {spec.version} is older than the installed version {installed} of "{spec.id}" (import with --force to go back)'))
+        if row is not None and spec.id and row[0] != spec.id:
+            faults.append(Fault(MANIFEST, f'exercise {ex.number} ("{ex.id}"): the id already belongs to the installed pack "{row[0]}"; exercise ids are unique across the catalogue',
+                                locator.line(("exercises", ex.number - 1, "id"))))
+    installed = _installed_version(db, spec.id) if spec.id else None
+    if installed and spec.version and not allow_downgrade and _version_key(spec.version) < _version_key(installed):
+        faults.append(Fault(MANIFEST, f'[pack] version: {spec.version} is older than the installed version {installed} of "{spec.id}" (import with --force to go back)',
+                            locator.line(("pack", "version"))))
 
     # 4. Referenced files: inside the pack, plain, within the size limits; copied (or, from
     #    a zip, moved) into staging/pack so that every later check reads our own copy.
     referenced: dict[str, str] = {}  # normalised path -> kind (audio / cues / script_pdf)
+    key_paths: dict[str, tuple[tuple[Any, ...], str]] = {}  # where pack.toml first names it
     for ex in spec.exercises:
         for v in ex.variants:
             for kind, rel in (("audio", v.audio), ("cues", v.cues), ("script_pdf", v.script_pdf)):
                 if rel:
                     referenced.setdefault(_normal(rel), kind)
+                    key_paths.setdefault(_normal(rel), (("exercises", ex.number - 1, "variants", v.lang, kind),
+                                                        f"{v.where}: {kind}"))
     sizes: dict[str, int] = {}
     usable: dict[str, Path] = {}
     for rel in referenced:
@@ -885,7 +903,8 @@ def _prepare(settings: Settings, db: sqlite_utils.Database, source: Path, stagin
         try:
             real = candidate.resolve(strict=True)
         except FileNotFoundError:
-            faults.append(Fault(MANIFEST, f'"{rel}" does not exist in the pack', _line_of(data, rel)))
+            key_path, named_by = key_paths[rel]
+            faults.append(Fault(MANIFEST, f'{named_by} "{rel}" does not exist in the pack', locator.line(key_path)))
             continue
         except (OSError, RuntimeError) as exc:
             faults.append(Fault(rel, f"cannot be read: {exc}"))
@@ -996,20 +1015,14 @@ def _prepare(settings: Settings, db: sqlite_utils.Database, source: Path, stagin
             item.audio_bytes = sizes[audio_rel]
             item.playback = playback[audio_rel]
             if v.script_pdf:
+                if _normal(v.script_pdf) not in staged_files:
+                    continue  # its fault is already recorded
                 item.pdf = f"pack/{_normal(v.script_pdf)}"
                 item.pdf_bytes = sizes[_normal(v.script_pdf)]
             staged.append(item)
     if faults:
         raise PackRefused(source, faults)
     return spec, staged
-
-
-def _line_of(data: bytes, rel: str) -> int | None:
-    """The first line of pack.toml that mentions a path, for "does not exist" faults."""
-    for number, line in enumerate(data.decode("utf-8", "replace").split("\n"), start=1):
-        if rel in line:
-            return number
-    return None
 
 
 def _zip_root(extracted: Path, source: Path, label: str) -> Path:
