@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import shutil
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,26 +38,12 @@ __all__ = [
     "content_lock_path",
     "fts_query",
     "migrations",
+    "search_index_problems",
+    "search_meta",
 ]
 
 VISIBILITIES = ("public", "therapist")
-# Weights for bm25 over the FTS columns (title, summary, techniques, script): a word in a
-# title says more about an exercise than the same word somewhere in its script.
-_RANK = "bm25(variants_fts, 10.0, 4.0, 6.0, 1.0)"
 _MAX_QUERY_WORDS = 12
-# Best rank per exercise over its variants. bm25() cannot run inside an aggregate, so the
-# scores are materialised first.
-_HITS = f"""
-    matched AS MATERIALIZED (
-        SELECT rowid AS variant_rowid, {_RANK} AS score
-        FROM variants_fts WHERE variants_fts MATCH :match
-    ),
-    hits AS (
-        SELECT hv.exercise_id AS exercise_id, min(matched.score) AS rank
-        FROM matched JOIN variants hv ON hv.id = matched.variant_rowid
-        GROUP BY hv.exercise_id
-    )
-"""
 
 migrations = Migrations("kiosk.catalogue")
 
@@ -113,6 +100,7 @@ def m001_create_catalogue(db: sqlite_utils.Database) -> None:
             introduction TEXT NOT NULL DEFAULT '',
             techniques TEXT NOT NULL DEFAULT '',   -- words for search
             script TEXT NOT NULL DEFAULT '',       -- the cues' text, for search
+            search_meta TEXT NOT NULL DEFAULT '',  -- filter tokens for search (search_meta())
             duration_seconds REAL NOT NULL,
             audio_path TEXT NOT NULL,
             audio_bytes INTEGER NOT NULL,
@@ -136,12 +124,72 @@ def m001_create_catalogue(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE TABLE catalogue_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    db.table("variants").enable_fts(
-        ["title", "summary", "techniques", "script"],
-        fts_version="FTS5",
-        create_triggers=True,
-        tokenize="unicode61 remove_diacritics 2",
+    db.execute("CREATE INDEX variants_lang_title ON variants(lang, title COLLATE NOCASE, exercise_id)")
+    # Two external-content FTS5 indexes over the variants, kept in step by triggers:
+    # - variants_fts: title, summary, techniques and script: every word anywhere;
+    # - variants_head_fts: title, summary and techniques only, whose doclists stay short.
+    # Search ranks matches in tiers (see Catalogue._ranked_ids) because in a large
+    # catalogue a common word or a two-letter prefix matches most scripts, and ranking
+    # thousands of long rows costs more than a type-ahead keystroke may (bench/content.py).
+    # `search_meta` holds tokens for the filters (language, browse visibility,
+    # techniques), so the FTS engine narrows the rows itself instead of each match being
+    # joined to the tables. Prefix indexes: type-ahead sends 2-4 letter prefixes, which
+    # without them merge the doclists of every word that begins that way.
+    indexes = {
+        "variants_fts": "title, summary, techniques, script, search_meta",
+        "variants_head_fts": "title, summary, techniques, search_meta",
+    }
+    for name, columns in indexes.items():
+        db.execute(
+            f"""
+            CREATE VIRTUAL TABLE {name} USING fts5(
+                {columns},
+                content="variants", content_rowid=id,
+                tokenize='unicode61 remove_diacritics 2', prefix='2 3 4'
+            )"""
+        )
+    inserts = "".join(
+        f"INSERT INTO {name} (rowid, {cols}) VALUES (new.id, {_prefixed('new', cols)});\n"
+        for name, cols in indexes.items()
     )
+    deletes = "".join(
+        f"INSERT INTO {name} ({name}, rowid, {cols}) VALUES ('delete', old.id, {_prefixed('old', cols)});\n"
+        for name, cols in indexes.items()
+    )
+    db.execute(f"CREATE TRIGGER variants_ai AFTER INSERT ON variants BEGIN\n{inserts}END")
+    db.execute(f"CREATE TRIGGER variants_ad AFTER DELETE ON variants BEGIN\n{deletes}END")
+    db.execute(f"CREATE TRIGGER variants_au AFTER UPDATE ON variants BEGIN\n{deletes}{inserts}END")
+
+
+SEARCH_INDEXES = ("variants_fts", "variants_head_fts")
+
+
+def search_index_problems(db: sqlite_utils.Database) -> list[str]:
+    """What FTS5's integrity-check finds wrong with the search indexes ([] when healthy)."""
+    problems = []
+    for name in SEARCH_INDEXES:
+        try:
+            db.execute(f"INSERT INTO {name} ({name}, rank) VALUES ('integrity-check', 1)")
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"{name}: {exc}")
+    return problems
+
+
+def _prefixed(row: str, columns: str) -> str:
+    return ", ".join(f"{row}.{c.strip()}" for c in columns.split(","))
+
+
+def _meta_token(kind: str, value: str) -> str:
+    """A search_meta token: exact (the value in hex) and never a word someone types."""
+    return f"k{kind}{value.encode().hex()}"
+
+
+def search_meta(lang: str, visibility: str, techniques: Iterable[str], hidden: bool) -> str:
+    """The filter tokens a variant carries in its search_meta column (see m001)."""
+    tokens = [_meta_token("l", lang)] + [_meta_token("t", t) for t in techniques]
+    if visibility == "public" and not hidden:
+        tokens.append(_meta_token("b", lang))
+    return " ".join(tokens)
 
 
 def content_lock_path(content_dir: Path) -> Path:
@@ -228,12 +276,13 @@ def fts_query(text: str) -> str | None:
 
     Each word becomes a quoted string with a prefix star: quoting makes every character
     literal (no column filters, operators or syntax errors), the star lets a half-typed
-    word match. Words are ANDed.
+    word match. Words are ANDed. Words are cut where the tokenizer cuts them (underscores
+    too), so that each quoted string is exactly one token.
     """
-    words = re.findall(r"\w+", text)[:_MAX_QUERY_WORDS]
+    words = re.findall(r"[^\W_]+", text)[:_MAX_QUERY_WORDS]
     if not words:
         return None
-    return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
+    return " ".join('"' + w + '"*' for w in words)
 
 
 def _cues_from_json(raw: str) -> tuple[Cue, ...]:
@@ -242,6 +291,19 @@ def _cues_from_json(raw: str) -> tuple[Cue, ...]:
 
 def cues_to_json(cues: Iterable[Cue]) -> str:
     return json.dumps([[c.start, c.end, c.text] for c in cues], ensure_ascii=False)
+
+
+def _card(row: tuple[Any, ...]) -> Card:
+    return Card(
+        id=row[0],
+        title=row[1],
+        summary=row[2],
+        duration_seconds=row[3],
+        techniques=tuple(json.loads(row[4])),
+        languages=tuple(json.loads(row[5])),
+        visibility=row[6],
+        hidden=bool(row[7]),
+    )
 
 
 _VARIANT_COLUMNS = """
@@ -273,14 +335,79 @@ class Catalogue:
         technique: str | None = None,
         query: str | None = None,
         include_hidden: bool = False,
+        *,
+        limit: int | None = None,
     ) -> list[Card]:
         """Exercises that have a variant in `lang`, as tiles in that language.
 
-        Without a query, ordered by title; with one, best match first (a match in any of
-        the exercise's languages counts). Therapist-only and administrator-hidden
-        exercises appear only with include_hidden=True.
+        Without a query, ordered by title; with one, best match first, matching that
+        language's title, summary, techniques and script. Therapist-only and
+        administrator-hidden exercises appear only with include_hidden=True. `limit` caps
+        the number of cards (a screenful): with a large catalogue it keeps type-ahead fast.
         """
-        params: dict[str, Any] = {"lang": lang}
+        match = fts_query(query) if query else None
+        if match is None:
+            return self._browse(lang, technique, include_hidden, limit)
+        # One token for language and visibility together: each filter token costs a doclist.
+        filters = [f'{{search_meta}}: "{_meta_token("l" if include_hidden else "b", lang)}"']
+        if technique:
+            filters.append(f'{{search_meta}}: "{_meta_token("t", technique)}"')
+        ids = self._ranked_ids(" AND ".join(filters) + " AND ", match, limit)
+        cards = self._cards_by_id(ids)
+        if not include_hidden:  # the index already filtered; this only guards against drift
+            cards = [c for c in cards if c.visibility == "public" and not c.hidden]
+        return cards
+
+    def _ranked_ids(self, filters: str, match: str, limit: int | None) -> list[int]:
+        """Variant rowids in three tiers, each word of the query matching:
+        1. in the title, best first (bm25);
+        2. in the title, summary and techniques together, in catalogue order;
+        3. anywhere, the script included, in catalogue order.
+
+        Ranking every match would cost time in proportion to the matches, which in a large
+        catalogue is most of it for a common word; titles are short and few match, and the
+        later tiers go in rowid order, so that with a limit they stop once the screen is full.
+        """
+        cap = -1 if limit is None else limit
+        tiers = [
+            ("variants_head_fts", "{title}", "ORDER BY bm25(variants_head_fts)"),
+            ("variants_head_fts", "{title summary techniques}", ""),
+            ("variants_fts", "{title summary techniques script}", ""),
+        ]
+        ids: list[int] = []
+        seen: set[int] = set()
+        for table, columns, order in tiers:
+            # Up to `limit` rows: enough even when every earlier match is among them.
+            rows = self.db.execute(
+                f"SELECT rowid FROM {table} WHERE {table} MATCH ? {order} LIMIT ?",
+                [f"{filters}{columns}: ({match})", cap],
+            )
+            for (rowid,) in rows:
+                if rowid not in seen:
+                    seen.add(rowid)
+                    ids.append(rowid)
+            if limit is not None and len(ids) >= limit:
+                return ids[:limit]
+        return ids
+
+    def _cards_by_id(self, ids: list[int]) -> list[Card]:
+        if not ids:
+            return []
+        rows = self.db.execute(
+            f"""
+            SELECT v.id, {_CARD_COLUMNS}
+            FROM variants v
+            JOIN exercises e ON e.id = v.exercise_id
+            LEFT JOIN hidden_exercises h ON h.exercise_id = e.id
+            WHERE v.id IN (SELECT value FROM json_each(?))
+            """,
+            [json.dumps(ids)],
+        ).fetchall()
+        by_id = {row[0]: _card(row[1:]) for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def _browse(self, lang: str, technique: str | None, include_hidden: bool, limit: int | None) -> list[Card]:
+        params: dict[str, Any] = {"lang": lang, "limit": -1 if limit is None else limit}
         where = ["v.lang = :lang"]
         if not include_hidden:
             where.append("e.visibility = 'public' AND h.exercise_id IS NULL")
@@ -290,41 +417,16 @@ class Catalogue:
                 "WHERE t.exercise_id = e.id AND t.technique = :technique)"
             )
             params["technique"] = technique
-        match = fts_query(query) if query else None
-        if match is None:
-            sql = f"""
-                SELECT {_CARD_COLUMNS}
-                FROM exercises e
-                JOIN variants v ON v.exercise_id = e.id
-                LEFT JOIN hidden_exercises h ON h.exercise_id = e.id
-                WHERE {" AND ".join(where)}
-                ORDER BY v.title COLLATE NOCASE, e.id
-            """
-        else:
-            params["match"] = match
-            sql = f"""
-                WITH {_HITS}
-                SELECT {_CARD_COLUMNS}
-                FROM hits
-                JOIN exercises e ON e.id = hits.exercise_id
-                JOIN variants v ON v.exercise_id = e.id
-                LEFT JOIN hidden_exercises h ON h.exercise_id = e.id
-                WHERE {" AND ".join(where)}
-                ORDER BY hits.rank, v.title COLLATE NOCASE, e.id
-            """
-        return [
-            Card(
-                id=row[0],
-                title=row[1],
-                summary=row[2],
-                duration_seconds=row[3],
-                techniques=tuple(json.loads(row[4])),
-                languages=tuple(json.loads(row[5])),
-                visibility=row[6],
-                hidden=bool(row[7]),
-            )
-            for row in self.db.execute(sql, params).fetchall()
-        ]
+        sql = f"""
+            SELECT {_CARD_COLUMNS}
+            FROM variants v
+            JOIN exercises e ON e.id = v.exercise_id
+            LEFT JOIN hidden_exercises h ON h.exercise_id = e.id
+            WHERE {" AND ".join(where)}
+            ORDER BY v.title COLLATE NOCASE, v.exercise_id
+            LIMIT :limit
+        """
+        return [_card(row) for row in self.db.execute(sql, params).fetchall()]
 
     def techniques(self, include_hidden: bool = False) -> list[str]:
         """Technique slugs used by the exercises one may browse, alphabetically."""
@@ -426,17 +528,18 @@ class Catalogue:
         ]
 
     def search_listing(self, text: str) -> list[ExerciseListing]:
-        """Every exercise matching `text` in any language, best first (`kiosk search`)."""
+        """Every exercise matching `text` in any language, hidden or not (`kiosk search`)."""
         match = fts_query(text)
         if match is None:
             return []
-        ranked = [
-            row[0]
-            for row in self.db.execute(
-                f"WITH {_HITS} SELECT exercise_id FROM hits ORDER BY rank",
-                {"match": match},
-            )
-        ]
+        ids = self._ranked_ids("", match, None)
+        owners = dict(
+            self.db.execute(
+                "SELECT id, exercise_id FROM variants WHERE id IN (SELECT value FROM json_each(?))",
+                [json.dumps(ids)],
+            ).fetchall()
+        )
+        ranked = list(dict.fromkeys(owners[i] for i in ids if i in owners))
         by_id = {item.id: item for item in self.list_exercises()}
         return [by_id[i] for i in ranked if i in by_id]
 
@@ -455,6 +558,16 @@ class Catalogue:
                 )
             else:
                 self.db.execute("DELETE FROM hidden_exercises WHERE exercise_id = ?", [exercise_id])
+            visibility, techniques = self.db.execute(
+                "SELECT visibility, techniques_json FROM exercises WHERE id = ?", [exercise_id]
+            ).fetchone()
+            for variant_id, lang in self.db.execute(
+                "SELECT id, lang FROM variants WHERE exercise_id = ?", [exercise_id]
+            ).fetchall():
+                self.db.execute(
+                    "UPDATE variants SET search_meta = ? WHERE id = ?",
+                    [search_meta(lang, visibility, json.loads(techniques), hidden), variant_id],
+                )
         return True
 
     def remove(self, exercise_id: str) -> bool:

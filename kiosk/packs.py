@@ -47,7 +47,13 @@ from typing import Any
 
 import sqlite_utils
 
-from kiosk.catalogue import Catalogue, content_lock_path, cues_to_json, delete_exercise_rows
+from kiosk.catalogue import (
+    Catalogue,
+    content_lock_path,
+    cues_to_json,
+    delete_exercise_rows,
+    search_meta,
+)
 from kiosk.config import Settings
 from kiosk.mp3scan import Mp3Error, Mp3Info, scan_mp3
 from kiosk.readalong import Cue, VttError, parse_vtt, script_text
@@ -1108,15 +1114,19 @@ def _commit(db: sqlite_utils.Database, spec: PackSpec, staged: list[_Staged],
                         [ex.id, technique, t_position],
                     )
                 search_techniques = " ".join(t.replace("-", " ") for t in ex.techniques)
+                hidden = db.execute("SELECT 1 FROM hidden_exercises WHERE exercise_id = ?", [ex.id]).fetchone()
                 for v_position, item in enumerate(items):
                     v = item.variant
                     db.execute(
                         """INSERT INTO variants (exercise_id, lang, position, title, summary, introduction,
-                           techniques, script, duration_seconds, audio_path, audio_bytes, playback_path,
-                           cues_path, script_pdf_path, script_pdf_bytes, script_pdf_rendered, cues_json)
-                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                           techniques, script, search_meta, duration_seconds, audio_path, audio_bytes,
+                           playback_path, cues_path, script_pdf_path, script_pdf_bytes, script_pdf_rendered,
+                           cues_json)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                         [ex.id, v.lang, v_position, v.title, v.summary, v.introduction, search_techniques,
-                         script_text(item.cues), item.duration,
+                         script_text(item.cues),
+                         search_meta(v.lang, ex.visibility, ex.techniques, hidden is not None),
+                         item.duration,
                          f"{folder}/pack/{_normal(v.audio)}", item.audio_bytes,
                          f"{folder}/{item.playback}", f"{folder}/pack/{_normal(v.cues)}",
                          f"{folder}/{item.pdf}", item.pdf_bytes, int(item.pdf_rendered),

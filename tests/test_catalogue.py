@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.catalogue import Catalogue, fts_query
+from kiosk.catalogue import Catalogue, fts_query, search_index_problems
 from kiosk.config import default_settings
 from kiosk.packs import cleanup_leftovers, import_pack
 from kiosk.store import open_db
@@ -31,7 +31,7 @@ def test_migrations_are_idempotent(tmp_path):
     db = open_db(path)
     names = [r[0] for r in db.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = 'kiosk.catalogue'")]
     assert names == ["m001_create_catalogue"]
-    assert {"packs", "exercises", "variants", "exercise_techniques", "variants_fts", "hidden_exercises"} <= set(db.table_names())
+    assert {"packs", "exercises", "variants", "exercise_techniques", "variants_fts", "variants_head_fts", "hidden_exercises"} <= set(db.table_names())
     assert {t.name for t in db["variants"].triggers} >= {"variants_ai", "variants_ad", "variants_au"}
 
 
@@ -85,7 +85,7 @@ def test_techniques_list(station):
         ("colours", ["safe-place"]),             # script text (cues)
         ("compassion", ["soothing-breath"]),     # technique slug words
         ("imag", ["safe-place"]),
-        ("calm", ["safe-place", "soothing-breath"]),
+        ("calm", ["safe-place"]),                # en-GB text only: the en-US script's "calm" is not searched
         ("nothing-like-this", []),
     ],
 )
@@ -94,16 +94,27 @@ def test_search(station, query, expected):
     assert sorted(ids(catalogue.cards("en-GB", query=query, include_hidden=True))) == sorted(expected)
 
 
-def test_search_ranks_title_above_script(station):
+def test_search_ranks_title_above_script(station, tmp_path):
     settings, db, catalogue = station
-    # "calm" is in safe-place's summary and in soothing-breath's en-US script only
-    assert ids(catalogue.cards("en-GB", query="calm", include_hidden=True)) == ["safe-place", "soothing-breath"]
+    pack = tmp_path / "pack"
+    write_manifest(pack, edited(lambda m: m["exercises"][0].update(title="Soothing light breathing")))
+    import_pack(settings, db, pack)
+    # "light": in soothing-breath's title, and only in safe-place's script
+    assert ids(catalogue.cards("en-GB", query="light", include_hidden=True)) == ["soothing-breath", "safe-place"]
+    assert ids(catalogue.cards("en-GB", query="light", include_hidden=True, limit=1)) == ["soothing-breath"]
 
 
-def test_search_in_another_language_still_finds(station):
+def test_search_is_in_the_screen_language(station):
     _, _, catalogue = station
-    # "even" appears only in the en-US script; the card is still shown in en-GB
-    assert ids(catalogue.cards("en-GB", query="even")) == ["soothing-breath"]
+    # "even" appears only in the en-US script
+    assert ids(catalogue.cards("en-GB", query="even")) == []
+    assert ids(catalogue.cards("en-US", query="even")) == ["soothing-breath"]
+
+
+def test_limit_without_query(station):
+    _, _, catalogue = station
+    assert ids(catalogue.cards("en-GB", include_hidden=True, limit=1)) == ["safe-place"]
+    assert ids(catalogue.cards("en-GB", include_hidden=True, limit=0)) == []
 
 
 def test_search_respects_filters(station):
@@ -214,7 +225,7 @@ def test_removing_the_last_exercise_removes_the_pack(station):
     assert db.execute("SELECT count(*) FROM packs").fetchone()[0] == 0
     assert not (settings.content_dir / folder).exists()
     assert catalogue.is_empty()
-    assert db.execute("INSERT INTO variants_fts(variants_fts) VALUES ('integrity-check')") is not None
+    assert search_index_problems(db) == []
 
 
 def test_list_exercises(station):
@@ -234,7 +245,7 @@ def test_fts_index_consistent_after_changes(station, tmp_path):
     write_manifest(pack, edited(lambda m: m["exercises"][0].update(title="Breathing, renamed")))
     import_pack(settings, db, pack)
     catalogue.remove("safe-place")
-    db.execute("INSERT INTO variants_fts(variants_fts) VALUES ('integrity-check')")
+    assert search_index_problems(db) == []
     assert ids(catalogue.cards("en-GB", query="renamed")) == ["soothing-breath"]
     assert catalogue.cards("en-GB", query="imagine", include_hidden=True) == []
 

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kiosk.catalogue import Catalogue
+from kiosk.catalogue import Catalogue, search_index_problems
 from kiosk.config import ContentSettings, Settings, default_settings
 from kiosk.mp3scan import Mp3Error, scan_mp3
 from kiosk.packs import (
@@ -619,7 +619,7 @@ def _state(settings: Settings) -> tuple[str | None, list[str]]:
     db = open_db(settings.db_path)
     try:
         assert integrity_problems(db) == []
-        db.execute("INSERT INTO variants_fts(variants_fts) VALUES ('integrity-check')")
+        assert search_index_problems(db) == []
         row = db.execute("SELECT version FROM packs WHERE id = 'test-pack'").fetchone()
         catalogue = Catalogue(db, settings.content_dir)
         exercise_ids = catalogue.exercise_ids()
