@@ -599,15 +599,15 @@ def _extract_zip(zf: zipfile.ZipFile, label: str, dest: Path, settings: Settings
     dest.mkdir(parents=True, exist_ok=True)
     for info in zf.infolist():
         target = dest.joinpath(*PurePosixPath(info.filename).parts)
-        if info.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
         cap = min(info.file_size, max_file, budget - written_total)
         ratio_cap = limits.max_zip_ratio * max(info.compress_size, 1)
         written = 0
         crc = 0
         try:
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(info) as src, open(target, "xb") as out:
                 while chunk := src.read(_CHUNK):
                     written += len(chunk)
@@ -621,7 +621,8 @@ def _extract_zip(zf: zipfile.ZipFile, label: str, dest: Path, settings: Settings
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
                 raise
-            return [Fault(label, f'entry "{info.filename}" cannot be extracted: {exc}')]
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return [Fault(label, f'entry "{info.filename}" cannot be extracted, the zip is damaged: {detail}')]
         # zipfile stops at the declared size, and may then skip its own checksum test: a
         # header that understates the size would pass unnoticed without this one.
         if written != info.file_size or crc != info.CRC:
@@ -631,6 +632,8 @@ def _extract_zip(zf: zipfile.ZipFile, label: str, dest: Path, settings: Settings
 
 
 def _mb(n: int) -> str:
+    if n < 1024 * 1024:
+        return f"{n / 1024:.0f} KB"
     return f"{n / (1024 * 1024):.1f} MB"
 
 
@@ -702,7 +705,10 @@ def _fsync_file(path: Path) -> None:
 
 
 def _fsync_tree(root: Path) -> None:
-    for dirpath, _, _ in os.walk(root):
+    """Every file and folder under root on disk before the commit that will reference them."""
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            _fsync_file(Path(dirpath) / name)
         _fsync_file(Path(dirpath))
 
 
@@ -875,6 +881,8 @@ def _prepare(settings: Settings, db: sqlite_utils.Database, source: Path, stagin
         data = real.read_bytes()
     except FileNotFoundError:
         raise PackRefused(source, [Fault(MANIFEST, "is missing: a pack needs a pack.toml at its top")]) from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop
+        raise PackRefused(source, [Fault(MANIFEST, f"cannot be read: {exc}")]) from None
     spec, faults = parse_manifest(data)
     if spec is None:
         raise PackRefused(source, faults)
@@ -888,7 +896,7 @@ def _prepare(settings: Settings, db: sqlite_utils.Database, source: Path, stagin
                                 locator.line(("exercises", ex.number - 1, "id"))))
     installed = _installed_version(db, spec.id) if spec.id else None
     if installed and spec.version and not allow_downgrade and _version_key(spec.version) < _version_key(installed):
-        faults.append(Fault(MANIFEST, f'[pack] version: {spec.version} is older than the installed version {installed} of "{spec.id}" (import with --force to go back)',
+        faults.append(Fault(MANIFEST, f'[pack]: version: {spec.version} is older than the installed version {installed} of "{spec.id}" (import with --force to go back)',
                             locator.line(("pack", "version"))))
 
     # 4. Referenced files: inside the pack, plain, within the size limits; copied (or, from
@@ -978,9 +986,9 @@ def _prepare(settings: Settings, db: sqlite_utils.Database, source: Path, stagin
         except Mp3Error as exc:
             faults.append(Fault(rel, str(exc)))
             continue
-        minutes = info.duration / 60
-        if minutes > limits.max_audio_minutes:
-            faults.append(Fault(rel, f"is {minutes:.0f} minutes long; the limit is {limits.max_audio_minutes} (content.max_audio_minutes)"))
+        if info.duration > limits.max_audio_minutes * 60:
+            whole = round(info.duration)
+            faults.append(Fault(rel, f"lasts {whole // 60} min {whole % 60:02d} s; the limit is {limits.max_audio_minutes} minutes (content.max_audio_minutes)"))
             continue
         infos[rel] = info
     phases.decode_total = max(1, sum(sizes[r] for r in infos))

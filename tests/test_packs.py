@@ -419,7 +419,7 @@ CORPUS = [
     Broken("not-a-pdf", _replace_file("place/en-GB.pdf", b"just some text"), "place/en-GB.pdf", "is not a PDF document"),
     Broken("file-too-large", _big_vtt, "breath/en-GB.vtt", "the limit per file is 1 MB", content={"max_file_mb": 1}),
     Broken("pack-too-large", _big_pack, "pack.toml", "the limit is 1 MB (content.max_pack_mb)", content={"max_pack_mb": 1}),
-    Broken("audio-too-long", _long_audio, "breath/en-US.mp3", "is 1 minutes long; the limit is 1", content={"max_audio_minutes": 1}),
+    Broken("audio-too-long", _long_audio, "breath/en-US.mp3", "lasts 1 min 10 s; the limit is 1 minutes", content={"max_audio_minutes": 1}),
     Broken("id-of-another-pack", _other_pack_owns_id, "pack.toml", 'the id already belongs to the installed pack "test-pack"'),
     Broken("older-version", _older_version, "pack.toml", "0.9.0 is older than the installed version 1.0.0", line=6),
     Broken("zip-traversal", _zip_with([("../../evil.txt", b"x")]), "pack.zip", 'entry "../../evil.txt" uses ".."'),
@@ -429,6 +429,8 @@ CORPUS = [
     Broken("zip-bomb", _zip_bomb, "pack.zip", "a likely zip bomb"),
     Broken("zip-entries", _zip_too_many, "pack.zip", "the limit is 50 (content.max_zip_entries)", content={"max_zip_entries": 50}),
     Broken("zip-lying-header", _zip_lies, "pack.zip", 'entry "notes/liar.txt"'),
+    Broken("zip-name-clash", _zip_with([("clash", b"x"), ("clash/inner", b"y")]), "pack.zip",
+           'entry "clash/inner" cannot be extracted, the zip is damaged: File exists'),
     Broken("zip-garbage", _not_a_zip, "pack.zip", "is not a readable zip file"),
     Broken("zip-no-manifest", _zip_without_manifest, "pack.zip", "has no pack.toml at its top"),
     Broken("zip-bad-mp3-inside", _zip_with_bad_mp3, "place/en-GB.mp3", "the file is empty"),
@@ -878,3 +880,33 @@ def test_scan_accepts_tags_at_both_ends(tmp_path):
     path = tmp_path / "tagged.mp3"
     path.write_bytes(id3v2 + bytes(64) + body + ape_footer + id3v1)
     assert scan_mp3(path).frames == scan_mp3(DATA / "tone-cbr.mp3").frames
+
+
+# ---- the README's example ------------------------------------------------------------------
+
+
+def _readme_content_section() -> str:
+    readme = REPO / "README.md"
+    text = readme.read_text(encoding="utf-8") if readme.exists() else ""
+    if "## Content packs" not in text:  # until the lead folds the section into README.md
+        text = (REPO / "README-content-section.md").read_text(encoding="utf-8")
+    return text[text.index("## Content packs"):]
+
+
+def test_readme_example_pack_is_valid(tmp_path):
+    from kiosk.packs import parse_manifest
+
+    section = _readme_content_section()
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    spec, faults = parse_manifest(example.encode())
+    assert faults == [] and spec is not None
+    assert [e.id for e in spec.exercises] == ["soothing-breathing", "safe-place"]
+    cues = section.split("```\nWEBVTT", 1)[1].split("```", 1)[0]
+    from kiosk.readalong import parse_vtt
+
+    assert len(parse_vtt("WEBVTT" + cues)) == 2
+
+
+def test_import_from_the_manifest_path(station):
+    pack = newer_pack(station.tmp)
+    assert import_pack(station.settings, station.db, pack / "pack.toml").version == "1.1.0"
