@@ -6,6 +6,7 @@ reported as a failure of that check, so one broken part never hides the others.
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import logging
 import os
@@ -137,12 +138,57 @@ def check_take_home_port(settings: Settings) -> Iterable[CheckResult]:
         yield CheckResult(FAIL, "take-home", f"cannot listen on {th.bind}:{th.port}: {state}")
 
 
+# No station can be running this software before it existed. Raise it at each release.
+RELEASED = dt.date(2026, 11, 25)
+# Nor, realistically, this long after: a clock set decades ahead expires every link at once.
+CLOCK_PLAUSIBLE_YEARS = 30
+
+
+def clock_problem(now: dt.datetime) -> str | None:
+    """Why the wall clock looks wrong, or None. Links expire and usage is dated by it."""
+    today = now.date()
+    if today < RELEASED:
+        return (f"the clock says {today.isoformat()}, before this software was released "
+                f"({RELEASED.isoformat()}): set the date and time, or take-home links will "
+                "expire at the wrong moment")
+    if today.year > RELEASED.year + CLOCK_PLAUSIBLE_YEARS:
+        return f"the clock says {today.isoformat()}, which looks wrong: set the date and time"
+    return None
+
+
+def check_clock(settings: Settings) -> Iterable[CheckResult]:
+    now = dt.datetime.now().astimezone()
+    problem = clock_problem(now)
+    if problem:
+        yield CheckResult(WARN, "clock", problem)
+    else:
+        yield CheckResult(OK, "clock", f"{now:%Y-%m-%d %H:%M %Z} (check it is right)")
+
+
+def check_therapist_pin(settings: Settings) -> Iterable[CheckResult]:
+    from kiosk.pin import needs_rehash, parse_pin_hash
+
+    stored = settings.therapist.pin_hash
+    if not stored:
+        yield CheckResult(WARN, "therapist-pin", "not set: therapist mode is unavailable (kiosk set-pin)")
+    elif parse_pin_hash(stored) is None:
+        yield CheckResult(FAIL, "therapist-pin",
+                          f"therapist.pin_hash in {settings.config_path} is not a valid hash: "
+                          "set the PIN again with kiosk set-pin")
+    elif needs_rehash(stored):
+        yield CheckResult(WARN, "therapist-pin", "set with weaker hashing than today's: run kiosk set-pin again")
+    else:
+        yield CheckResult(OK, "therapist-pin", "set (salted scrypt hash)")
+
+
 CHECKS: list[Check] = [
     check_config,
     check_display,
     check_database,
     check_disk,
     check_take_home_port,
+    check_clock,
+    check_therapist_pin,
 ]
 
 
