@@ -10,6 +10,7 @@ import datetime as dt
 import errno
 import logging
 import os
+import re
 import shutil
 import socket
 import urllib.request
@@ -181,6 +182,48 @@ def check_therapist_pin(settings: Settings) -> Iterable[CheckResult]:
         yield CheckResult(OK, "therapist-pin", "set (salted scrypt hash)")
 
 
+# File systems whose contents are gone at the next power-off.
+VOLATILE_FS = ("overlay", "tmpfs", "ramfs")
+
+
+def mount_of(path: Path, mountinfo: str) -> tuple[str, str] | None:
+    """(mount point, file system type) of the mount that holds `path`, from the text of
+    /proc/self/mountinfo; the last mount wins when several share a mount point."""
+    target = str(path)
+    best: tuple[str, str] | None = None
+    for line in mountinfo.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, rest = left.split(), right.split()
+        if not sep or len(fields) < 5 or not rest:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= len(best[0])):
+            best = (point, rest[0])
+    return best
+
+
+def check_data_persists(settings: Settings) -> Iterable[CheckResult]:
+    """On a read-only root with a RAM overlay, the data folder must be on a real partition,
+    or everything (catalogue, links, usage, the PIN lockout) is lost at each power-off."""
+    try:
+        mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8")
+    except OSError:
+        return
+    for label, path in (("data folder", settings.data_dir), ("config file", settings.config_path)):
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        found = mount_of(probe.resolve(), mountinfo)
+        if found and found[1] in VOLATILE_FS:
+            yield CheckResult(WARN, "storage",
+                              f"the {label} {path} is on a {found[1]} file system mounted at "
+                              f"{found[0]}: what is written there is lost at power-off "
+                              "(see deploy/README.md, read-only root)")
+            return
+    yield CheckResult(OK, "storage", "the data folder and config file are on persistent storage")
+
+
 CHECKS: list[Check] = [
     check_config,
     check_display,
@@ -189,6 +232,7 @@ CHECKS: list[Check] = [
     check_take_home_port,
     check_clock,
     check_therapist_pin,
+    check_data_persists,
 ]
 
 
