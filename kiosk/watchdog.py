@@ -13,6 +13,7 @@ $NOTIFY_SOCKET) everything here does nothing.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import socket
@@ -155,6 +156,10 @@ class Watchdog:
         """Starts the thread when systemd expects pings; otherwise does nothing."""
         if self.interval is None or self._thread is not None:
             return
+        # systemd ends a frozen station with SIGABRT: have Python print every thread's stack
+        # to standard error (the journal) first, so the freeze can be found afterwards.
+        if not faulthandler.is_enabled():
+            faulthandler.enable(all_threads=True)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
         self._thread.start()
