@@ -8,6 +8,7 @@ means the clinic's Tuesday.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
 import io
@@ -118,12 +119,7 @@ def window(days: int, now: dt.datetime | None = None,
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone")
     first_day = now.astimezone(tz).date() - dt.timedelta(days=days - 1)
-    if tz is None:
-        # A naive midnight read as the station's local time gets that day's offset (DST).
-        start = dt.datetime.combine(first_day, dt.time(0)).astimezone()
-    else:
-        start = dt.datetime.combine(first_day, dt.time(0), tzinfo=tz)
-    return start, now
+    return _local_midnight(first_day, tz), now
 
 
 def _events(db: sqlite_utils.Database, start: dt.datetime, end: dt.datetime,
@@ -146,22 +142,35 @@ def counts(db: sqlite_utils.Database, days: int, now: dt.datetime | None = None,
     return rows
 
 
+def _local_midnight(day: dt.date, tz: dt.tzinfo | None) -> dt.datetime:
+    if tz is None:
+        # A naive midnight read as the station's local time gets that day's offset (DST).
+        return dt.datetime.combine(day, dt.time(0)).astimezone()
+    return dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+
+
 def daily_counts(db: sqlite_utils.Database, days: int, now: dt.datetime | None = None,
                  tz: dt.tzinfo | None = None) -> list[DailyUsageRow]:
     """Per local day, station, exercise and language over the last `days` days; oldest first.
 
-    Days are worked out in Python from the UTC times, because SQLite's 'localtime' follows
-    the process's zone with no way to pass another (and tests pass one)."""
+    Each local midnight is turned into UTC text here, and each event finds its day by
+    comparing its stored text with those (SQLite's 'localtime' follows the process's zone,
+    with no way to pass another). A day of 23 or 25 hours is counted as the clinic lived it.
+    """
     start, end = window(days, now, tz)
+    first = start.astimezone(tz).date()
+    dates = [(first + dt.timedelta(days=i)).isoformat() for i in range(days)]
+    starts = [_utc_text(_local_midnight(first + dt.timedelta(days=i), tz)) for i in range(days)]
     grouped: dict[tuple[str, str, str, str], dict[str, int]] = {}
     sql = ("SELECT at, station, exercise_id, lang, kind FROM usage_events "
-           "WHERE at >= ? AND at <= ? ORDER BY at")
+           "WHERE at >= ? AND at <= ?")
     for at, station, exercise_id, lang, kind in db.execute(sql, [_utc_text(start), _utc_text(end)]):
-        if kind not in _COLUMN:
+        column = _COLUMN.get(kind)
+        if column is None:
             continue
-        day = _parse_utc(at).astimezone(tz).date().isoformat()
+        day = dates[bisect.bisect_right(starts, at) - 1]
         values = grouped.setdefault((day, station, exercise_id, lang), {})
-        values[_COLUMN[kind]] = values.get(_COLUMN[kind], 0) + 1
+        values[column] = values.get(column, 0) + 1
     return [
         DailyUsageRow(date=d, station=s, exercise_id=e, lang=lang, **values)
         for (d, s, e, lang), values in sorted(grouped.items())
