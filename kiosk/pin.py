@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +306,11 @@ class PinLockout:
         self._locked_until = 0.0
         self._lock_length = 0.0
         self._load()
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, **kwargs: Any) -> PinLockout:
+        """The station's lockout, kept in `data_dir` (what `kiosk set-pin` clears)."""
+        return cls(Path(data_dir) / LOCKOUT_FILE_NAME, **kwargs)
 
     @property
     def failures(self) -> int:

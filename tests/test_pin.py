@@ -232,6 +232,13 @@ def test_lockout_survives_a_restart(tmp_path) -> None:
     assert PinLockout(path, clock=clock).seconds_left() == 120
 
 
+def test_station_lockout_lives_where_set_pin_clears_it(tmp_path) -> None:
+    clock = FakeClock()
+    fail(PinLockout.for_data_dir(tmp_path, clock=clock), 5)
+    assert (tmp_path / pinmod.LOCKOUT_FILE_NAME).exists()
+    assert PinLockout.for_data_dir(tmp_path, clock=clock).seconds_left() == 60
+
+
 def test_clock_going_back_cannot_lengthen_a_lock(tmp_path) -> None:
     clock = FakeClock()
     path = tmp_path / "lock.json"
