@@ -275,8 +275,9 @@ class AttemptResult:
 
 
 class PinLockout:
-    """Counts wrong PINs and locks the pad: five wrong lock it for a minute, and each further
-    lock is twice as long (60, 120, 240 s ... up to a day). A right PIN resets everything.
+    """Counts wrong PINs and locks the pad: five wrong in a row lock it for a minute; after
+    that, each further five lock it twice as long as the last (120, 240 s ... up to a day).
+    A right PIN resets everything.
 
     The state lives in a small JSON file in the data folder, rewritten atomically at each
     change, so switching the station off and on again does not reset a lockout. A file

@@ -78,7 +78,7 @@ def watchdog_interval(env: Mapping[str, str] | None = None, pid: int | None = No
 class Watchdog:
     """Pings systemd's watchdog from a thread named "watchdog" while `beat()` is recent.
 
-    Usage (the lead wires it): create and `start()` it when the station starts; `ready()`
+    Wiring: create and `start()` it when the station starts; `ready()`
     when the first screen is shown; schedule `beat()` every second on the UI loop;
     `stopping()` then `stop()` on the way out. Every method is safe to call when not running
     under systemd, and from any thread.
