@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -12,11 +13,23 @@ from kiosk.store import open_db
 from tests.packfactory import edited, write_manifest, write_pack
 
 
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory) -> Path:
+    """A data folder with the test pack imported, built once and copied for each test."""
+    data = tmp_path_factory.mktemp("catalogue") / "data"
+    settings = default_settings(data)
+    db = open_db(settings.db_path)
+    import_pack(settings, db, write_pack(data.parent / "pack"))
+    db.close()
+    return data
+
+
 @pytest.fixture
-def station(tmp_path):
+def station(baseline, tmp_path):
+    shutil.copytree(baseline, tmp_path / "data")
+    write_pack(tmp_path / "pack")  # for the tests that import a changed version
     settings = default_settings(tmp_path / "data")
     db = open_db(settings.db_path)
-    import_pack(settings, db, write_pack(tmp_path / "pack"))
     yield settings, db, Catalogue(db, settings.content_dir)
     db.close()
 
