@@ -787,6 +787,7 @@ def import_pack(
         try:
             spec, staged = _prepare(settings, db, source, staging, phases, allow_downgrade)
             if check_only:
+                phases.report(1.0, "checked")
                 return ImportResult(spec.id, spec.title, spec.version, tuple(e.id for e in spec.exercises),
                                     None, _installed_version(db, spec.id), time.monotonic() - started,
                                     sum(s.duration for s in staged))
