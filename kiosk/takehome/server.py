@@ -124,6 +124,15 @@ class RedactFilter(logging.Filter):
     """Rewrites a record so neither its message nor its traceback holds a token or address."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Error handling request") and record.exc_info:
+            # A malformed request (a scanner, not a phone): one line, no traceback.
+            error = record.exc_info[1]
+            record.msg = f"refused a malformed request ({type(error).__name__})"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return True
         message = record.getMessage()
         if record.exc_info:
             message += "\n" + logging.Formatter().formatException(record.exc_info)
@@ -149,11 +158,12 @@ class AccessLogger(AbstractAccessLogger):
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         route = "(no route)"
-        match_info = getattr(request, "match_info", None)
-        if match_info is not None:
-            resource = match_info.route.resource
-            if resource is not None:
-                route = resource.canonical
+        try:
+            resource = request.match_info.route.resource  # type: ignore[attr-defined]
+        except (AttributeError, AssertionError):  # a request aiohttp refused before routing
+            resource = None
+        if resource is not None:
+            route = resource.canonical
         method = request.method if request.method.isalpha() else "?"
         size = response.body_length
         if isinstance(response, web.FileResponse) and response.content_length is not None:
