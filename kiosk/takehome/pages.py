@@ -48,8 +48,8 @@ EN_GB: dict[str, str] = {
     "privacy": "This link is just for you. Nothing about you is stored.",
     "listen": "Listen to $title",
     "no_player": "Your browser cannot play the audio here: use the download button below.",
-    "download_audio": "Download audio (MP3, $size)",
-    "download_script": "Download script (PDF, $size)",
+    "download_audio": "Download audio (MP3,\u00a0$size)",
+    "download_script": "Download script (PDF,\u00a0$size)",
     "limit_audio": "The audio has been downloaded as many times as this link allows.",
     "limit_script": "The script has been downloaded as many times as this link allows.",
     "unavailable_title": "No longer available",
@@ -141,10 +141,10 @@ def format_date(moment: datetime, lang: str, tz: tzinfo | None = None) -> str:
 def format_size(size: int) -> str:
     """Decimal units, as phones show them: "11.6 MB", "420 KB"."""
     if size >= 1_000_000:
-        return f"{size / 1_000_000:.1f} MB"
+        return f"{size / 1_000_000:.1f}\u00a0MB"  # no-break spaces: "481 KB" never splits
     if size >= 1_000:
-        return f"{max(1, round(size / 1_000))} KB"
-    return f"{size} bytes"
+        return f"{max(1, round(size / 1_000))}\u00a0KB"
+    return f"{size}\u00a0bytes"
 
 
 def format_duration(seconds: float, lang: str) -> str:

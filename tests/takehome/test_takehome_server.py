@@ -41,8 +41,8 @@ def test_page_lists_the_right_things(harness, content) -> None:
         assert f'src="/t/{issued.token}/play/{n}"' in page
         assert f'href="/t/{issued.token}/audio/{n}" download' in page
         assert f'href="/t/{issued.token}/script/{n}" download' in page
-    assert re.search(r"Download audio \(MP3, [\d.]+ (KB|MB)\)", page)
-    assert re.search(r"Download script \(PDF, [\d.]+ (KB|MB)\)", page)
+    assert re.search(r"Download audio \(MP3,\s[\d.]+\s(KB|MB)\)", page)
+    assert re.search(r"Download script \(PDF,\s[\d.]+\s(KB|MB)\)", page)
     # 2025-03-10 09:00 UTC + 7 days, shown in the station's zone (UTC here), en-GB style
     assert "This link works until Monday 17 March 2025 at 09:00." in page
     assert "<script" not in page and "http://" not in page and "https://" not in page
