@@ -35,6 +35,7 @@ in memory (connection counts, the unknown-token limiter), never on disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import logging
@@ -95,6 +96,9 @@ class Limits:
     block_seconds: float = 900.0  # ...then 429 for this long
     max_connections_total: int = 512
     shutdown_timeout: float = 3.0
+    # Caps what one sendfile() call may copy, so one busy download never holds the event loop
+    # for long and a new phone's first byte is not kept waiting (0 = the kernel's autotuning).
+    send_buffer_bytes: int = 256 * 1024
 
 
 def default_lookup_factory(db: sqlite_utils.Database, settings: Settings) -> Lookup:
@@ -347,6 +351,10 @@ class _GuardedProtocol(asyncio.Protocol):
         self.transport = transport
         self.client = client_key(transport.get_extra_info("peername"))
         self.over_cap = not self.connections.open(self.client)
+        sock = transport.get_extra_info("socket")
+        if self.limits.send_buffer_bytes and sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.send_buffer_bytes)
         self.connections.guards[transport] = self
         self._arm(self.limits.idle_timeout)
         self.inner.connection_made(transport)

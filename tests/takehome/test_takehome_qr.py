@@ -120,3 +120,35 @@ def test_terminal_drawing_is_the_same_code(tmp_path: Path, dark_background: bool
     path = tmp_path / "terminal.png"
     matrix_image(rows[: len(matrix)], 6).save(path)
     assert _zxing(path) == [URL]
+
+
+def test_fast_mask_choice_equals_stock_qrcode() -> None:
+    import random
+    import string
+
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
+    rng = random.Random(5)
+    for length in (3, 20, 56, 90, 150, 220, 320):  # versions 1 to 10 (version info from 7)
+        for _ in range(6):
+            text = "".join(rng.choice(string.printable) for _ in range(length))
+            stock = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=4)
+            stock.add_data(text)
+            stock.make(fit=True)
+            assert qr_matrix(text) == [[bool(m) for m in row] for row in stock.get_matrix()]
+
+
+def test_mask_penalty_equals_stock_lost_point() -> None:
+    import random
+
+    import numpy as np
+    from qrcode import util
+
+    from kiosk.takehome.qr import mask_penalty
+
+    rng = random.Random(7)
+    for n in (21, 25, 41, 57):
+        for density in (0.2, 0.5, 0.8):
+            m = np.array([[rng.random() < density for _ in range(n)] for _ in range(n)])
+            assert mask_penalty(m) == util.lost_point(m.tolist())
