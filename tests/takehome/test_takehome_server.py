@@ -177,6 +177,22 @@ def test_downloads_limit_counts_completed_downloads_only(harness, content) -> No
     assert harness.request(harness.path(issued.token, "/script/1"))[0] == 200
 
 
+def test_usage_events_for_issue_and_completed_downloads(harness) -> None:
+    issued = harness.issue()
+    harness.request(harness.path(issued.token, "/audio/1"), headers={"Range": "bytes=0-9"})
+    harness.request(harness.path(issued.token, "/play/1"))
+    harness.request(harness.path(issued.token, "/script/1"))
+
+    def events() -> list[tuple[str, str, str, str]]:
+        return [tuple(r) for r in harness.db.execute(
+            "SELECT kind, exercise_id, lang, station FROM usage_events ORDER BY id")]
+
+    station = harness.settings.station_name
+    assert eventually(lambda: len(events()) == 2)
+    assert events() == [("link_issued", "soothing-rhythm", "en-GB", station),
+                        ("file_downloaded", "soothing-rhythm", "en-GB", station)]
+
+
 def test_revoke_gives_410(harness) -> None:
     issued = harness.issue()
     assert harness.request(harness.path(issued.token))[0] == 200
