@@ -11,11 +11,14 @@ file system.
 
 Completed downloads. A download counts when every byte of the file has been delivered since
 the last counted one, whether in one 200 response or in several 206 ranges (iOS fetches in
-ranges; some clients probe `bytes=0-1` first). "Delivered" means aiohttp's FileResponse
-returned from sendfile() without error, i.e. the kernel accepted the last byte of that
-response for the client's socket; the file is never read in Python. Coverage of partial
-ranges is kept in memory (bounded); a restart forgets partial coverage, which at worst misses
-one count. The inline player route never counts, but it is refused once the audio's downloads
+ranges; some clients probe `bytes=0-1` first). A response's bytes are "delivered" when
+aiohttp's FileResponse has handed them all to the kernel with sendfile() (the file is never
+read in Python) *and* the phone's TCP has acknowledged them: on Linux the socket's send queue
+(SIOCOUTQ: unsent plus unacknowledged bytes) is polled down to zero while the connection is
+still established. Without that second step a file smaller than the socket buffers would
+count as soon as it was queued, even if the phone gave up at once. A send queue that stops
+moving for `stall_timeout` ends the response uncounted. Coverage of partial ranges is kept in
+memory (bounded); a restart forgets partial coverage, which at worst misses one count. The inline player route never counts, but it is refused once the audio's downloads
 are used up, so it cannot be used to go round the limit for ever.
 
 Timeouts. aiohttp has no header-read timeout, so each connection's protocol is wrapped
@@ -34,14 +37,17 @@ in memory (connection counts, the unknown-token limiter), never on disk.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import errno
+import fcntl
 import ipaddress
 import logging
 import os
 import re
 import socket
+import termios
 import threading
 import time
 from collections import OrderedDict, deque
@@ -99,6 +105,7 @@ class Limits:
     # Caps what one sendfile() call may copy, so one busy download never holds the event loop
     # for long and a new phone's first byte is not kept waiting (0 = the kernel's autotuning).
     send_buffer_bytes: int = 256 * 1024
+    stall_timeout: float = 60.0  # a download whose bytes stop being acknowledged this long
 
 
 def default_lookup_factory(db: sqlite_utils.Database, settings: Settings) -> Lookup:
@@ -289,6 +296,12 @@ def parse_single_range(header: str | None, size: int) -> tuple[int, int] | str |
     return start, end
 
 
+# Linux: bytes in a TCP socket's send queue not yet acknowledged, and the connection's state.
+_TIOCOUTQ: int | None = getattr(termios, "TIOCOUTQ", None)
+_TCP_INFO: int = getattr(socket, "TCP_INFO", 11)
+_TCP_OPEN_STATES = (1, 8)  # ESTABLISHED, CLOSE_WAIT (the phone closed after reading it all)
+
+
 class _FileResponse(web.FileResponse):
     """A FileResponse sent by the handler itself (so the handler knows it completed).
 
@@ -343,6 +356,7 @@ class _GuardedProtocol(asyncio.Protocol):
         self.client = "unknown"
         self.over_cap = False
         self.state = self.IDLE
+        self.peer_eof = False
         self._timer: asyncio.TimerHandle | None = None
 
     # asyncio.Protocol, forwarded to aiohttp
@@ -366,6 +380,11 @@ class _GuardedProtocol(asyncio.Protocol):
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
+        if self.state == self.BUSY:
+            # A phone that read the whole file may close before the server has seen it
+            # acknowledged: keep the socket until the answer is done (and counted).
+            self.peer_eof = True
+            return True
         return self.inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -391,7 +410,8 @@ class _GuardedProtocol(asyncio.Protocol):
         if self.transport is None:
             return
         self.state = self.IDLE
-        self._arm(self.limits.idle_timeout)
+        # After the peer's EOF no further request can come: close once the answer is out.
+        self._arm(min(1.0, self.limits.idle_timeout) if self.peer_eof else self.limits.idle_timeout)
 
     def _arm(self, seconds: float) -> None:
         self._cancel()
@@ -407,7 +427,10 @@ class _GuardedProtocol(asyncio.Protocol):
         if self.state != self.BUSY and self.transport is not None:
             log.debug("closing a take-home connection: %s timeout",
                       "header-read" if self.state == self.HEAD else "idle")
-            self.transport.abort()
+            if self.peer_eof:
+                self.transport.close()  # lets the last answer finish flushing
+            else:
+                self.transport.abort()
 
 
 # --- the server ---------------------------------------------------------------------------
@@ -783,8 +806,43 @@ class TakeHomeServer:
             response.force_close()  # the client went away: nothing counted
             return response
         if counted and request.method == hdrs.METH_GET and response.status in (200, 206):
-            self._delivered(view, position, kind, size, response)
+            if await self._acknowledged(request):
+                self._delivered(view, position, kind, size, response)
+            else:
+                response.force_close()
         return response
+
+    async def _acknowledged(self, request: web.Request) -> bool:
+        """Waits until the client has acknowledged every byte sent; False if it went away."""
+        transport = request.transport
+        if transport is None:
+            return False
+        sock = transport.get_extra_info("socket")
+        if sock is None or _TIOCOUTQ is None:
+            return not transport.is_closing()
+        loop = asyncio.get_running_loop()
+        left = array.array("i", [0])
+        last, moved_at, delay = -1, loop.time(), 0.002
+        while True:
+            if sock.fileno() < 0:
+                return False  # closed: the phone reset the connection
+            try:
+                fcntl.ioctl(sock.fileno(), _TIOCOUTQ, left)
+                state = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)[0]
+            except OSError:
+                return False
+            if state not in _TCP_OPEN_STATES:
+                return False  # reset by the phone: the kernel dropped what was left
+            if left[0] == 0:
+                return True
+            now = loop.time()
+            if left[0] != last:
+                last, moved_at = left[0], now
+            elif now - moved_at > self.limits.stall_timeout:
+                log.info("a take-home download stalled; closing it uncounted")
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _delivered(self, view: links.LinkView, position: int, kind: str, size: int,
                    response: web.StreamResponse) -> None:
