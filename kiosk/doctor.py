@@ -141,7 +141,7 @@ def check_take_home_port(settings: Settings) -> Iterable[CheckResult]:
 
 def check_phone_address(settings: Settings) -> Iterable[CheckResult]:
     """The address written into QR codes, and whether the take-home server answers there."""
-    from kiosk.takehome.address import answers_healthz, public_address
+    from kiosk.takehome.address import answers_healthz, probe_base_url, public_address
 
     th = settings.take_home
     if not th.enabled:
@@ -155,7 +155,7 @@ def check_phone_address(settings: Settings) -> Iterable[CheckResult]:
     where = f"phones will use {address.base_url} ({address.source})"
     if address.warning:
         yield CheckResult(WARN, "phone-address", f"{where}: {address.warning}")
-    if answers_healthz(address.base_url):
+    if answers_healthz(probe_base_url(settings, address)):
         yield CheckResult(OK, "phone-address", f"{where}; the take-home server answers there")
     elif port_state(th.bind, th.port) == "free":
         yield CheckResult(WARN, "phone-address",

@@ -127,3 +127,25 @@ def answers_healthz(base_url: str, timeout: float = 2.0) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+def probe_base_url(settings: Settings, address: PublicAddress) -> str:
+    """Where the station itself checks that the server answers at `address`.
+
+    The station's own addresses are tried over loopback (the kernel would route them there
+    anyway), so a health check never sends a packet onto the network for them; another host
+    (a reverse proxy named in public_address) is tried as given.
+    """
+    host = address.host.strip("[]")
+    own = {entry.address.split("%")[0] for entries in psutil.net_if_addrs().values() for entry in entries}
+    try:
+        local = ipaddress.ip_address(host).is_loopback or host in own
+    except ValueError:
+        local = host == "localhost"
+    if not local:
+        return address.base_url
+    bind = settings.take_home.bind
+    target = "127.0.0.1" if bind in ("", "0.0.0.0", "::") else bind
+    if ":" in target:
+        target = f"[{target}]"
+    return f"http://{target}:{address.port}"

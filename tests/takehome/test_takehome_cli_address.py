@@ -156,3 +156,16 @@ def test_cli_serve_runs_until_interrupted(cli_env, monkeypatch) -> None:
     result = CliRunner().invoke(cli_takehome.serve, [], obj=cli_env)
     assert result.exit_code == 0, result.output
     assert seen["answered"] and "Stopping." in result.output
+
+
+def test_own_addresses_are_probed_over_loopback(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(address.psutil, "net_if_addrs", lambda: {"eth0": [_addr("192.168.7.7")]})
+    monkeypatch.setattr(address.psutil, "net_if_stats", lambda: {"eth0": SimpleNamespace(isup=True)})
+    settings = _settings(tmp_path)
+    found = address.public_address(settings)
+    assert found.base_url == "http://192.168.7.7:8080"
+    assert address.probe_base_url(settings, found) == "http://127.0.0.1:8080"
+    proxied = _settings(tmp_path, public_address="kiosk.clinic.lan:80")
+    assert address.probe_base_url(proxied, address.public_address(proxied)) == "http://kiosk.clinic.lan:80"
+    bound = _settings(tmp_path, bind="192.168.7.7")
+    assert address.probe_base_url(bound, address.public_address(bound)) == "http://192.168.7.7:8080"
