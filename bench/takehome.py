@@ -7,7 +7,7 @@ Every server runs in its own process and serves the same 20 MB file on loopback;
 comes from a separate client process (non-blocking sockets, recv_into a reused buffer, so the
 client costs little CPU per byte). Each configuration gets 20 and then 100 simultaneous
 downloads. nginx is Debian's, started here with a temporary config (`sendfile on`, one worker
-process like our one event loop, and the same 256 KB socket send buffer our server sets).
+process like our one event loop, and the same 512 KB socket send buffer our server sets).
 Our server answers the counted download route
 (/t/TOKEN/audio/1), so the figures include resolving the link and counting each download.
 """
@@ -184,7 +184,7 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
     server {{
-        listen 127.0.0.1:{port} backlog=511 sndbuf=256k;
+        listen 127.0.0.1:{port} backlog=511 sndbuf=512k;
         root {root};
         location / {{ }}
     }}
@@ -366,7 +366,7 @@ def main() -> None:
         if i == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     print(f"\n{FILE_MB} MB file, loopback, {os.cpu_count()} cores; one load-client process; "
-          "nginx with one worker, sendfile on and the same 256 KB send buffer as ours; "
+          "nginx with one worker, sendfile on and the same 512 KB send buffer as ours; "
           f"kiosk and nginx rounds alternate, median of {REPEATS}; http.server: one run.")
 
 
