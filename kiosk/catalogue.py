@@ -38,6 +38,7 @@ __all__ = [
     "content_lock_path",
     "fts_query",
     "migrations",
+    "rebuild_search_indexes",
     "search_index_problems",
     "search_meta",
 ]
@@ -173,6 +174,13 @@ def search_index_problems(db: sqlite_utils.Database) -> list[str]:
         except sqlite3.DatabaseError as exc:
             problems.append(f"{name}: {exc}")
     return problems
+
+
+def rebuild_search_indexes(db: sqlite_utils.Database) -> None:
+    """Rebuild both FTS indexes from the variants' rows (after damage found at start)."""
+    with db.atomic():
+        for name in SEARCH_INDEXES:
+            db.execute(f"INSERT INTO {name} ({name}) VALUES ('rebuild')")
 
 
 def _prefixed(row: str, columns: str) -> str:

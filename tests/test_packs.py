@@ -910,3 +910,27 @@ def test_readme_example_pack_is_valid(tmp_path):
 def test_import_from_the_manifest_path(station):
     pack = newer_pack(station.tmp)
     assert import_pack(station.settings, station.db, pack / "pack.toml").version == "1.1.0"
+
+
+def test_content_problems_for_doctor(station):
+    from kiosk.packs import content_problems
+
+    assert content_problems(station.settings, station.db) == (2, [])
+    v = station.catalogue.variant("safe-place", "en-GB")
+    assert v is not None
+    v.playback_path.unlink()
+    v.audio_path.write_bytes(b"changed")
+    count, problems = content_problems(station.settings, station.db)
+    assert count == 2 and len(problems) == 2
+    assert "is missing" in problems[1] or "is missing" in problems[0]
+    assert any("has changed size since import" in p for p in problems)
+
+
+def test_cleanup_rebuilds_a_damaged_search_index(station):
+    db = station.db
+    db.execute("DROP TRIGGER variants_au")
+    db.execute("UPDATE variants SET title = 'Zebra crossing' WHERE exercise_id = 'soothing-breath'")
+    assert search_index_problems(db)
+    cleanup_leftovers(station.settings, db)
+    assert search_index_problems(db) == []
+    assert [c.id for c in station.catalogue.cards("en-GB", query="zebra")] == ["soothing-breath"]
