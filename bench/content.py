@@ -11,8 +11,9 @@ test audio exists, plus about a minute the first time to make it with sox and la
 - Search: `Catalogue.cards(lang, query=...)` over 10,000 synthetic exercises (20,000
   variants with scripts of about 300 words), a mix of type-ahead prefixes, whole words,
   two-word queries and misses, with and without filters; each query's time is the best of
-  5 runs (the machine is shared with other work), the percentiles are over the queries. Peer: a bare FTS5 MATCH on the full index
-  returning rowids (no ranking, joins, filters or limit).
+  5 runs (the machine is shared with other work), the percentiles are over the queries.
+  Peer: a bare FTS5 MATCH on the full index returning rowids (no ranking, joins, filters
+  or limit).
 """
 
 from __future__ import annotations
