@@ -38,7 +38,7 @@ def set_favourite(db: sqlite_utils.Database, exercise_id: str, favourite: bool) 
     """Pins or unpins an exercise; doing it twice is harmless."""
     if not exercise_id:
         raise ValueError("an exercise id is needed")
-    with db.conn:
+    with db.atomic():
         if favourite:
             now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             db.execute(
