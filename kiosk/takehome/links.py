@@ -34,6 +34,7 @@ from typing import Literal
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from kiosk.store import write_transaction
 from kiosk.takehome.events import record_usage
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ def issue_link(
     moment = _aware(now)
     expires = moment + timedelta(days=days)
     token = new_token()
-    with db.atomic():
+    with write_transaction(db):
         short_id = _new_short_id(db)
         cursor = db.execute(
             "INSERT INTO links (short_id, token_hash, created_at, expires_at, downloads_per_file)"
@@ -293,7 +294,7 @@ def revoke(db: sqlite_utils.Database, token_or_short_id: str, now: datetime | No
     text = token_or_short_id.strip()
     moment = _fmt(_aware(now))
     canonical = normalize_token(text)
-    with db.atomic():
+    with write_transaction(db):
         if canonical is not None:
             cursor = db.execute(
                 "UPDATE links SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
@@ -336,7 +337,7 @@ def purge_expired(
     "ask at reception" page rather than the page for an address that never existed.
     """
     cutoff = _fmt(_aware(now) - timedelta(days=keep_days))
-    with db.atomic():
+    with write_transaction(db):
         cursor = db.execute(
             "DELETE FROM links WHERE expires_at <= ? OR (revoked_at IS NOT NULL AND revoked_at <= ?)",
             [cutoff, cutoff],
@@ -350,7 +351,7 @@ def record_download(db: sqlite_utils.Database, link_id: int, position: int, kind
     """Count one completed download of a file of a link; returns the new count."""
     if kind not in KINDS:
         raise ValueError(f"unknown file kind {kind!r}")
-    with db.atomic():
+    with write_transaction(db):
         db.execute(
             "INSERT INTO link_downloads (link_id, position, kind, completed) VALUES (?, ?, ?, 1)"
             " ON CONFLICT (link_id, position, kind) DO UPDATE SET completed = completed + 1",
