@@ -24,6 +24,10 @@ class Theme:
     accent_text: RGBA
     highlight: RGBA
     focus_outline: RGBA
+    outline: RGBA  # every button has a visible edge, so shape and not colour marks it
+    banner: RGBA
+    banner_text: RGBA
+    scrim: RGBA  # behind a dialog: dims the screen without hiding it
 
 
 CALM = Theme(
@@ -36,6 +40,10 @@ CALM = Theme(
     accent_text=hex_rgba("#1f2a2e"),
     highlight=hex_rgba("#e8c07d", 0.28),
     focus_outline=hex_rgba("#f4f1ea"),
+    outline=hex_rgba("#8fb3bd"),
+    banner=hex_rgba("#f4e3c1"),
+    banner_text=hex_rgba("#1f2a2e"),
+    scrim=hex_rgba("#0b1518", 0.8),
 )
 
 HIGH_CONTRAST = Theme(
@@ -48,4 +56,8 @@ HIGH_CONTRAST = Theme(
     accent_text=hex_rgba("#000000"),
     highlight=hex_rgba("#ffeb3b", 0.45),
     focus_outline=hex_rgba("#ffeb3b"),
+    outline=hex_rgba("#ffffff"),
+    banner=hex_rgba("#ffeb3b"),
+    banner_text=hex_rgba("#000000"),
+    scrim=hex_rgba("#000000", 0.9),
 )

@@ -10,10 +10,11 @@ from typing import Any
 
 
 class StationDriver:
-    def __init__(self, app: Any, screenshot_dir: Path):
+    def __init__(self, app: Any, screenshot_dir: Path, backend: Any = None):
         from kivy.base import EventLoop
 
         self.app = app
+        self.backend = backend
         self.loop = EventLoop
         self.screenshot_dir = screenshot_dir
 
@@ -23,7 +24,7 @@ class StationDriver:
 
     @property
     def screen(self) -> str:
-        return str(self.app.root.current)
+        return str(self.app.manager.current)
 
     def pump(self, seconds: float = 0.05) -> None:
         from kivy.base import ExceptionManager
@@ -58,8 +59,22 @@ class StationDriver:
         self.pump(0.05)
 
     def tap(self, widget: Any) -> None:
+        assert widget.get_root_window() is not None, f"{widget!r} is not on screen"
+        assert not widget.disabled, f"{widget!r} is disabled"
         x, y = widget.to_window(*widget.center)
         self.tap_at(x, y)
+
+    def get(self, screen: str) -> Any:
+        return self.app.manager.get_screen(screen)
+
+    def ids(self, screen: str) -> Any:
+        return self.get(screen).ids
+
+    def on(self, screen: str, timeout: float = 5.0) -> None:
+        """Waits until `screen` is current and its transition has finished."""
+        manager = self.app.manager
+        self.wait_for(lambda: manager.current == screen and not manager.transition.is_active,
+                      timeout, f"the {screen} screen")
 
     def key(self, key: int, scancode: int = 0, codepoint: str | None = None,
             modifiers: list[str] | None = None) -> None:

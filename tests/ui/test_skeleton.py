@@ -5,12 +5,12 @@ pytestmark = pytest.mark.ui
 KEY_ESCAPE, KEY_F1 = 27, 282
 
 
-def test_attract_screen_leads_to_home_on_a_touch(station):
+def test_attract_screen_leads_to_browse_on_a_touch(station):
     assert station.screen == "attract"
     shot = station.screenshot("attract")
     assert shot.stat().st_size > 1000
     station.tap_at(100, 100)
-    station.wait_for(lambda: station.screen == "home", what="the home screen")
+    station.wait_for(lambda: station.screen == "browse", what="the browse screen")
 
 
 def test_escape_f1_and_close_do_nothing_when_locked_down(station):
@@ -33,4 +33,4 @@ def test_a_bug_in_a_screen_is_logged_and_the_station_carries_on(station, caplog)
     assert "simulated screen bug" in caplog.text
     assert station.app.root.parent is station.window
     station.tap_at(100, 100)
-    station.wait_for(lambda: station.screen == "home", what="the home screen after the error")
+    station.wait_for(lambda: station.screen == "browse", what="the browse screen after the error")
