@@ -206,9 +206,9 @@ class KioskApp(App):
             return
         variant = exercise.variant
         key = f"{exercise.id}/{variant.lang}"
-        if self.playback.loaded != key:
-            if not self.playback.load(key, variant.playback_path, variant.duration_seconds):
-                return
+        if self.playback.loaded != key and not self.playback.load(
+                key, variant.playback_path, variant.duration_seconds):
+            return
         if not self.playback.playing:
             self.playback.toggle()
 

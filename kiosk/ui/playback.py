@@ -9,6 +9,7 @@ next report.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -216,7 +217,7 @@ class UnavailablePlayer:
 
     def play(self) -> None:
         for listener in self._listeners:
-            self._dispatch(lambda listener=listener: listener.on_error("no audio engine in this build"))
+            self._dispatch(functools.partial(listener.on_error, "no audio engine in this build"))
 
     resume = play
 

@@ -135,7 +135,7 @@ class BrowseScreen(Screen):
     # -- language --------------------------------------------------------------------------
     def _build_languages(self) -> None:
         app = App.get_running_app()
-        box = self.ids.top.ids.languages
+        box = self.ids.languages
         box.clear_widgets()
         for code in app.settings.languages.available:
             button = LanguageButton(code=code)

@@ -42,7 +42,6 @@ class TopBar(BoxLayout):
 
     title = StringProperty("")
     show_back = BooleanProperty(True)
-    show_language = BooleanProperty(False)
 
     __events__ = ("on_back",)
 
