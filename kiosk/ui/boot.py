@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,4 +49,14 @@ def run_ui(services: Services, *, start_id: str | None = None, take_home_id: str
     from kiosk.ui.app import KioskApp
 
     app = KioskApp(services, start_id=start_id, take_home_id=take_home_id, lang=lang)
+
+    def stop_gently(signum: int, frame: object) -> None:
+        # systemd stops the station with SIGTERM: leave through the app's normal stop, so
+        # playback fades out and the parts shut down in order.
+        from kivy.clock import Clock
+
+        log.info("received signal %s, stopping", signum)
+        Clock.schedule_once(lambda dt: app.stop(), 0)
+
+    signal.signal(signal.SIGTERM, stop_gently)
     app.run()

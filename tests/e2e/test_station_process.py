@@ -45,7 +45,10 @@ def test_kiosk_run_shows_the_attract_screen_and_survives_escape(tmp_path, screen
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=15)
+            code = proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+            raise
+    assert code == 0, "SIGTERM should stop the station cleanly"
     assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
+    assert "received signal 15, stopping" in log.read_text()
