@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kiosk.ui.playback import UnavailablePlayer
+
 if TYPE_CHECKING:
     from kiosk.config import Settings
 
@@ -87,9 +89,12 @@ def link_expiry(settings: Settings, now: datetime | None = None) -> datetime:
 class StationBackend:
     """The real station: catalogue, take-home links and QR codes from their own modules."""
 
-    def __init__(self, settings: Settings, services: Any = None):
+    def __init__(self, settings: Settings, services: Any = None,
+                 player_factory: Callable[[Dispatch], Any] | None = None):
         self.settings = settings
         self.services = services
+        # Tests (and a station without a sound card) pass their own player here.
+        self.player_factory = player_factory
 
     def open_db(self) -> Any:
         from kiosk.store import open_db
@@ -135,27 +140,27 @@ class StationBackend:
     def _addresses(self, issued: Any) -> tuple[str, str]:
         server = getattr(self.services, "server", None)
         if server is not None:
-            url = server.url_for(issued.token)
-            short_for = getattr(server, "short_url_for", None)
-            short = short_for(issued.short_id) if short_for else url
-            return url, _strip_scheme(short)
-        from kiosk.takehome.address import public_base_url  # type: ignore[import-not-found,unused-ignore]
+            url = str(server.url_for(issued.token))
+        else:
+            from kiosk.takehome.address import public_base_url  # type: ignore[import-not-found,unused-ignore]
 
-        base = public_base_url(self.settings).rstrip("/")
-        return f"{base}/t/{issued.token}", _strip_scheme(f"{base}/s/{issued.short_id}")
+            url = f"{public_base_url(self.settings).rstrip('/')}/t/{issued.token}"
+        # The address to type by hand: without "http://", which phones add by themselves.
+        return url, _strip_scheme(url)
 
     def make_player(self, dispatch: Dispatch) -> Any:
-        existing = getattr(self.services, "player", None)
-        if existing is not None:
-            return existing
+        if self.player_factory is not None:
+            return self.player_factory(dispatch)
         try:
-            from kiosk.audio.player import make_player  # type: ignore[import-not-found,unused-ignore]
+            from kiosk.audio.player import open_player  # type: ignore[import-not-found,unused-ignore]
         except ImportError:
             log.warning("no audio engine in this build: the player will report sound unavailable")
-            from kiosk.ui.playback import UnavailablePlayer
-
             return UnavailablePlayer(dispatch)
-        return make_player(self.settings, dispatch=dispatch)
+        try:
+            return open_player(self.settings.audio, dispatch=dispatch)
+        except Exception:
+            log.exception("the audio engine could not start: the player will report sound unavailable")
+            return UnavailablePlayer(dispatch)
 
 
 def _strip_scheme(url: str) -> str:
