@@ -15,7 +15,7 @@ from kivy.base import ExceptionHandler, ExceptionManager
 from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
-from kivy.uix.floatlayout import FloatLayout
+from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import FadeTransition, Screen, ScreenManager
 
 from kiosk.ui import strings, theme
@@ -47,8 +47,11 @@ class _LogAndCarryOn(ExceptionHandler):
         return ExceptionManager.PASS
 
 
-class StationRoot(FloatLayout):
-    """The screens, with the trouble banner floating above them."""
+class StationRoot(BoxLayout):
+    """The trouble banner (no height while hidden) above the screens."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(orientation="vertical", **kwargs)
 
 
 class KioskApp(App):
@@ -72,6 +75,7 @@ class KioskApp(App):
         self.deep_link = (start_id, take_home_id, lang)
         self.backend: Backend = backend or StationBackend(self.settings, services)
         self.lang = self.settings.languages.default
+        self.colors = theme.Palette()
         self.idle = IdleWatch(self.settings.session.idle_timeout_seconds,
                               self.settings.session.still_there_seconds)
         self._exception_handler = _LogAndCarryOn()
@@ -99,12 +103,12 @@ class KioskApp(App):
         from kiosk.ui.widgets.common import Banner
 
         root = StationRoot()
+        self.banner = Banner()
+        root.add_widget(self.banner)
         self.manager = ScreenManager(transition=FadeTransition(duration=0.2))
         root.add_widget(self.manager)
         for name, screen_class in client_screens():
             self.add_screen(screen_class(name=name))
-        self.banner = Banner()
-        root.add_widget(self.banner)
         self.manager.current = "attract"
         Clock.schedule_interval(self._idle_tick, IDLE_TICK_SECONDS)
         return root
@@ -151,7 +155,10 @@ class KioskApp(App):
 
     def on_high_contrast(self, _instance: Any, high: bool) -> None:
         self.theme = theme.HIGH_CONTRAST if high else theme.CALM
-        Window.clearcolor = self.theme.background
+
+    def on_theme(self, _instance: Any, chosen: theme.Theme) -> None:
+        self.colors.apply(chosen)
+        Window.clearcolor = chosen.background
 
     def show_help(self) -> None:
         from kiosk.ui.widgets.dialogs import HelpView
@@ -187,20 +194,22 @@ class KioskApp(App):
                 self.show_banner("exercise.missing")
                 return
             self.exercise = exercise
-            self.go(then)
             if then == "player":
                 self._start_playing()
-            elif then == "take_home":
+                return
+            self.go(then)
+            if then == "take_home":
                 self.manager.get_screen("take_home").agree()
 
         self.worker.submit(lambda db: backend.exercise(db, exercise_id, lang), done,
                            lambda _exc: self.show_banner("banner.error"))
 
     def listen(self) -> None:
-        self.go("player")
         self._start_playing()
 
     def _start_playing(self) -> None:
+        """Loads the exercise (if it is not loaded) and plays it on the player screen; when
+        its file is missing, the visitor stays where they are and the banner says so."""
         exercise = self.exercise
         if exercise is None:
             return
@@ -209,6 +218,7 @@ class KioskApp(App):
         if self.playback.loaded != key and not self.playback.load(
                 key, variant.playback_path, variant.duration_seconds):
             return
+        self.go("player")
         if not self.playback.playing:
             self.playback.toggle()
 

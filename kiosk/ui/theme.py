@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from kivy.event import EventDispatcher
+from kivy.properties import ColorProperty
 
 RGBA = tuple[float, float, float, float]
 
@@ -61,3 +64,29 @@ HIGH_CONTRAST = Theme(
     banner_text=hex_rgba("#000000"),
     scrim=hex_rgba("#000000", 0.9),
 )
+
+
+class Palette(EventDispatcher):
+    """The current theme's colours as Kivy properties, for the kv rules to bind to.
+
+    (A kv expression such as `app.theme.text` does not follow a change of `app.theme` when
+    the theme is a plain object, so the screens read `app.colors.text` instead.)
+    """
+
+    background = ColorProperty(CALM.background)
+    surface = ColorProperty(CALM.surface)
+    text = ColorProperty(CALM.text)
+    muted_text = ColorProperty(CALM.muted_text)
+    accent = ColorProperty(CALM.accent)
+    accent_text = ColorProperty(CALM.accent_text)
+    highlight = ColorProperty(CALM.highlight)
+    focus_outline = ColorProperty(CALM.focus_outline)
+    outline = ColorProperty(CALM.outline)
+    banner = ColorProperty(CALM.banner)
+    banner_text = ColorProperty(CALM.banner_text)
+    scrim = ColorProperty(CALM.scrim)
+
+    def apply(self, theme: Theme) -> None:
+        for f in fields(theme):
+            if f.name != "name":
+                setattr(self, f.name, getattr(theme, f.name))
