@@ -23,6 +23,7 @@ from kiosk.ui.backend import Backend, StationBackend
 from kiosk.ui.fonts import register_fonts
 from kiosk.ui.idle import IdleAction, IdleWatch
 from kiosk.ui.playback import PlayerModel, clock_dispatch
+from kiosk.ui.theme import Theme
 from kiosk.ui.worker import Worker
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ class KioskApp(App):
     def on_high_contrast(self, _instance: Any, high: bool) -> None:
         self.theme = theme.HIGH_CONTRAST if high else theme.CALM
 
-    def on_theme(self, _instance: Any, chosen: theme.Theme) -> None:
+    def on_theme(self, _instance: Any, chosen: Theme) -> None:
         self.colors.apply(chosen)
         Window.clearcolor = chosen.background
 
