@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["content", "audio", "takehome", "ui"]
+ORDER = ["content", "audio", "takehome", "ui", "therapist"]
 TIME_LIMIT_SECONDS = 540  # the whole run must stay under 10 minutes
 
 
