@@ -86,6 +86,7 @@ class KioskApp(App):
         self.playback: PlayerModel
         self._help: Any = None
         self._still_there: Any = None
+        self._beats: Any = None
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> StationRoot:
@@ -119,14 +120,30 @@ class KioskApp(App):
         self.manager.add_widget(screen)
 
     def on_start(self) -> None:
+        Window.bind(on_draw=self._first_frame)
+        watchdog = getattr(self.services, "watchdog", None)
+        if watchdog is not None:
+            self._beats = Clock.schedule_interval(lambda _dt: watchdog.beat(), 1.0)
         start_id, take_home_id, lang = self.deep_link
         if start_id or take_home_id:
             self._open_deep_link(start_id, take_home_id, lang)
 
+    def _first_frame(self, *_args: Any) -> None:
+        Window.unbind(on_draw=self._first_frame)
+        log.info("first frame drawn: the %s screen is on show", self.current_screen)
+        watchdog = getattr(self.services, "watchdog", None)
+        if watchdog is not None:
+            watchdog.ready()
+
     def on_stop(self) -> None:
+        watchdog = getattr(self.services, "watchdog", None)
+        if watchdog is not None:
+            watchdog.stopping()
         Clock.unschedule(self._idle_tick)
+        if self._beats is not None:
+            self._beats.cancel()
         Window.unbind(on_request_close=self._on_request_close, on_keyboard=self._on_keyboard,
-                      on_touch_down=self._on_any_touch)
+                      on_touch_down=self._on_any_touch, on_draw=self._first_frame)
         for view in (self._help, self._still_there):
             if view is not None:
                 view.dismiss(animation=False)
