@@ -53,6 +53,8 @@ class PlayerModel(EventDispatcher):
         self.volume_cap = volume_cap
         self._reported = 0.0
         self._reported_at = time.monotonic()
+        self._live = -1.0
+        self._live_at = self._reported_at
         self._ticker = Clock.schedule_interval(self._carry_forward, 0)
         self._ticker.cancel()
         player.add_listener(_Listener(self))
@@ -168,11 +170,20 @@ class PlayerModel(EventDispatcher):
         self.position = self._reported
 
     def _carry_forward(self, _dt: float) -> None:
+        """Each frame while playing: the engine's own idea of the position, read now rather
+        than when its last event was sent (that event waited up to a frame in the Clock
+        queue); carried forward by the wall clock while the engine's value stands still."""
         if self.state != PLAYING:
             return
-        estimate = self._reported + (time.monotonic() - self._reported_at)
+        now = time.monotonic()
+        try:
+            live = float(self.player.position)
+        except Exception:
+            live = self._reported
+        if live != self._live:
+            self._live, self._live_at = live, now
         # Never run ahead of the engine by more than half a second (a stalled device).
-        estimate = min(estimate, self._reported + 0.5)
+        estimate = live + min(now - self._live_at, 0.5)
         if self.duration:
             estimate = min(estimate, self.duration)
         self.position = estimate

@@ -96,7 +96,9 @@ class BrowseScreen(Screen):
             tile = Tile(exercise_id=card.id, title=card.title, summary=card.summary,
                         duration_seconds=float(card.duration_seconds),
                         techniques=list(card.techniques))
-            tile.bind(on_release=self._open)
+            # On press: inside a ScrollView a tap's press arrives when the finger lifts (the
+            # view first waits to see whether it is a scroll), and its release 200 ms later.
+            tile.bind(on_press=self._open)
             grid.add_widget(tile)
         self.ids.tiles_scroll.scroll_y = 1
 
@@ -108,7 +110,7 @@ class BrowseScreen(Screen):
         box.clear_widgets()
         for slug in ["", *self.techniques]:
             chip = Chip(technique=slug, selected=slug == self.technique)
-            chip.bind(on_release=self._chip_touched)
+            chip.bind(on_press=self._chip_touched)  # in a ScrollView too: see on_cards
             box.add_widget(chip)
 
     def on_technique(self, _instance: Any, technique: str) -> None:

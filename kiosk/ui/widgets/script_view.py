@@ -69,7 +69,8 @@ class ScriptView(ScrollView):
         self._ends = [float(c.end) for c in cues]
         for i, cue in enumerate(cues):
             passage = Passage(text=str(cue.text).strip(), index=i, start=float(cue.start), timed=timed)
-            passage.bind(on_release=self._touched)
+            # On press: in a ScrollView, a tap's release comes 200 ms after the finger lifts.
+            passage.bind(on_press=self._touched)
             box.add_widget(passage)
             self._passages.append(passage)
         self.count = len(self._passages)
