@@ -139,6 +139,33 @@ def check_take_home_port(settings: Settings) -> Iterable[CheckResult]:
         yield CheckResult(FAIL, "take-home", f"cannot listen on {th.bind}:{th.port}: {state}")
 
 
+def check_phone_address(settings: Settings) -> Iterable[CheckResult]:
+    """The address written into QR codes, and whether the take-home server answers there."""
+    from kiosk.takehome.address import answers_healthz, probe_base_url, public_address
+
+    th = settings.take_home
+    if not th.enabled:
+        yield CheckResult(OK, "phone-address", "take-home is disabled in config.toml")
+        return
+    try:
+        address = public_address(settings)
+    except ValueError as exc:
+        yield CheckResult(FAIL, "phone-address", f"take_home.public_address in config.toml: {exc}")
+        return
+    where = f"phones will use {address.base_url} ({address.source})"
+    if address.warning:
+        yield CheckResult(WARN, "phone-address", f"{where}: {address.warning}")
+    if answers_healthz(probe_base_url(settings, address)):
+        yield CheckResult(OK, "phone-address", f"{where}; the take-home server answers there")
+    elif port_state(th.bind, th.port) == "free":
+        yield CheckResult(WARN, "phone-address",
+                          f"{where}; the take-home server is not running, so it was not tried")
+    else:
+        yield CheckResult(FAIL, "phone-address",
+                          f"{where}, but the take-home server does not answer there: check "
+                          "take_home.public_address in config.toml and the station's firewall")
+
+
 # No station can be running this software before it existed. Raise it at each release.
 RELEASED = dt.date(2026, 11, 25)
 # Nor, realistically, this long after: a clock set decades ahead expires every link at once.
@@ -230,6 +257,7 @@ CHECKS: list[Check] = [
     check_database,
     check_disk,
     check_take_home_port,
+    check_phone_address,
     check_clock,
     check_therapist_pin,
     check_data_persists,
