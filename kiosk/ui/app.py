@@ -65,6 +65,8 @@ class KioskApp(App):
     text_scale = NumericProperty(1.0)
     high_contrast = BooleanProperty(False)
     exercise = ObjectProperty(None, allownone=True)  # the exercise on screen, None between visitors
+    # False when take-home is switched off or its server could not start: the button hides.
+    take_home_available = BooleanProperty(True)
 
     def __init__(self, services: Services, *, start_id: str | None = None,
                  take_home_id: str | None = None, lang: str | None = None,
@@ -77,6 +79,8 @@ class KioskApp(App):
         self.backend: Backend = backend or StationBackend(self.settings, services)
         self.lang = self.settings.languages.default
         self.colors = theme.Palette()
+        self.take_home_available = (self.settings.take_home.enabled
+                                    and getattr(services, "take_home", None) is not None)
         self.idle = IdleWatch(self.settings.session.idle_timeout_seconds,
                               self.settings.session.still_there_seconds)
         self._exception_handler = _LogAndCarryOn()

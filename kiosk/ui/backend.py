@@ -118,7 +118,8 @@ class StationBackend:
     def qr_matrix(self, text: str) -> list[list[bool]]:
         from kiosk.takehome.qr import qr_matrix  # type: ignore[import-not-found,unused-ignore]
 
-        return [list(map(bool, row)) for row in qr_matrix(text)]
+        # No quiet zone: the QR widget draws its own around the modules.
+        return [list(map(bool, row)) for row in qr_matrix(text, border=0)]
 
     def take_home(self, db: Any, exercise_id: str, lang: str) -> TakeHomeCode:
         from kiosk.takehome.links import issue_link  # type: ignore[import-not-found,unused-ignore]
@@ -138,7 +139,7 @@ class StationBackend:
                             wifi_matrix=wifi_matrix)
 
     def _addresses(self, issued: Any) -> tuple[str, str]:
-        server = getattr(self.services, "server", None)
+        server = getattr(self.services, "take_home", None)
         if server is not None:
             url = str(server.url_for(issued.token))
         else:

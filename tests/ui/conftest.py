@@ -1,21 +1,31 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kiosk.config import DisplaySettings, Settings, default_settings
+from kiosk.config import DisplaySettings, Settings, TakeHomeSettings, default_settings
 from kiosk.services import Services
 from tests.ui.driver import StationDriver
 from tests.ui.fakes import FakeBackend
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
 def ui_settings(tmp_path: Path) -> Settings:
-    return default_settings(tmp_path / "data", display=DisplaySettings(lockdown=True))
+    port = free_port()
+    take_home = TakeHomeSettings(bind="127.0.0.1", port=port, public_address=f"127.0.0.1:{port}")
+    return default_settings(tmp_path / "data", display=DisplaySettings(lockdown=True),
+                            take_home=take_home)
 
 
 @pytest.fixture
@@ -23,7 +33,8 @@ def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Itera
     """Starts a real KioskApp in a real window (Xvfb) with its services; one per test.
 
     launch(settings=..., backend=..., start_id=..., take_home_id=..., lang=...): the backend
-    defaults to the in-memory FakeBackend (tests/ui/fakes.py).
+    defaults to FakeBackend (tests/ui/fakes.py): the real take-home links, QR codes and
+    server on loopback, with an in-memory catalogue that the server looks files up in.
     """
     started: list[tuple[Any, Services, Any]] = []
 
@@ -36,9 +47,21 @@ def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Itera
 
         from kiosk.ui.app import KioskApp
 
-        services = Services(settings)
+        # Services starts the take-home server with the real catalogue's lookup; until the
+        # catalogue is in main, the tests start it themselves with the fake one's.
+        services = Services(dataclasses.replace(
+            settings, take_home=dataclasses.replace(settings.take_home, enabled=False)))
+        services.settings = settings
         services.start()
-        backend = backend or FakeBackend(settings, tmp_path / "fake-content")
+        fake = backend or FakeBackend(settings, tmp_path / "fake-content", services=services)
+        if settings.take_home.enabled:
+            from kiosk.takehome.server import TakeHomeServer
+
+            server = TakeHomeServer(settings, lookup_factory=lambda _db, _s: fake.lookup)
+            server.start()
+            services.take_home = server
+            services._stops.append(("take-home server", server.stop))
+        backend = fake
         app = KioskApp(services, backend=backend, **deep_link)
         started.append((app, services, backend))
         app._run_prepare()  # what App.run() does before its main loop; we pump the loop ourselves
@@ -57,9 +80,6 @@ def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Itera
         for child in list(Window.children):
             Window.remove_widget(child)
         services.stop()
-        close = getattr(backend, "close", None)
-        if close:
-            close()
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
 """Stand-ins for the parts of the station that are not in this build yet (or that a test
-wants to control): a small in-memory catalogue, a take-home service on loopback, and a
-player whose clock runs on a named thread like the real engine's.
+wants to control): a small in-memory catalogue and a player whose clock runs on a named
+thread like the real engine's.
 
-They implement the same methods as kiosk.ui.backend.StationBackend and the Player API in
-the design notes; each is replaced by the real one as soon as that lands in main.
+FakeBackend is the real StationBackend with only the catalogue replaced: take-home links are
+issued into the real database, QR matrices come from kiosk.takehome.qr, and the real
+TakeHomeServer serves the files (its catalogue lookup pointed at this fake catalogue).
+Each fake goes as soon as the real piece lands in main.
 """
 
 from __future__ import annotations
@@ -13,15 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import qrcode
-
 from kiosk.config import Settings
-from kiosk.ui.backend import TakeHomeCode
+from kiosk.ui.backend import StationBackend, TakeHomeCode
 
 
 @dataclass(frozen=True)
@@ -41,6 +39,9 @@ class Variant:
     audio_path: Path
     playback_path: Path
     cues: tuple[Cue, ...]
+    audio_bytes: int = 0
+    script_pdf_path: Path | None = None
+    script_pdf_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,36 +136,13 @@ def _cues(duration: float, timed: bool) -> tuple[Cue, ...]:
                  for i, text in enumerate(PASSAGES))
 
 
-class _TakeHomeHandler(BaseHTTPRequestHandler):
-    server: _TakeHomeHTTPServer
-
-    def do_GET(self) -> None:
-        token = self.path.rsplit("/", 1)[-1]
-        path = self.server.links.get(token)
-        if path is None:
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        self.send_response(200)
-        self.send_header("Content-Type", "audio/mpeg")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _TakeHomeHTTPServer(ThreadingHTTPServer):
-    links: dict[str, Path]
-
-
-class FakeBackend:
-    """An in-memory catalogue and a loopback link server; `calls` records worker-thread use."""
+class FakeBackend(StationBackend):
+    """StationBackend with an in-memory catalogue; `calls` records which thread asked what."""
 
     def __init__(self, settings: Settings, root: Path, exercises: list[FakeExerciseSpec] | None = None,
-                 player_factory: Callable[[Callable[[Callable[[], None]], None]], Any] | None = None):
-        self.settings = settings
+                 player_factory: Callable[[Callable[[Callable[[], None]], None]], Any] | None = None,
+                 services: Any = None):
+        super().__init__(settings, services)
         self.specs = list(exercises or DEMO)
         self.root = root
         self.calls: list[tuple[str, str]] = []
@@ -174,18 +152,20 @@ class FakeBackend:
             for lang in spec.languages:
                 audio = root / f"{spec.id}-{lang}.mp3"
                 audio.write_bytes(b"ID3" + secrets.token_bytes(4000))
+                pdf = root / f"{spec.id}-{lang}.pdf"
+                pdf.write_bytes(b"%PDF-1.4\n% a stand-in script\n%%EOF\n")
                 self.variants[(spec.id, lang)] = Variant(
                     spec.id, lang, spec.titles[lang], spec.summary, spec.duration, audio, audio,
-                    _cues(spec.duration, spec.timed))
+                    _cues(spec.duration, spec.timed), audio.stat().st_size, pdf, pdf.stat().st_size)
         self._player_factory = player_factory
         self.player: FakePlayer | None = None
-        self._http: _TakeHomeHTTPServer | None = None
 
     def _record(self, what: str) -> None:
         self.calls.append((what, threading.current_thread().name))
 
-    def open_db(self) -> Any:
-        return None
+    def lookup(self, exercise_id: str, lang: str) -> Variant | None:
+        """The take-home server's catalogue lookup (`variant(exercise_id, lang)`)."""
+        return self.variants.get((exercise_id, lang))
 
     def cards(self, db: Any, lang: str, technique: str | None, query: str | None) -> list[Card]:
         self._record("cards")
@@ -217,32 +197,11 @@ class FakeBackend:
 
     def qr_matrix(self, text: str) -> list[list[bool]]:
         self._record("qr_matrix")
-        code = qrcode.QRCode(border=0, error_correction=qrcode.constants.ERROR_CORRECT_M)
-        code.add_data(text)
-        code.make(fit=True)
-        return [list(map(bool, row)) for row in code.get_matrix()]
+        return super().qr_matrix(text)
 
     def take_home(self, db: Any, exercise_id: str, lang: str) -> TakeHomeCode:
         self._record("take_home")
-        http = self._serve()
-        token = secrets.token_urlsafe(16)
-        http.links[token] = self.variants[(exercise_id, lang)].audio_path
-        host, port = http.server_address[:2]
-        url = f"http://{host}:{port}/t/{token}"
-        th = self.settings.take_home
-        wifi = None
-        if th.wifi_ssid:
-            wifi = self.qr_matrix(f"WIFI:T:{th.wifi_security};S:{th.wifi_ssid};P:{th.wifi_password};;")
-        return TakeHomeCode(url=url, short_address=f"{host}:{port}/s/{token[:6]}",
-                            expires_at=datetime.now(UTC) + timedelta(days=th.link_days),
-                            matrix=self.qr_matrix(url), wifi_ssid=th.wifi_ssid, wifi_matrix=wifi)
-
-    def _serve(self) -> _TakeHomeHTTPServer:
-        if self._http is None:
-            self._http = _TakeHomeHTTPServer(("127.0.0.1", 0), _TakeHomeHandler)
-            self._http.links = {}
-            threading.Thread(target=self._http.serve_forever, name="fake-takehome", daemon=True).start()
-        return self._http
+        return super().take_home(db, exercise_id, lang)
 
     def make_player(self, dispatch: Callable[[Callable[[], None]], None]) -> Any:
         if self._player_factory is not None:
@@ -250,11 +209,6 @@ class FakeBackend:
         self.player = FakePlayer(dispatch, volume_cap=self.settings.audio.volume_cap,
                                  start_volume=self.settings.audio.start_volume)
         return self.player
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
 
 
 class FakePlayer:

@@ -7,7 +7,9 @@ from the server that issued it; the file served must equal the exercise's audio.
 
 from __future__ import annotations
 
+import re
 import threading
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -112,7 +114,15 @@ def test_the_whole_journey(launch):
     decoded = decode_qr(shot)
     assert decoded == [s.get("take_home").url]
     assert decode_qr_zbar(shot) == decoded
-    with urllib.request.urlopen(decoded[0], timeout=10) as response:
+    url = decoded[0]
+    assert url.startswith(f"http://127.0.0.1:{app.settings.take_home.port}/t/")
+    # The phone's page, from the station's real take-home server, then the audio it links to.
+    with urllib.request.urlopen(url, timeout=10) as response:
+        page = response.read().decode()
+    assert "Your compassionate other" in page
+    audio_link = re.search(r'href="([^"]*/audio/1)"', page)
+    assert audio_link, page[:2000]
+    with urllib.request.urlopen(urllib.parse.urljoin(url, audio_link.group(1)), timeout=10) as response:
         body = response.read()
     assert body == variant.audio_path.read_bytes()
 

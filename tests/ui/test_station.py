@@ -141,3 +141,20 @@ def test_the_therapist_corner_is_a_hook_not_a_button(station):
     touch.touch_up()
     station.pump(0.05)
     assert seen == ["browse"]
+
+
+def test_take_home_hides_when_its_server_is_not_running(launch, ui_settings):
+    import dataclasses
+
+    from tests.ui.helpers import tile, tile_ids
+
+    settings = dataclasses.replace(
+        ui_settings, take_home=dataclasses.replace(ui_settings.take_home, enabled=False))
+    s = launch(settings=settings)
+    s.tap_at(640, 400)
+    s.on("browse")
+    s.wait_for(lambda: len(tile_ids(s)) == 5)
+    s.tap(tile(s, "safe-place"))
+    s.on("exercise")
+    assert not s.app.take_home_available
+    assert s.ids("exercise").take_home.height == 0 and s.ids("exercise").take_home.opacity == 0

@@ -34,7 +34,8 @@ class KButton(ButtonBehavior, Label):
     primary = BooleanProperty(False)
     selected = BooleanProperty(False)
     wrap = BooleanProperty(True)  # False: one line, the button as wide as its words
-    min_width = NumericProperty(dp(MIN_TOUCH_DP))
+    min_height = NumericProperty(dp(56))
+    hidden = BooleanProperty(False)  # no height, not drawn, not touchable
 
 
 class TopBar(BoxLayout):
