@@ -75,7 +75,7 @@ def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Itera
 
     from kivy.core.window import Window
 
-    for app, services, backend in started:
+    for app, services, _backend in started:
         app.dispatch("on_stop")
         for child in list(Window.children):
             Window.remove_widget(child)
