@@ -94,6 +94,7 @@ EN_GB: dict[str, str] = {
     "technique.soothing": "Soothing",
     "technique.compassion": "Compassion",
     "technique.sleep": "Sleep",
+    "technique.soothing-rhythm": "Soothing rhythm",
 }
 
 EN_US: dict[str, str] = {

@@ -38,7 +38,8 @@ def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Itera
     """
     started: list[tuple[Any, Services, Any]] = []
 
-    def start(settings: Settings | None = None, backend: Any = None, **deep_link: Any) -> StationDriver:
+    def start(settings: Settings | None = None, backend: Any = None,
+              backend_factory: Callable[[Services], Any] | None = None, **deep_link: Any) -> StationDriver:
         from kiosk.ui.boot import prepare_kivy
 
         settings = settings or ui_settings
@@ -53,11 +54,15 @@ def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Itera
             settings, take_home=dataclasses.replace(settings.take_home, enabled=False)))
         services.settings = settings
         services.start()
+        if backend_factory is not None:
+            backend = backend_factory(services)
         fake = backend or FakeBackend(settings, tmp_path / "fake-content", services=services)
         if settings.take_home.enabled:
-            from kiosk.takehome.server import TakeHomeServer
+            from kiosk.takehome.server import TakeHomeServer, default_lookup_factory
 
-            server = TakeHomeServer(settings, lookup_factory=lambda _db, _s: fake.lookup)
+            lookup = getattr(fake, "lookup", None)
+            factory = default_lookup_factory if lookup is None else (lambda _db, _s: lookup)
+            server = TakeHomeServer(settings, lookup_factory=factory)
             server.start()
             services.take_home = server
             services._stops.append(("take-home server", server.stop))
