@@ -52,8 +52,8 @@ def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Itera
         # catalogue is in main, the tests start it themselves with the fake one's.
         services = Services(dataclasses.replace(
             settings, take_home=dataclasses.replace(settings.take_home, enabled=False)))
-        services.settings = settings
         services.start()
+        services.settings = settings
         if backend_factory is not None:
             backend = backend_factory(services)
         fake = backend or FakeBackend(settings, tmp_path / "fake-content", services=services)

@@ -59,6 +59,7 @@ class StationDriver:
         self.pump(0.05)
 
     def tap(self, widget: Any) -> None:
+        self.pump(0.03)  # a widget made this frame is laid out in the next one
         assert widget.get_root_window() is not None, f"{widget!r} is not on screen"
         assert not widget.disabled, f"{widget!r} is disabled"
         x, y = widget.to_window(*widget.center)

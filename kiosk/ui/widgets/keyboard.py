@@ -40,6 +40,13 @@ class OnScreenKeyboard(BoxLayout):
                 line.add_widget(button)
             self.ids.rows.add_widget(line)
 
+    def on_touch_down(self, touch: Any) -> bool:
+        # Folded away (no height), its keys still lie about the screen, disabled; a disabled
+        # widget swallows the touches that land on it, so a folded keyboard takes none.
+        if self.height < 1 or self.opacity == 0:
+            return False
+        return bool(super().on_touch_down(touch))
+
     def _typed(self, button: KeyButton) -> None:
         self.press(button.key)
 
