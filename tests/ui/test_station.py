@@ -158,3 +158,19 @@ def test_take_home_hides_when_its_server_is_not_running(launch, ui_settings):
     s.on("exercise")
     assert not s.app.take_home_available
     assert s.ids("exercise").take_home.height == 0 and s.ids("exercise").take_home.opacity == 0
+
+
+def test_every_tile_opens_its_exercise_wherever_it_is_on_screen(station):
+    """The folded on-screen keyboard once lay under the lower tiles and swallowed their touches."""
+    from tests.ui.helpers import tile, tile_ids
+
+    s = station
+    s.tap_at(640, 400)
+    s.on("browse")
+    s.wait_for(lambda: len(tile_ids(s)) == 5)
+    for exercise_id in tile_ids(s):
+        s.tap(tile(s, exercise_id))
+        s.on("exercise")
+        assert s.app.exercise.id == exercise_id
+        s.tap(s.ids("exercise").top.ids.back)
+        s.on("browse")
