@@ -23,6 +23,7 @@ from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 log = logging.getLogger(__name__)
 
 PLAYING, PAUSED, IDLE, ENDED, ERROR = "playing", "paused", "idle", "ended", "error"
+POSITION_EVERY = 0.2  # seconds between position updates on screen while playing
 
 
 def state_name(state: Any) -> str:
@@ -55,7 +56,11 @@ class PlayerModel(EventDispatcher):
         self._reported_at = time.monotonic()
         self._live = -1.0
         self._live_at = self._reported_at
-        self._ticker = Clock.schedule_interval(self._carry_forward, 0)
+        # A few updates a second move the clock and the seek bar; redrawing the whole screen
+        # every frame would cost the rest of the station its frames (software GL on a small
+        # box). The read-along highlight does not wait for these: the script view times its
+        # own change to the next passage's start (live_position()).
+        self._ticker = Clock.schedule_interval(self._carry_forward, POSITION_EVERY)
         self._ticker.cancel()
         player.add_listener(_Listener(self))
         self.volume = float(getattr(player, "volume", 0.0))
@@ -81,14 +86,23 @@ class PlayerModel(EventDispatcher):
         self._guard(self.player.play)
 
     def toggle(self) -> None:
+        """Play or pause. The button answers at once (the engine's state event, a frame or
+        two later, confirms it, or an error event overrules it)."""
         if self.state == PLAYING:
-            self._guard(self.player.pause)
+            if self._guard(self.player.pause):
+                self._show(PAUSED)
         elif self.state == PAUSED:
-            self._guard(self.player.resume)
+            if self._guard(self.player.resume):
+                self._show(PLAYING)
         else:
             if self.state == ENDED:
                 self._guard(lambda: self.player.seek(0.0))
-            self._guard(self.player.play)
+            if self._guard(self.player.play):
+                self._show(PLAYING)
+
+    def _show(self, state: str) -> None:
+        self.state = state
+        self._update_playing()
 
     def seek(self, seconds: float) -> None:
         seconds = max(0.0, min(seconds, self.duration or seconds))
@@ -120,12 +134,14 @@ class PlayerModel(EventDispatcher):
         self._ticker.cancel()
         self._guard(self.player.close)
 
-    def _guard(self, call: Callable[[], Any]) -> None:
+    def _guard(self, call: Callable[[], Any]) -> bool:
         try:
             call()
         except Exception:
             log.exception("the audio engine refused a command")
             self.dispatch("on_trouble", "banner.audio_unavailable")
+            return False
+        return True
 
     # -- the engine's events (on the UI thread, through clock_dispatch and _Listener) ------
     def engine_state(self, state: Any) -> None:
@@ -169,12 +185,12 @@ class PlayerModel(EventDispatcher):
         self._reported_at = time.monotonic()
         self.position = self._reported
 
-    def _carry_forward(self, _dt: float) -> None:
-        """Each frame while playing: the engine's own idea of the position, read now rather
-        than when its last event was sent (that event waited up to a frame in the Clock
-        queue); carried forward by the wall clock while the engine's value stands still."""
+    def live_position(self) -> float:
+        """The position as heard now: the engine's own value read now (its last event may
+        have waited up to a frame in the Clock queue), carried forward by the wall clock
+        while the engine's value stands still between its updates."""
         if self.state != PLAYING:
-            return
+            return float(self.position)
         now = time.monotonic()
         try:
             live = float(self.player.position)
@@ -184,9 +200,11 @@ class PlayerModel(EventDispatcher):
             self._live, self._live_at = live, now
         # Never run ahead of the engine by more than half a second (a stalled device).
         estimate = live + min(now - self._live_at, 0.5)
-        if self.duration:
-            estimate = min(estimate, self.duration)
-        self.position = estimate
+        return min(estimate, self.duration) if self.duration else estimate
+
+    def _carry_forward(self, _dt: float) -> None:
+        if self.state == PLAYING:
+            self.position = self.live_position()
 
 
 class _Listener:

@@ -41,13 +41,15 @@ class StationDriver:
             if time.monotonic() >= end:
                 return
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0,
+                 what: str | Callable[[], str] = "") -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             self.pump(0.02)
             if predicate():
                 return
-        raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        described = what() if callable(what) else what
+        raise AssertionError(f"timed out after {timeout} s waiting for {described or predicate}")
 
     def tap_at(self, x: float, y: float) -> None:
         from kivy.tests.common import UnitTestTouch

@@ -13,7 +13,13 @@ pytestmark = pytest.mark.ui
 
 @pytest.fixture
 def quick(ui_settings):
-    return with_session(ui_settings, idle_timeout_seconds=1, still_there_seconds=2)
+    return with_session(ui_settings, idle_timeout_seconds=60, still_there_seconds=60)
+
+
+def go_quiet(s, quiet: float = 1.0, countdown: float = 2.0) -> None:
+    """From now on, a short quiet time and countdown (set only once the test's own touches
+    are done, so a slow, busy machine cannot bring "Still there?" up in the middle of them)."""
+    s.app.idle.quiet_seconds, s.app.idle.countdown_seconds = quiet, countdown
 
 
 def _still_there_shown(s) -> bool:
@@ -30,7 +36,8 @@ def test_idle_reset_forgets_everything(launch, quick):
     s.tap(chip(s, "self-compassion"))
     s.tap(s.ids("browse").search_field)
     type_on_screen(s, "kind")
-    s.wait_for(lambda: tile_ids(s) == ["compassionate-other", "compassionate-self"], what="search + filter")
+    s.wait_for(lambda: tile_ids(s) == ["compassionate-other", "compassionate-self"],
+               what=lambda: f"search + filter: {tile_ids(s)} {s.get('browse').query!r} {s.get('browse').technique!r}")
     s.tap(s.ids("browse").keyboard.key_button("done"))
     s.tap(next(b for b in s.ids("browse").languages.children if b.code == "en-US"))
     s.tap(s.ids("browse").top.ids.text_size_button)
@@ -52,6 +59,7 @@ def test_idle_reset_forgets_everything(launch, quick):
     s.tap(s.ids("take_home").agree)
     s.wait_for(lambda: s.get("take_home").stage == "code", what="the code")
 
+    go_quiet(s)
     s.wait_for(lambda: _still_there_shown(s), timeout=4, what='"Still there?"')
     s.screenshot("idle-still-there")
     s.wait_for(lambda: s.screen == "attract", timeout=5, what="the reset")
@@ -83,6 +91,7 @@ def test_im_here_keeps_the_visit(launch, quick):
     s.wait_for(lambda: len(tile_ids(s)) == 5)
     s.tap(tile(s, "safe-place"))
     s.on("exercise")
+    go_quiet(s)
     s.wait_for(lambda: _still_there_shown(s), timeout=4, what='"Still there?"')
     s.tap(s.app._still_there.ids.here)
     s.pump(0.2)
@@ -102,6 +111,7 @@ def test_a_playing_exercise_is_not_interrupted(launch, quick):
     s.on("player")
     s.wait_for(lambda: app.playback.playing)
 
+    go_quiet(s)
     s.pump(3.5)  # well past the quiet time plus the countdown
     assert s.screen == "player" and app.playback.playing and not _still_there_shown(s)
 

@@ -54,8 +54,8 @@ class PlayerScreen(Screen):
     def on_pre_enter(self, *args: Any) -> None:
         app = App.get_running_app()
         playback = app.playback
-        playback.unbind(position=self._on_position)
-        playback.bind(position=self._on_position)
+        playback.unbind(position=self._on_position, playing=self._on_playing)
+        playback.bind(position=self._on_position, playing=self._on_playing)
         exercise = app.exercise
         if exercise is None:
             return
@@ -68,12 +68,17 @@ class PlayerScreen(Screen):
         self._on_position(playback, playback.position)
 
     def on_leave(self, *args: Any) -> None:
-        App.get_running_app().playback.unbind(position=self._on_position)
+        playback = App.get_running_app().playback
+        playback.unbind(position=self._on_position, playing=self._on_playing)
+        self.ids.script.follow(playback.position)  # no timed change while away
 
-    def _on_position(self, _playback: Any, position: float) -> None:
+    def _on_playing(self, playback: Any, _playing: bool) -> None:
+        self._on_position(playback, playback.live_position())
+
+    def _on_position(self, playback: Any, position: float) -> None:
         if not self.ids.seek.dragging:
             self.ids.seek.value = position
-        self.ids.script.follow(position)
+        self.ids.script.follow(position, playback.live_position if playback.playing else None)
 
     # -- controls ----------------------------------------------------------------------------
     def toggle(self) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kivy.animation import Animation
+from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, NumericProperty
 from kivy.uix.behaviors import ButtonBehavior
@@ -54,6 +55,7 @@ class ScriptView(ScrollView):
         self._ends: list[float] = []
         self._passages: list[Passage] = []
         self._scroll_anim: Animation | None = None
+        self._next_change: Any = None
 
     @property
     def passages(self) -> list[Passage]:
@@ -78,11 +80,30 @@ class ScriptView(ScrollView):
         self.scroll_y = 1
 
     def clear(self) -> None:
+        self.follow(0.0)  # cancels a timed change
         self.set_script([], timed=False)
 
-    def follow(self, position: float) -> None:
+    def follow(self, position: float, live: Callable[[], float] | None = None) -> None:
+        """Highlights the passage heard at `position`. With `live` (while playing: a function
+        giving the position as heard now), the next change is timed to the moment it is due,
+        rather than waiting for the next position update."""
+        if self._next_change is not None:
+            self._next_change.cancel()
+            self._next_change = None
         if not self.timed or not self._starts:
             return
+        self._highlight(position)
+        if live is not None:
+            due = self._next_boundary(position)
+            if due is not None:
+                self._next_change = Clock.schedule_once(
+                    lambda _dt: self.follow(live(), live), max(0.0, due - position))
+
+    def _next_boundary(self, position: float) -> float | None:
+        later = [t for t in (*self._starts, *self._ends) if t > position + 1e-3]
+        return min(later) if later else None
+
+    def _highlight(self, position: float) -> None:
         index = cue_index(self._starts, self._ends, position)
         if index == -1:
             # Between passages keep the last one lit: the reader's eye stays where it was.
