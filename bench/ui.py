@@ -82,17 +82,18 @@ def p95(values: list[float]) -> float:
 
 # -- start-up -------------------------------------------------------------------------------
 
-def _time_until_line(cmd: list[str], log_path: Path, line: str, env: dict[str, str]) -> float:
+def _time_until_line(cmd: list[str], log_path: Path, line: str, env: dict[str, str],
+                     limit: float = 30.0) -> float:
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        while time.perf_counter() - started < 30:
+        while time.perf_counter() - started < limit:
             if log_path.exists() and line in log_path.read_text(errors="replace"):
                 return time.perf_counter() - started
             if proc.poll() is not None:
                 raise RuntimeError(f"{cmd} exited early: {proc.stderr.read().decode()[-800:] if proc.stderr else ''}")
             time.sleep(0.005)
-        raise RuntimeError(f"{cmd} did not draw a frame in 30 s")
+        raise RuntimeError(f"{cmd} did not draw a frame in {limit:.0f} s")
     finally:
         proc.terminate()
         try:
@@ -124,12 +125,13 @@ def bench_startup(runs: int = 3) -> tuple[list[float], list[float]]:
     tmp = Path(tempfile.mkdtemp(prefix="kiosk-bench-ui-"))
     try:
         config = tmp / "config.toml"
-        config.write_text(f'data_dir = "data"\n[take_home]\nport = {free_port()}\n'
-                          '[content]\ndemo_pack = ""\n')
+        # The shipped config's demo collection: the warm-up run imports it (once, slowly);
+        # the measured runs start with a full catalogue, as a station does every morning.
+        config.write_text(f'data_dir = "data"\n[take_home]\nport = {free_port()}\n')
         log = tmp / "data" / "logs" / "kiosk.log"
         env = dict(os.environ, KIVY_HOME=str(tmp / "kivy"))
         cmd = [sys.executable, "-m", "kiosk", "--config", str(config), "run"]
-        _time_until_line(cmd, log, FIRST_FRAME_LINE, env)  # warm-up: first start, caches
+        _time_until_line(cmd, log, FIRST_FRAME_LINE, env, limit=300)  # warm-up: demo import
         ours = []
         for _ in range(runs):
             log.write_text("")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kiosk.config import DisplaySettings, Settings, TakeHomeSettings, default_settings
+from kiosk.config import ContentSettings, DisplaySettings, Settings, TakeHomeSettings, default_settings
 from kiosk.services import Services
 from tests.ui.driver import StationDriver
 from tests.ui.fakes import FakeBackend
@@ -24,8 +24,10 @@ def free_port() -> int:
 def ui_settings(tmp_path: Path) -> Settings:
     port = free_port()
     take_home = TakeHomeSettings(bind="127.0.0.1", port=port, public_address=f"127.0.0.1:{port}")
+    # No demo import at start: the fake catalogue serves these tests, and the journey on the
+    # real catalogue copies a data folder where the demo was imported once per session.
     return default_settings(tmp_path / "data", display=DisplaySettings(lockdown=True),
-                            take_home=take_home)
+                            take_home=take_home, content=ContentSettings(demo_pack=""))
 
 
 @pytest.fixture
