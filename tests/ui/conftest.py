@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from kiosk.config import ContentSettings, DisplaySettings, Settings, TakeHomeSettings, default_settings
+from kiosk.config import (
+    ContentSettings,
+    DisplaySettings,
+    Settings,
+    TakeHomeSettings,
+    default_settings,
+)
 from kiosk.services import Services
 from tests.ui.driver import StationDriver
 from tests.ui.fakes import FakeBackend
