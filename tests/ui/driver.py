@@ -61,7 +61,11 @@ class StationDriver:
         self.pump(0.05)
 
     def tap(self, widget: Any) -> None:
+        """Taps a widget's centre; `widget` may be a function returning it, looked up after a
+        frame (lists rebuilt by a late answer replace their widgets)."""
         self.pump(0.03)  # a widget made this frame is laid out in the next one
+        if callable(widget) and not hasattr(widget, "dispatch"):
+            widget = widget()
         assert widget.get_root_window() is not None, f"{widget!r} is not on screen"
         assert not widget.disabled, f"{widget!r} is disabled"
         x, y = widget.to_window(*widget.center)

@@ -157,7 +157,8 @@ def test_the_whole_journey(launch, ui_settings, tmp_path, request, catalogue):
     s.wait_for(lambda: tile_ids(s) == every, what="all, in en-GB")
 
     # Open the exercise.
-    s.tap(tile(s, EXERCISE))
+    s.pump(0.3)  # both languages' answers are in
+    s.tap(lambda: tile(s, EXERCISE))
     s.on("exercise")
     assert s.ids("exercise").title.text == tile(s, EXERCISE).title
     minutes = round(app.exercise.variant.duration_seconds / 60)
@@ -192,7 +193,10 @@ def test_the_whole_journey(launch, ui_settings, tmp_path, request, catalogue):
     index = len(cues) - 3
     target = script.passages[index]
     script.scroll_to(target, animate=False)
-    s.pump(0.1)
+    s.pump(0.3)
+    x, y = target.to_window(*target.center)
+    sx, sy = script.to_window(script.x, script.y)
+    assert sx < x < sx + script.width and sy < y < sy + script.height, "the passage is in view"
     s.tap(target)
     s.wait_for(lambda: app.playback.playing, what="playing again from the passage")
     s.wait_for(lambda: script.current == index, what="the touched passage highlighted")
