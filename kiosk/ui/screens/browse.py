@@ -59,7 +59,10 @@ class BrowseScreen(Screen):
     # -- data ---------------------------------------------------------------------------
     def on_pre_enter(self, *args: Any) -> None:
         self._build_languages()
-        self._refresh()
+        # Coming back from an exercise, the list is still right (a change of language,
+        # filter or search asks again by itself); only an empty one is asked for.
+        if not self.cards:
+            self._refresh()
 
     def refresh_now(self) -> None:
         self._refresh.cancel()
