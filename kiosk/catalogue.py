@@ -26,6 +26,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from kiosk.readalong import Cue
+from kiosk.store import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ def search_index_problems(db: sqlite_utils.Database) -> list[str]:
 
 def rebuild_search_indexes(db: sqlite_utils.Database) -> None:
     """Rebuild both FTS indexes from the variants' rows (after damage found at start)."""
-    with db.atomic():
+    with write_transaction(db):
         for name in SEARCH_INDEXES:
             db.execute(f"INSERT INTO {name} ({name}) VALUES ('rebuild')")
 
@@ -555,7 +556,7 @@ class Catalogue:
 
     def set_hidden(self, exercise_id: str, hidden: bool) -> bool:
         """Hide an exercise from the public browse (or show it again). False if unknown."""
-        with self.db.atomic():
+        with write_transaction(self.db):
             if self.db.execute("SELECT 1 FROM exercises WHERE id = ?", [exercise_id]).fetchone() is None:
                 return False
             if hidden:

@@ -251,10 +251,31 @@ def check_data_persists(settings: Settings) -> Iterable[CheckResult]:
     yield CheckResult(OK, "storage", "the data folder and config file are on persistent storage")
 
 
+def check_content(settings: Settings) -> Iterable[CheckResult]:
+    from kiosk.packs import content_problems
+
+    try:
+        db = open_db(settings.db_path)
+    except StoreError as exc:
+        yield CheckResult(FAIL, "content", f"cannot be checked: {exc}")
+        return
+    try:
+        count, problems = content_problems(settings, db)
+    finally:
+        db.close()
+    if not problems:
+        status = OK if count else WARN
+        yield CheckResult(status, "content", f"{count} exercises, every file present and unchanged"
+                          if count else "no exercises yet: import a content pack (kiosk import PATH)")
+    for problem in problems:
+        yield CheckResult(FAIL, "content", problem)
+
+
 CHECKS: list[Check] = [
     check_config,
     check_display,
     check_database,
+    check_content,
     check_disk,
     check_take_home_port,
     check_phone_address,

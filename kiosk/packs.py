@@ -57,6 +57,7 @@ from kiosk.catalogue import (
 from kiosk.config import Settings
 from kiosk.mp3scan import Mp3Error, Mp3Info, scan_mp3
 from kiosk.readalong import Cue, VttError, parse_vtt, script_text
+from kiosk.store import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -1239,7 +1240,7 @@ def import_demo_if_empty(settings: Settings, db: sqlite_utils.Database,
     except (PackRefused, ContentBusy) as exc:
         log.error("the demo pack was not imported: %s", exc)
         return None
-    with db.atomic():
+    with write_transaction(db):
         db.execute(
             "INSERT OR REPLACE INTO catalogue_meta (key, value) VALUES ('demo_imported', ?)",
             [f"{result.pack_id} {result.version}"],

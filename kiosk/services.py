@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk.config import Settings
+from kiosk.packs import cleanup_leftovers, import_demo_if_empty
 from kiosk.store import open_db
 from kiosk.takehome.server import TakeHomeError, TakeHomeServer
 from kiosk.watchdog import Watchdog
@@ -32,7 +33,15 @@ class Services:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         db = open_db(s.db_path)
-        db.close()
+        try:
+            # A crash or power cut during an import leaves a staging folder behind; it is
+            # never half in the catalogue, so it is simply removed.
+            cleanup_leftovers(s, db)
+            result = import_demo_if_empty(s, db)
+            if result is not None:
+                log.info("imported the demo collection (%s)", result.pack_id)
+        finally:
+            db.close()
         log.info("database ready at %s", s.db_path)
         self.watchdog.start()
         self._stops.append(("watchdog", self.watchdog.stop))

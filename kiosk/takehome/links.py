@@ -34,6 +34,7 @@ from typing import Literal
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from kiosk.store import write_transaction
 from kiosk.takehome.events import record_usage
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ def issue_link(
     moment = _aware(now)
     expires = moment + timedelta(days=days)
     token = new_token()
-    with db.conn:
+    with write_transaction(db):
         short_id = _new_short_id(db)
         cursor = db.execute(
             "INSERT INTO links (short_id, token_hash, created_at, expires_at, downloads_per_file)"
@@ -234,10 +235,11 @@ def issue_link(
             "INSERT INTO link_items (link_id, position, exercise_id, lang) VALUES (?, ?, ?, ?)",
             [(link_id, n, exercise_id, lang) for n, (exercise_id, lang) in enumerate(items, 1)],
         )
+        # In the same transaction, so the usage counts never disagree with the links.
+        if station is not None:
+            for exercise_id, lang in items:
+                record_usage(db, "link_issued", exercise_id, lang, station, at=moment)
     log.info("take-home link %s issued: %d item(s), %d day(s)", short_id, len(items), days)
-    if station is not None:
-        for exercise_id, lang in items:
-            record_usage(db, "link_issued", exercise_id, lang, station, at=moment)
     return IssuedLink(token=token, short_id=short_id, expires_at=_parse(_fmt(expires)))
 
 
@@ -292,7 +294,7 @@ def revoke(db: sqlite_utils.Database, token_or_short_id: str, now: datetime | No
     text = token_or_short_id.strip()
     moment = _fmt(_aware(now))
     canonical = normalize_token(text)
-    with db.conn:
+    with write_transaction(db):
         if canonical is not None:
             cursor = db.execute(
                 "UPDATE links SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
@@ -335,7 +337,7 @@ def purge_expired(
     "ask at reception" page rather than the page for an address that never existed.
     """
     cutoff = _fmt(_aware(now) - timedelta(days=keep_days))
-    with db.conn:
+    with write_transaction(db):
         cursor = db.execute(
             "DELETE FROM links WHERE expires_at <= ? OR (revoked_at IS NOT NULL AND revoked_at <= ?)",
             [cutoff, cutoff],
@@ -349,7 +351,7 @@ def record_download(db: sqlite_utils.Database, link_id: int, position: int, kind
     """Count one completed download of a file of a link; returns the new count."""
     if kind not in KINDS:
         raise ValueError(f"unknown file kind {kind!r}")
-    with db.conn:
+    with write_transaction(db):
         db.execute(
             "INSERT INTO link_downloads (link_id, position, kind, completed) VALUES (?, ?, ?, 1)"
             " ON CONFLICT (link_id, position, kind) DO UPDATE SET completed = completed + 1",
