@@ -119,6 +119,15 @@ def test_unlock_and_start(station):
     assert row.therapist_only and "Therapist only" in row.ids.marker.text
     assert not panel.row("soothing-breath").therapist_only
 
+    # Search with the on-screen keys finds the therapist-only exercise too.
+    s.tap(panel.ids.search_field)
+    for char in "fear":
+        s.tap(panel.ids.keyboard.key_button(char))
+    s.wait_for(lambda: panel.row_ids() == [THERAPIST_ONLY.id], what="the search result")
+    s.tap(panel.ids.keyboard.key_button("done"))
+    s.tap(panel.ids.clear_search)
+    s.wait_for(lambda: len(panel.row_ids()) == len(DEMO) + 1, what="every exercise again")
+
     # A star pins an exercise to the top.
     assert panel.row_ids()[0] != "soothing-breath"
     s.tap(panel.row("soothing-breath").ids.star)
@@ -230,7 +239,9 @@ def test_locked_pad_counts_down_and_refuses_digits(station):
         type_pin(s, "111111")
         s.wait_for(lambda: pad.status in ("wrong", "locked"), timeout=10, what="the answer")
     assert pad.status == "locked"
-    assert "Too many wrong PINs" in pad.ids.message.text and "1:00" in pad.ids.message.text or "0:5" in pad.ids.message.text
+    words = pad.ids.message.text
+    assert "Too many wrong PINs" in words and ("1:00" in words or "0:5" in words), words
+    s.screenshot("therapist-pin-locked")
     first = pad.seconds_left
     s.pump(1.2)
     assert pad.seconds_left < first
