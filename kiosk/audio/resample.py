@@ -1,0 +1,129 @@
+"""Rate and channel conversion into the engine's one output format, in the feeder thread.
+
+Most exercises are 44.1 kHz stereo, the engine's own format, and pass through untouched
+(bit-exact). Other rates go through a streaming polyphase windowed-sinc resampler: exact
+rational ratio (44100/48000 = 147/160), 32 taps per phase, Kaiser window (about -80 dB
+stop band), cut off just under the lower Nyquist. Chunked input gives the same samples as
+one whole-file pass, and the output is aligned (the filter delay is compensated), so the
+position in seconds means the same thing before and after conversion.
+"""
+
+from __future__ import annotations
+
+from math import ceil, gcd
+
+import numpy as np
+
+TAPS_PER_PHASE = 32
+KAISER_BETA = 8.6
+CUTOFF = 0.92  # of the lower Nyquist: leaves room for the transition band
+
+
+def to_stereo(block: np.ndarray) -> np.ndarray:
+    """(frames, channels) float -> (frames, 2): mono is doubled, beyond two the first two are kept."""
+    channels = block.shape[1]
+    if channels == 2:
+        return block
+    if channels == 1:
+        return np.repeat(block, 2, axis=1)
+    return block[:, :2]
+
+
+def design_filter(up: int, down: int, taps_per_phase: int = TAPS_PER_PHASE) -> np.ndarray:
+    """The prototype low-pass at the up-sampled rate, as (up phases, taps) with gain `up`."""
+    length = up * taps_per_phase
+    cutoff = CUTOFF * 0.5 / max(up, down)  # cycles per up-sampled sample
+    n = np.arange(length) - (length - 1) / 2.0
+    h = 2 * cutoff * np.sinc(2 * cutoff * n) * np.kaiser(length, KAISER_BETA)
+    h *= up / h.sum()
+    # phases[p, k] = h[p + k * up]: the taps that meet real input samples at phase p
+    return np.ascontiguousarray(h.reshape(taps_per_phase, up).T)
+
+
+class Resampler:
+    """Streaming sample-rate conversion of (frames, channels) float32 blocks.
+
+    Output frame n sits at input time n * in_rate / out_rate (seconds since the stream
+    start); `push` returns every output frame whose input neighbourhood is complete, `flush`
+    the rest, so the total is ceil(frames_in * out_rate / in_rate).
+    """
+
+    def __init__(self, in_rate: int, out_rate: int, channels: int = 2,
+                 taps_per_phase: int = TAPS_PER_PHASE):
+        g = gcd(in_rate, out_rate)
+        self.up = out_rate // g
+        self.down = in_rate // g
+        self.in_rate = in_rate
+        self.out_rate = out_rate
+        self.channels = channels
+        self.passthrough = self.up == self.down
+        self.taps = taps_per_phase
+        self._phases = design_filter(self.up, self.down, taps_per_phase).astype(np.float32)
+        # Centre of the filter, in up-sampled samples: output n uses up-sampled index
+        # n * down + centre, so it lands on input time n * down / up exactly.
+        self._centre = (self.up * taps_per_phase - 1) // 2
+        self._reach = np.arange(taps_per_phase)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream (after a seek): empty history, counters at zero."""
+        self._history = np.zeros((self.taps, self.channels), np.float32)
+        self._in_count = 0  # input frames received
+        self._out_count = 0  # output frames produced
+        self._flushed = False
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        if self.passthrough:
+            self._in_count += len(block)
+            return block
+        block = np.asarray(block, np.float32)
+        self._in_count += len(block)
+        # ext[j] is input frame (in_count - len(ext) + j); the history keeps the last taps.
+        ext = np.concatenate([self._history, block]) if len(block) else self._history
+        out = self._produce(ext, self._in_count)
+        self._history = ext[-self.taps:].copy()
+        return out
+
+    def flush(self) -> np.ndarray:
+        """The tail: pads with silence, stops at ceil(in * out_rate / in_rate) frames."""
+        if self.passthrough or self._flushed:
+            return np.zeros((0, self.channels), np.float32)
+        self._flushed = True
+        pad = np.zeros((self.taps, self.channels), np.float32)
+        ext = np.concatenate([self._history, pad])
+        total = ceil(self._in_count * self.up / self.down)
+        out = self._produce(ext, self._in_count + self.taps, limit=total)
+        return out
+
+    def _produce(self, ext: np.ndarray, ext_end: int, limit: int | None = None) -> np.ndarray:
+        up, down = self.up, self.down
+        # Output n needs input frames up to base(n) + taps // 2; base(n) = (n*down + centre)//up
+        # must satisfy base(n) < ext_end, the frames we have, i.e. the newest tap is present.
+        newest = ext_end - 1
+        # Largest n with (n*down + centre) // up <= newest
+        n_end = ((newest + 1) * up - self._centre + down - 1) // down
+        if limit is not None:
+            n_end = min(n_end, limit)
+        n0 = self._out_count
+        if n_end <= n0:
+            return np.zeros((0, self.channels), np.float32)
+        n = np.arange(n0, n_end, dtype=np.int64)
+        t = n * down + self._centre
+        base = t // up  # newest input frame under the filter for output n
+        phase = t % up
+        ext_start = ext_end - len(ext)
+        idx = (base - ext_start)[:, None] - self._reach[None, :]
+        # Frames before the stream start are silence (the history starts as zeros).
+        np.clip(idx, 0, None, out=idx)
+        window = ext[idx]  # (outputs, taps, channels)
+        out = np.einsum("nk,nkc->nc", self._phases[phase], window, optimize=False)
+        self._out_count = n_end
+        return out.astype(np.float32, copy=False)
+
+
+def output_frames(in_frames: int, in_rate: int, out_rate: int) -> int:
+    """How many output frames a whole track of `in_frames` becomes."""
+    if in_rate == out_rate:
+        return in_frames
+    g = gcd(in_rate, out_rate)
+    return ceil(in_frames * (out_rate // g) / (in_rate // g))
