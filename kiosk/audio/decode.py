@@ -19,7 +19,8 @@ import logging
 import mmap
 import os
 import struct
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,7 @@ class Mp3Scan:
     sample_rate: int
     channels: int
     has_info_tag: bool  # Xing/Info/VBRI: miniaudio then knows the exact length
+    audio_end: int  # byte offset just past the last frame (tags and padding after it)
 
 
 def _id3v2_size(b: mmap.mmap, pos: int) -> int:
@@ -191,6 +193,7 @@ def _scan(path: Path, b: mmap.mmap) -> Mp3Scan:
         if h is None or not h.same_stream(first):
             rest = b[pos:end]
             if rest.strip(b"\x00") == b"" or any(rest.startswith(t) for t in _TRAILING_TAGS):
+                end = pos
                 break  # zero padding or a tag after the audio: harmless
             found = _next_frame(b, pos + 1, end, first)
             skipped = (found[0] if found else end) - pos
@@ -208,7 +211,56 @@ def _scan(path: Path, b: mmap.mmap) -> Mp3Scan:
         frames += 1
         pos += h.length
     audio_frames = frames - 1 if has_tag else frames
-    return Mp3Scan(audio_frames, first.samples, first.sample_rate, first.channels, has_tag)
+    return Mp3Scan(audio_frames, first.samples, first.sample_rate, first.channels, has_tag, pos)
+
+
+class _Mp3Source(miniaudio.StreamableSource):
+    """The file up to the end of its last MPEG frame.
+
+    miniaudio (dr_mp3) drops the last few hundred samples of a gapless (LAME-tagged) file
+    when anything follows the audio, such as an ID3v1 tag or zero padding; hiding the
+    trailing bytes gives the exact length back.
+    """
+
+    def __init__(self, path: Path, end: int):
+        self._f = open(path, "rb")  # noqa: SIM115 - closed by close(), miniaudio's protocol
+        self._end = end
+
+    def read(self, num_bytes: int) -> bytes:
+        pos = self._f.tell()
+        return self._f.read(max(0, min(num_bytes, self._end - pos)))
+
+    def seek(self, offset: int, origin: miniaudio.SeekOrigin) -> bool:
+        base = self._f.tell() if origin == miniaudio.SeekOrigin.CURRENT else 0
+        target = base + offset
+        if not 0 <= target <= self._end:
+            return False
+        self._f.seek(target)
+        return True
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _mp3_stream(path: Path, scan: Mp3Scan, frames_to_read: int, seek_frame: int = 0) -> tuple[_Mp3Source, Iterator[array]]:
+    source = _Mp3Source(path, scan.audio_end)
+    stream = miniaudio.stream_any(
+        source, miniaudio.FileFormat.MP3,
+        output_format=miniaudio.SampleFormat.SIGNED16,
+        nchannels=scan.channels, sample_rate=scan.sample_rate,
+        frames_to_read=frames_to_read, dither=miniaudio.DitherMode.NONE, seek_frame=seek_frame,
+    )
+    return source, stream
+
+
+def _expected_frames(path: Path, scan: Mp3Scan) -> int:
+    """How many PCM frames the file promises: the Xing/LAME count (gapless), else the walk's."""
+    if scan.has_info_tag:
+        try:
+            return int(miniaudio.get_file_info(str(path)).num_frames)
+        except miniaudio.DecodeError as exc:
+            raise DecodeError(path, f"not a playable MP3 ({exc})") from exc
+    return scan.frames * scan.samples_per_frame
 
 
 # ---------------------------------------------------------------------------------------
@@ -247,25 +299,12 @@ def make_playback_copy(mp3_path: Path, flac_path: Path, progress: Progress | Non
 
 def _copy_mp3(src: Path, tmp: Path, progress: Progress | None) -> tuple[int, int]:
     scan = scan_mp3(src)
-    try:
-        info = miniaudio.get_file_info(str(src))
-    except miniaudio.DecodeError as exc:
-        raise DecodeError(src, f"not a playable MP3 ({exc})") from exc
-    rate, channels = info.sample_rate, info.nchannels
-    # With an Xing/LAME header, miniaudio's length is the exact gapless count the file
-    # promises; without one it is what the frame walk found.
-    expected = info.num_frames if scan.has_info_tag else scan.frames * scan.samples_per_frame
-    total_s = expected / rate if rate else 0.0
+    expected = _expected_frames(src, scan)
+    rate, channels = scan.sample_rate, scan.channels
+    total_s = expected / rate
     done = 0
+    source, stream = _mp3_stream(src, scan, COPY_BLOCK_FRAMES)
     try:
-        stream = miniaudio.stream_file(
-            str(src),
-            output_format=miniaudio.SampleFormat.SIGNED16,
-            nchannels=channels,
-            sample_rate=rate,
-            frames_to_read=COPY_BLOCK_FRAMES,
-            dither=miniaudio.DitherMode.NONE,
-        )
         with soundfile.SoundFile(tmp, "w", samplerate=rate, channels=channels,
                                  subtype=PLAYBACK_SUBTYPE, format="FLAC") as out:
             for chunk in stream:
@@ -278,6 +317,8 @@ def _copy_mp3(src: Path, tmp: Path, progress: Progress | None) -> tuple[int, int
         raise DecodeError(src, f"the MP3 could not be decoded ({exc})") from exc
     except soundfile.LibsndfileError as exc:
         raise DecodeError(tmp, f"cannot write the playback copy ({exc})") from exc
+    finally:
+        source.close()
     if done == 0:
         raise DecodeError(src, "the MP3 contains no audio")
     # A file damaged where the walk cannot see (inside a frame's data) decodes short.
@@ -287,6 +328,8 @@ def _copy_mp3(src: Path, tmp: Path, progress: Progress | None) -> tuple[int, int
             f"the MP3 decodes to {done / rate:.2f} s but its header promises "
             f"{expected / rate:.2f} s: it is damaged or cut short",
         )
+    if done != expected:
+        log.warning("%s: decoded %d frames, the header says %d", src, done, expected)
     return done, rate
 
 
@@ -317,17 +360,15 @@ def decode_whole(path: Path) -> np.ndarray:
     """The whole file as float32 (frames, channels), int16 values / 32768: the reference."""
     path = Path(path)
     if _is_mp3(path):
+        scan = scan_mp3(path)
+        source, stream = _mp3_stream(path, scan, COPY_BLOCK_FRAMES)
         try:
-            info = miniaudio.get_file_info(str(path))
-            decoded = miniaudio.decode_file(
-                str(path), output_format=miniaudio.SampleFormat.SIGNED16,
-                nchannels=info.nchannels, sample_rate=info.sample_rate,
-                dither=miniaudio.DitherMode.NONE,
-            )
+            pcm = np.frombuffer(b"".join(chunk.tobytes() for chunk in stream), dtype=np.int16)
         except miniaudio.DecodeError as exc:
             raise DecodeError(path, f"the MP3 could not be decoded ({exc})") from exc
-        pcm = np.frombuffer(decoded.samples, dtype=np.int16).reshape(-1, info.nchannels)
-        return (pcm.astype(np.float32) / 32768.0)
+        finally:
+            source.close()
+        return pcm.reshape(-1, scan.channels).astype(np.float32) / 32768.0
     try:
         data, _ = soundfile.read(str(path), dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as exc:
@@ -398,25 +439,24 @@ class Mp3Reader(Reader):
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        scan = scan_mp3(self.path)
-        try:
-            info = miniaudio.get_file_info(str(self.path))
-        except miniaudio.DecodeError as exc:
-            raise DecodeError(self.path, f"not a playable MP3 ({exc})") from exc
-        self.samplerate = info.sample_rate
-        self.channels = info.nchannels
-        self.frames = info.num_frames if scan.has_info_tag else scan.frames * scan.samples_per_frame
+        self._scan = scan_mp3(self.path)
+        self.samplerate = self._scan.sample_rate
+        self.channels = self._scan.channels
+        self.frames = _expected_frames(self.path, self._scan)
+        self._source: _Mp3Source | None = None
         self._pending = np.zeros((0, self.channels), np.float32)
         self.seek(0)
 
     def seek(self, frame: int) -> None:
         frame = max(0, min(int(frame), self.frames))
-        self._stream = miniaudio.stream_file(
-            str(self.path), output_format=miniaudio.SampleFormat.SIGNED16,
-            nchannels=self.channels, sample_rate=self.samplerate,
-            frames_to_read=self.BLOCK, dither=miniaudio.DitherMode.NONE, seek_frame=frame,
-        )
+        self.close()
+        self._source, self._stream = _mp3_stream(self.path, self._scan, self.BLOCK, seek_frame=frame)
         self._pending = np.zeros((0, self.channels), np.float32)
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source = None
 
     def read(self, n: int) -> np.ndarray:
         parts = [self._pending]
