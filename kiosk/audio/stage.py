@@ -116,10 +116,11 @@ class OutputStage:
         self.fade_in_time = 0.0  # perf_counter() when the last fade in from silence went out
         # preallocated work buffers
         self._work = np.zeros((max_block, CHANNELS), np.float32)
-        self._env = np.zeros(max_block, np.float32)
-        self._vol = np.zeros(max_block, np.float32)
+        # Gains in float64: float32 steps would drift a frame per fade over many blocks.
+        self._env = np.zeros(max_block, np.float64)
+        self._vol = np.zeros(max_block, np.float64)
         # unit ramp: step k (1-based) of a full-scale fade
-        self._unit = (np.arange(1, max_block + 1, dtype=np.float64) / self.fade_frames).astype(np.float32)
+        self._unit = np.arange(1, max_block + 1, dtype=np.float64) / self.fade_frames
 
     # -- helpers for the monitor -----------------------------------------------------
     def source_time(self) -> float:
@@ -161,7 +162,7 @@ class OutputStage:
             m = min(n - filled, avail)
             if env_target == 0.0:
                 # Fading out: consume only as far as the fade goes, so pause keeps its place.
-                m = min(m, ceil(self.envelope * self.fade_frames))
+                m = min(m, ceil(self.envelope * self.fade_frames - 1e-6))
             if m <= 0:
                 if pending:
                     self.envelope = 0.0  # no old frames left to fade: jump at once
@@ -176,6 +177,8 @@ class OutputStage:
                 break
             chunk = work[filled:filled + m]
             ring.read_into(r, chunk)
+            if self.envelope == 0.0:
+                self.gain_volume = vol_target  # silent: a volume change needs no smoothing
             self.envelope = self._ramp(self._env, m, self.envelope, env_target)
             self.gain_volume = self._ramp(self._vol, m, self.gain_volume, vol_target)
             gain = self._env[:m]
@@ -208,7 +211,7 @@ class OutputStage:
             buf[:m].fill(target)
             return target
         diff = target - start
-        steps = ceil(abs(diff) * self.fade_frames - 1e-9)
+        steps = ceil(abs(diff) * self.fade_frames - 1e-6)
         k = min(m, steps)
         ramp = buf[:k]
         if diff > 0:
