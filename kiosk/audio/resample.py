@@ -2,8 +2,9 @@
 
 Most exercises are 44.1 kHz stereo, the engine's own format, and pass through untouched
 (bit-exact). Other rates go through a streaming polyphase windowed-sinc resampler: exact
-rational ratio (44100/48000 = 147/160), 32 taps per phase, Kaiser window (about -80 dB
-stop band), cut off just under the lower Nyquist. Chunked input gives the same samples as
+rational ratio (44100/48000 = 147/160), 80 taps per phase, Kaiser window (about -80 dB
+stop band), -6 dB at 93% of the lower Nyquist, so flat to about 19 kHz and silent from the
+new Nyquist up (at 48 -> 44.1 kHz: pass band to ~19 kHz, stop band from ~22 kHz). Chunked input gives the same samples as
 one whole-file pass, and the output is aligned (the filter delay is compensated), so the
 position in seconds means the same thing before and after conversion.
 """
@@ -14,9 +15,9 @@ from math import ceil, gcd
 
 import numpy as np
 
-TAPS_PER_PHASE = 32
-KAISER_BETA = 8.6
-CUTOFF = 0.92  # of the lower Nyquist: leaves room for the transition band
+TAPS_PER_PHASE = 80
+KAISER_BETA = 8.0  # about 81 dB stop band
+CUTOFF = 0.93  # -6 dB point, as a fraction of the lower Nyquist
 
 
 def to_stereo(block: np.ndarray) -> np.ndarray:
@@ -33,8 +34,10 @@ def design_filter(up: int, down: int, taps_per_phase: int = TAPS_PER_PHASE) -> n
     """The prototype low-pass at the up-sampled rate, as (up phases, taps) with gain `up`."""
     length = up * taps_per_phase
     cutoff = CUTOFF * 0.5 / max(up, down)  # cycles per up-sampled sample
-    n = np.arange(length) - (length - 1) / 2.0
-    h = 2 * cutoff * np.sinc(2 * cutoff * n) * np.kaiser(length, KAISER_BETA)
+    # Centred on a whole sample (length // 2): a half-sample offset would shift the output
+    # by up to half an output sample, which matters when `up` is small (22.05 -> 44.1 kHz).
+    n = np.arange(length) - length // 2
+    h = 2 * cutoff * np.sinc(2 * cutoff * n) * np.kaiser(length + 1, KAISER_BETA)[:length]
     h *= up / h.sum()
     # phases[p, k] = h[p + k * up]: the taps that meet real input samples at phase p
     return np.ascontiguousarray(h.reshape(taps_per_phase, up).T)
@@ -61,7 +64,7 @@ class Resampler:
         self._phases = design_filter(self.up, self.down, taps_per_phase).astype(np.float32)
         # Centre of the filter, in up-sampled samples: output n uses up-sampled index
         # n * down + centre, so it lands on input time n * down / up exactly.
-        self._centre = (self.up * taps_per_phase - 1) // 2
+        self._centre = self.up * taps_per_phase // 2
         self._reach = np.arange(taps_per_phase)
         self.reset()
 
