@@ -8,7 +8,9 @@ Mono is doubled to both ears.
 
 Threads:
 - PortAudio's callback thread runs `OutputStage.render` (kiosk/audio/stage.py): a copy out
-  of the ring, fades, gain, int16 conversion; 512 frames (11.6 ms) per call.
+  of the ring, fades, gain, int16 conversion; 1024 frames (23 ms) per call. Smaller blocks
+  cost more CPU (PyAudio's own overhead is ~10 us a call) for no gain here: play() and
+  seeks still reach PortAudio within one block, the figure the bench measures.
 - "audio-feeder" decodes ahead of the callback (`buffer_seconds`, 1.5 s by default) and
   does seeks and loads; the ring holds twice that so a seek never overwrites what is still
   fading out.
@@ -54,8 +56,8 @@ log = logging.getLogger(__name__)
 
 RATE = 44100
 FALLBACK_RATES = (48000,)
-BLOCK_FRAMES = 512
-FEED_FRAMES = 2048  # source frames per feeder read
+BLOCK_FRAMES = 1024  # 23 ms per callback: PyAudio costs ~10 us a call whatever its size
+FEED_FRAMES = 8192  # source frames per feeder read (~190 ms): libsndfile is cheaper in big reads
 FIRST_FEED_FRAMES = 1024  # smaller first read after a seek: sooner to the callback
 RETRY_SECONDS = 2.0
 STALL_SECONDS = 1.0  # no callback for this long while the stream runs: the device is lost
@@ -63,6 +65,8 @@ START_GRACE_SECONDS = 5.0  # a new stream may stay quiet this long before counti
 WARM_CALLS = 16  # callbacks after which a stream counts as running
 MONITOR_PERIOD = 0.05  # 20 position events per second
 CLOSE_TIMEOUT = 1.0
+IDLE_WAIT_MAX = 0.02  # the feeder's longest sleep with a full ring
+IDLE_WAIT_MIN = 0.0005
 PA_INT16 = 8  # pyaudio.paInt16, without importing PyAudio at module import time
 PA_CONTINUE = 0
 
@@ -574,6 +578,9 @@ class _Feeder(threading.Thread):
         self.out_index = 0  # output frame index (from the track start) of the next frame
         self.total_out = 0
         self.first_block = True
+        self._last_wake = 0.0
+        self._last_read = 0
+        self._speed = 0.0  # frames per second the callback consumes, measured
 
     def post(self, command: tuple[Any, ...]) -> None:
         self.commands.put(command)
@@ -597,7 +604,7 @@ class _Feeder(threading.Thread):
         while True:
             busy = self._wants_to_feed()
             try:
-                first = self.commands.get_nowait() if busy else self.commands.get(timeout=0.02)
+                first = self.commands.get_nowait() if busy else self.commands.get(timeout=self._idle_wait())
             except queue.Empty:
                 first = None
             if first is not None:
@@ -685,6 +692,22 @@ class _Feeder(threading.Thread):
         # Publish the jump before any new frame is written (see stage.py).
         stage.jump = Segment(gen, stage.ring.write_index, start_time)
 
+    def _idle_wait(self) -> float:
+        """How long to sleep with a full ring: about half the time the device takes to
+        drain one read's worth, measured (a device may run faster than its nominal rate:
+        ALSA's null device has no clock at all)."""
+        stage = self.player._stage
+        now = time.perf_counter()
+        r = stage.ring.read_index
+        dt = now - self._last_wake
+        if dt > 0 and r >= self._last_read:
+            speed = (r - self._last_read) / dt
+            self._speed = max(speed, 0.5 * self._speed)  # fast to rise, slow to fall
+        self._last_wake, self._last_read = now, r
+        if self._speed <= 0:
+            return IDLE_WAIT_MAX
+        return min(IDLE_WAIT_MAX, max(IDLE_WAIT_MIN, 0.5 * FEED_FRAMES / self._speed))
+
     def _wants_to_feed(self) -> bool:
         if self.reader is None or self.eof:
             return False
@@ -717,7 +740,8 @@ class _Feeder(threading.Thread):
             tail = resampler.flush()
             if len(tail):
                 frames = np.concatenate([frames, tail])
-        frames = np.clip(frames, -1.0, 1.0)  # resampling can overshoot; the cap relies on |x| <= 1
+        # Resampling can overshoot; the gain stage relies on |x| <= 1.
+        frames = np.clip(frames, -1.0, 1.0)
         self._fade_track_end(frames, stage)
         if len(frames):
             stage.ring.write(frames)

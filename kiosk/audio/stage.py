@@ -71,13 +71,19 @@ class RingBuffer:
             self.data[:n - first] = frames[first:]
         self.write_index = w + n  # publish only after the copy
 
-    def read_into(self, start: int, dest: np.ndarray) -> None:
+    def read_into(self, start: int, dest: np.ndarray, scale: float | None = None) -> None:
+        """Copy frames from ring index `start` into `dest`, optionally multiplied by `scale`."""
         n = len(dest)
         i = start % self.capacity
         first = min(n, self.capacity - i)
-        np.copyto(dest[:first], self.data[i:i + first])
-        if first < n:
-            np.copyto(dest[first:], self.data[:n - first])
+        if scale is None:
+            np.copyto(dest[:first], self.data[i:i + first])
+            if first < n:
+                np.copyto(dest[first:], self.data[:n - first])
+        else:
+            np.multiply(self.data[i:i + first], scale, out=dest[:first])
+            if first < n:
+                np.multiply(self.data[:n - first], scale, out=dest[first:])
 
 
 class OutputStage:
@@ -94,6 +100,8 @@ class OutputStage:
         self.rate = rate
         self.fade_frames = max(1, int(fade_frames))
         self.cap = float(min(1.0, max(0.0, volume_cap)))
+        limit = float(np.floor(self.cap * INT16_SCALE))
+        self._low, self._high = -min(32768.0, limit), min(32767.0, limit)
         self.max_block = max_block
         # control inputs
         self.run = False
@@ -176,15 +184,20 @@ class OutputStage:
                 self.envelope = 0.0
                 break
             chunk = work[filled:filled + m]
-            ring.read_into(r, chunk)
-            if self.envelope == 0.0:
-                self.gain_volume = vol_target  # silent: a volume change needs no smoothing
-            self.envelope = self._ramp(self._env, m, self.envelope, env_target)
-            self.gain_volume = self._ramp(self._vol, m, self.gain_volume, vol_target)
-            gain = self._env[:m]
-            np.multiply(gain, self._vol[:m], out=gain)
-            np.minimum(gain, self.cap, out=gain)  # nothing can exceed the cap
-            np.multiply(chunk, gain[:, None], out=chunk)
+            if self.envelope == 1.0 and env_target == 1.0 and self.gain_volume == vol_target:
+                # Steady playing (nearly every call): one scaled copy out of the ring.
+                ring.read_into(r, chunk, vol_target * INT16_SCALE)
+            else:
+                ring.read_into(r, chunk)
+                if self.envelope == 0.0:
+                    self.gain_volume = vol_target  # silent: a volume change needs no smoothing
+                self.envelope = self._ramp(self._env, m, self.envelope, env_target)
+                self.gain_volume = self._ramp(self._vol, m, self.gain_volume, vol_target)
+                gain = self._env[:m]
+                np.multiply(gain, self._vol[:m], out=gain)
+                np.minimum(gain, self.cap, out=gain)
+                np.multiply(gain, INT16_SCALE, out=gain)
+                np.multiply(chunk, gain[:, None], out=chunk)
             if self.segment_frames == 0:
                 self.handoff_gen = seg.gen
                 new_segment = True
@@ -192,17 +205,20 @@ class OutputStage:
             self.frames_rendered += m
             ring.read_index = r + m
             filled += m
+        self.silent = self.envelope == 0.0
+        if not filled:
+            out.fill(0)
+            return
         if filled < n:
             work[filled:].fill(0.0)
-        self.silent = self.envelope == 0.0
-        if filled and was_silent:
+        if was_silent:
             self.fade_in_time = perf_counter()
         if new_segment:
             self.handoff_time = perf_counter()
-        # float -> int16: x * 32768 is exact for the int16 values the decoder produced.
-        np.multiply(work, INT16_SCALE, out=work)
+        # work holds gain * x * 32768: exact integers at unity gain for int16-sourced audio.
+        # The clip is the last word on the cap, whatever reached the ring.
         np.rint(work, out=work)
-        np.clip(work, -32768.0, 32767.0, out=work)
+        np.clip(work, self._low, self._high, out=work)
         np.copyto(out, work, casting="unsafe")
 
     def _ramp(self, buf: np.ndarray, m: int, start: float, target: float) -> float:
