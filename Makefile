@@ -16,7 +16,7 @@ test: system-test $(VENV)/.installed-test lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check kiosk tests bench assets
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 bench: system-test $(VENV)/.installed-test

@@ -6,9 +6,11 @@ reported as a failure of that check, so one broken part never hides the others.
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import logging
 import os
+import re
 import shutil
 import socket
 import urllib.request
@@ -137,12 +139,100 @@ def check_take_home_port(settings: Settings) -> Iterable[CheckResult]:
         yield CheckResult(FAIL, "take-home", f"cannot listen on {th.bind}:{th.port}: {state}")
 
 
+# No station can be running this software before it existed. Raise it at each release.
+RELEASED = dt.date(2026, 11, 25)
+# Nor, realistically, this long after: a clock set decades ahead expires every link at once.
+CLOCK_PLAUSIBLE_YEARS = 30
+
+
+def clock_problem(now: dt.datetime) -> str | None:
+    """Why the wall clock looks wrong, or None. Links expire and usage is dated by it."""
+    today = now.date()
+    if today < RELEASED:
+        return (f"the clock says {today.isoformat()}, before this software was released "
+                f"({RELEASED.isoformat()}): set the date and time, or take-home links will "
+                "expire at the wrong moment")
+    if today.year > RELEASED.year + CLOCK_PLAUSIBLE_YEARS:
+        return f"the clock says {today.isoformat()}, which looks wrong: set the date and time"
+    return None
+
+
+def check_clock(settings: Settings) -> Iterable[CheckResult]:
+    now = dt.datetime.now().astimezone()
+    problem = clock_problem(now)
+    if problem:
+        yield CheckResult(WARN, "clock", problem)
+    else:
+        yield CheckResult(OK, "clock", f"{now:%Y-%m-%d %H:%M %Z} (check it is right)")
+
+
+def check_therapist_pin(settings: Settings) -> Iterable[CheckResult]:
+    from kiosk.pin import needs_rehash, parse_pin_hash
+
+    stored = settings.therapist.pin_hash
+    if not stored:
+        yield CheckResult(WARN, "therapist-pin", "not set: therapist mode is unavailable (kiosk set-pin)")
+    elif parse_pin_hash(stored) is None:
+        yield CheckResult(FAIL, "therapist-pin",
+                          f"therapist.pin_hash in {settings.config_path} is not a valid hash: "
+                          "set the PIN again with kiosk set-pin")
+    elif needs_rehash(stored):
+        yield CheckResult(WARN, "therapist-pin", "set with weaker hashing than today's: run kiosk set-pin again")
+    else:
+        yield CheckResult(OK, "therapist-pin", "set (salted scrypt hash)")
+
+
+# File systems whose contents are gone at the next power-off.
+VOLATILE_FS = ("overlay", "tmpfs", "ramfs")
+
+
+def mount_of(path: Path, mountinfo: str) -> tuple[str, str] | None:
+    """(mount point, file system type) of the mount that holds `path`, from the text of
+    /proc/self/mountinfo; the last mount wins when several share a mount point."""
+    target = str(path)
+    best: tuple[str, str] | None = None
+    for line in mountinfo.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, rest = left.split(), right.split()
+        if not sep or len(fields) < 5 or not rest:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= len(best[0])):
+            best = (point, rest[0])
+    return best
+
+
+def check_data_persists(settings: Settings) -> Iterable[CheckResult]:
+    """On a read-only root with a RAM overlay, the data folder must be on a real partition,
+    or everything (catalogue, links, usage, the PIN lockout) is lost at each power-off."""
+    try:
+        mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8")
+    except OSError:
+        return
+    for label, path in (("data folder", settings.data_dir), ("config file", settings.config_path)):
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        found = mount_of(probe.resolve(), mountinfo)
+        if found and found[1] in VOLATILE_FS:
+            yield CheckResult(WARN, "storage",
+                              f"the {label} {path} is on a {found[1]} file system mounted at "
+                              f"{found[0]}: what is written there is lost at power-off "
+                              "(see deploy/README.md, read-only root)")
+            return
+    yield CheckResult(OK, "storage", "the data folder and config file are on persistent storage")
+
+
 CHECKS: list[Check] = [
     check_config,
     check_display,
     check_database,
     check_disk,
     check_take_home_port,
+    check_clock,
+    check_therapist_pin,
+    check_data_persists,
 ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +27,8 @@ def setup_logging(log_dir: Path | None, *, verbose: bool = False, console: bool 
             root.removeHandler(handler)
             handler.close()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # Under systemd, warnings also go to the journal (stderr is connected to it).
+    console = console or "JOURNAL_STREAM" in os.environ
     formatter = logging.Formatter(FORMAT)
     log_path: Path | None = None
     handlers: list[logging.Handler] = []

@@ -12,6 +12,7 @@ from typing import Any
 
 from kiosk.config import Settings
 from kiosk.store import open_db
+from kiosk.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,8 @@ class Services:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._stops: list[tuple[str, Callable[[], Any]]] = []
+        # Pings systemd only while the UI loop beats (a no-op when not under systemd).
+        self.watchdog = Watchdog()
 
     def start(self) -> None:
         s = self.settings
@@ -27,6 +30,8 @@ class Services:
         db = open_db(s.db_path)
         db.close()
         log.info("database ready at %s", s.db_path)
+        self.watchdog.start()
+        self._stops.append(("watchdog", self.watchdog.stop))
 
     def stop(self) -> None:
         while self._stops:

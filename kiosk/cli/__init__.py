@@ -62,9 +62,9 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 def _register_commands() -> None:
-    from kiosk.cli import station
+    from kiosk.cli import station, therapist
 
-    for command in (station.run, station.doctor):
+    for command in (station.run, station.doctor, therapist.set_pin, therapist.stats):
         cli.add_command(command)
 
 

@@ -1,0 +1,73 @@
+"""`make bench`: runs every benchmark of the project and gathers their tables.
+
+Each bench/<area>.py prints a markdown table (figure, target, measured, peer, ratio). This
+runs them one after another (never in parallel: they measure the same two cores), prints
+one combined report and writes it to bench/results.md with a description of the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ORDER = ["content", "audio", "takehome", "ui", "therapist"]
+TIME_LIMIT_SECONDS = 540  # the whole run must stay under 10 minutes
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                          if line.startswith("MemTotal")))
+        memory = f"{mem_kb / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        memory = "unknown"
+    return (f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, "
+            f"{memory} memory, Python {platform.python_version()}")
+
+
+def main() -> int:
+    started = time.monotonic()
+    sections = [f"# Benchmark results\n\nMachine: {machine_description()}  \n"
+                f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"]
+    failures = 0
+    scripts = [HERE / f"{name}.py" for name in ORDER if (HERE / f"{name}.py").exists()]
+    for script in scripts:
+        remaining = TIME_LIMIT_SECONDS - (time.monotonic() - started)
+        print(f"== {script.name} ==", flush=True)
+        if remaining < 30:
+            sections.append(f"## {script.stem}\n\nnot run: the 10-minute budget was spent\n")
+            continue
+        t0 = time.monotonic()
+        try:
+            proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                                  timeout=remaining, cwd=HERE.parent)
+            output, code = proc.stdout, proc.returncode
+            if code != 0:
+                failures += 1
+                output += f"\n(exit code {code})\n" + proc.stderr[-2000:]
+        except subprocess.TimeoutExpired:
+            failures += 1
+            output, code = "timed out\n", -1
+        print(output, flush=True)
+        sections.append(f"## {script.stem} ({time.monotonic() - t0:.0f} s)\n\n{output.strip()}\n")
+    report = "\n".join(sections)
+    (HERE / "results.md").write_text(report + "\n", encoding="utf-8")
+    print(f"Written to {HERE / 'results.md'} in {time.monotonic() - started:.0f} s")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

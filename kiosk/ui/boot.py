@@ -1,0 +1,62 @@
+"""Prepares Kivy for a kiosk and runs the station's window.
+
+Kivy reads its environment and `Config` when first imported and creates the window on
+first use, so everything here must happen before any other Kivy import.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kiosk.config import Settings
+
+if TYPE_CHECKING:
+    from kiosk.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def prepare_kivy(settings: Settings) -> None:
+    os.environ.setdefault("KIVY_NO_ARGS", "1")  # our CLI owns the command line
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")  # Kivy logs into the station's log file
+    os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    kivy_home = Path(os.environ.setdefault("KIVY_HOME", str(settings.data_dir / "kivy")))
+    kivy_home.mkdir(parents=True, exist_ok=True)
+    from kivy.config import Config
+
+    display = settings.display
+    # Kivy's defaults quit on Escape and open a settings panel on F1: never on a kiosk.
+    Config.set("kivy", "exit_on_escape", "0")
+    Config.set("kivy", "pause_on_minimize", "0")
+    Config.set("kivy", "keyboard_mode", "system")
+    Config.set("input", "mouse", "mouse,disable_multitouch")  # no red dots on right-click
+    Config.set("graphics", "fullscreen", "auto" if display.fullscreen else "0")
+    Config.set("graphics", "borderless", "1" if display.fullscreen else "0")
+    Config.set("graphics", "width", str(display.width))
+    Config.set("graphics", "height", str(display.height))
+    Config.set("graphics", "show_cursor", "0" if display.lockdown else "1")
+    Config.set("graphics", "resizable", "0" if display.lockdown else "1")
+
+
+def run_ui(services: Services, *, start_id: str | None = None, take_home_id: str | None = None,
+           lang: str | None = None) -> None:
+    prepare_kivy(services.settings)
+    from kiosk.ui.app import KioskApp
+
+    app = KioskApp(services, start_id=start_id, take_home_id=take_home_id, lang=lang)
+
+    def stop_gently(signum: int, frame: object) -> None:
+        # systemd stops the station with SIGTERM: leave through the app's normal stop, so
+        # playback fades out and the parts shut down in order.
+        from kivy.clock import Clock
+
+        log.info("received signal %s, stopping", signum)
+        Clock.schedule_once(lambda dt: app.stop(), 0)
+
+    signal.signal(signal.SIGTERM, stop_gently)
+    app.run()

@@ -1,0 +1,109 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import (
+    DEFAULT_CONFIG_PATH,
+    ConfigError,
+    load_settings,
+    schema_keys,
+    settings_from_mapping,
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_shipped_config_loads_and_matches_the_defaults():
+    settings = load_settings(DEFAULT_CONFIG_PATH)
+    assert settings.data_dir == DEFAULT_CONFIG_PATH.parent / "data"
+    assert settings.take_home.port == 8080
+    assert settings.audio.start_volume <= settings.audio.volume_cap
+
+
+def test_every_key_is_documented_in_the_shipped_config():
+    text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+    section = ""
+    present = set()
+    for line in text.splitlines():
+        if m := re.match(r"^\[(\w+)\]", line):
+            section = m.group(1)
+        elif m := re.match(r"^(\w+)\s*=", line):
+            present.add(f"{section}.{m.group(1)}" if section else m.group(1))
+    assert present == set(schema_keys())
+    # each key line is preceded by a comment line (possibly after other keys of the same comment)
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^\w+\s*=", line):
+            j = i - 1
+            while j >= 0 and re.match(r"^\w+\s*=", lines[j]):
+                j -= 1
+            assert lines[j].startswith("#"), f"key without an explanation: {line}"
+
+
+def test_three_mistakes_are_reported_together(tmp_path):
+    path = write(tmp_path, """
+[display]
+fullscreen = "yes"
+[audio]
+volume_cap = 1.5
+[take_home]
+prot = 8080
+""")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = caught.value.message()
+    assert "3 problems" in message
+    assert 'display.fullscreen: expected true or false, found "yes"' in message
+    assert "audio.volume_cap: expected a number from 0.0 to 1.0, found 1.5" in message
+    assert 'take_home.prot: unknown key; did you mean "port"?' in message
+    assert str(path) in message
+
+
+def test_relative_data_dir_resolves_against_the_config_folder(tmp_path):
+    settings = load_settings(write(tmp_path, 'data_dir = "var/kiosk"\n'))
+    assert settings.data_dir == tmp_path / "var" / "kiosk"
+
+
+def test_syntax_error_names_the_line(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "[audio]\nvolume_cap = \n"))
+    assert "line 2" in caught.value.message()
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ({"audio": {"start_volume": 0.9, "volume_cap": 0.5}}, "audio.start_volume: must not be above"),
+        ({"languages": {"default": "fr-FR"}}, "languages.default: expected one of"),
+        ({"take_home": {"port": 0}}, "take_home.port: expected a whole number from 1 to 65535, found 0"),
+        ({"take_home": {"port": True}}, "take_home.port: expected a whole number"),
+        ({"take_home": {"wifi_security": "WPA9"}}, 'take_home.wifi_security: expected one of "WPA"'),
+        ({"audio": "loud"}, "audio: expected a table"),
+        ({"dta_dir": "x"}, 'dta_dir: unknown key; did you mean "data_dir"?'),
+        ({"languages": {"available": ["en-GB", 3]}}, "languages.available: expected a list of text"),
+    ],
+)
+def test_each_kind_of_mistake_has_a_clear_message(raw, expected, tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping(raw, tmp_path / "config.toml")
+    assert expected in caught.value.message()
+
+
+def test_missing_and_non_utf8_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b'station_name = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(bad)
+
+
+def test_kiosk_config_variable_picks_the_file(tmp_path, monkeypatch):
+    path = write(tmp_path, 'station_name = "room-2"\n')
+    monkeypatch.setenv("KIOSK_CONFIG", str(path))
+    assert load_settings().station_name == "room-2"

@@ -1,0 +1,49 @@
+import socket
+
+from click.testing import CliRunner
+
+from kiosk.cli import cli
+from kiosk.doctor import FAIL, OK, display_available, port_state, run_checks
+
+
+def test_doctor_prints_a_line_per_check(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('data_dir = "data"\n[take_home]\nport = 0\n'.replace("port = 0", "port = 18765"))
+    result = CliRunner().invoke(cli, ["--config", str(config), "doctor"])
+    names = [line.split()[1] for line in result.output.splitlines() if line[:4].strip() in ("ok", "warn", "FAIL")]
+    for expected in ("config", "display", "database", "disk", "take-home"):
+        assert expected in names
+
+
+def test_display_detection():
+    assert display_available({})[0] is False
+    assert display_available({"DISPLAY": ":12345"})[0] is False
+
+
+def test_port_in_use_by_another_program_fails(settings):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert port_state("127.0.0.1", port) == "in use"
+        from dataclasses import replace
+
+        busy = replace(settings, take_home=replace(settings.take_home, bind="127.0.0.1", port=port))
+        results = {r.name: r for r in run_checks(busy)}
+        assert results["take-home"].status == FAIL
+        assert "used by another program" in results["take-home"].detail
+
+
+def test_a_check_that_crashes_is_reported_not_raised(settings):
+    def check_broken(_settings):
+        raise RuntimeError("boom")
+        yield
+
+    results = run_checks(settings, [check_broken])
+    assert results[0].status == FAIL and "boom" in results[0].detail
+
+
+def test_database_check_opens_and_checks_integrity(settings):
+    results = {r.name: r for r in run_checks(settings)}
+    assert results["database"].status == OK
+    assert "integrity check ok" in results["database"].detail

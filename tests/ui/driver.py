@@ -1,0 +1,84 @@
+"""Drives a real KioskApp in this process: touches through Kivy's input path, the Clock
+pumped by hand, screenshots of the real window."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+class StationDriver:
+    def __init__(self, app: Any, screenshot_dir: Path):
+        from kivy.base import EventLoop
+
+        self.app = app
+        self.loop = EventLoop
+        self.screenshot_dir = screenshot_dir
+
+    @property
+    def window(self) -> Any:
+        return self.loop.window
+
+    @property
+    def screen(self) -> str:
+        return str(self.app.root.current)
+
+    def pump(self, seconds: float = 0.05) -> None:
+        from kivy.base import ExceptionManager
+
+        end = time.monotonic() + seconds
+        while True:
+            # As Kivy's own main loop does: an error goes to the app's exception handlers,
+            # and only one that answers RAISE stops the loop.
+            try:
+                self.loop.idle()
+            except BaseException as exc:
+                if ExceptionManager.handle_exception(exc) == ExceptionManager.RAISE:
+                    raise
+            if time.monotonic() >= end:
+                return
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.pump(0.02)
+            if predicate():
+                return
+        raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+
+    def tap_at(self, x: float, y: float) -> None:
+        from kivy.tests.common import UnitTestTouch
+
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        self.pump(0.03)
+        touch.touch_up()
+        self.pump(0.05)
+
+    def tap(self, widget: Any) -> None:
+        x, y = widget.to_window(*widget.center)
+        self.tap_at(x, y)
+
+    def key(self, key: int, scancode: int = 0, codepoint: str | None = None,
+            modifiers: list[str] | None = None) -> None:
+        """A key press as the window would dispatch it (on_key_down -> on_keyboard)."""
+        self.window.dispatch("on_key_down", key, scancode, codepoint, modifiers or [])
+        self.pump(0.02)
+        self.window.dispatch("on_key_up", key, scancode)
+        self.pump(0.02)
+
+    def screenshot(self, name: str) -> Path:
+        """Saves the whole window as <name>.png in tests/screenshots/, for people to look at."""
+        self.pump(0.05)
+        path = self.screenshot_dir / f"{name}.png"
+        # Window.screenshot numbers its files; export the framebuffer directly instead.
+        from kivy.graphics.opengl import GL_RGBA, GL_UNSIGNED_BYTE, glReadPixels
+        from PIL import Image
+
+        width, height = self.window.size
+        data = glReadPixels(0, 0, width, height, GL_RGBA, GL_UNSIGNED_BYTE)
+        image = Image.frombytes("RGBA", (width, height), data).transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+        image.convert("RGB").save(path)
+        return path
