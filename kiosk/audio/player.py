@@ -63,9 +63,10 @@ RETRY_SECONDS = 2.0
 STALL_SECONDS = 1.0  # no callback for this long while the stream runs: the device is lost
 START_GRACE_SECONDS = 5.0  # a new stream may stay quiet this long before counting as lost
 WARM_CALLS = 16  # callbacks after which a stream counts as running
-MONITOR_PERIOD = 0.05  # 20 position events per second
+MONITOR_PERIOD = 0.05  # 20 position events per second while playing
+MONITOR_IDLE_PERIOD = 0.2  # otherwise: still notices a lost device well within 2 s
 CLOSE_TIMEOUT = 1.0
-IDLE_WAIT_MAX = 0.02  # the feeder's longest sleep with a full ring
+IDLE_WAIT_MAX = 0.1  # the feeder's longest sleep with a full ring (the lead is 1.5 s)
 IDLE_WAIT_MIN = 0.0005
 PA_INT16 = 8  # pyaudio.paInt16, without importing PyAudio at module import time
 PA_CONTINUE = 0
@@ -418,7 +419,9 @@ class PortAudioPlayer:
             if underruns != reported_underruns:
                 log.warning("audio output underruns: %d so far", underruns)
                 reported_underruns = underruns
-            self._closing.wait(MONITOR_PERIOD)
+            with self._lock:
+                busy = self._logical == PlayerState.PLAYING or self._stream is None
+            self._closing.wait(MONITOR_PERIOD if busy else MONITOR_IDLE_PERIOD)
 
     def _stall_reason(self, quiet: float, since_start: float) -> str | None:
         stream = self._stream
@@ -726,7 +729,12 @@ class _Feeder(threading.Thread):
         reader, resampler = self.reader, self.resampler
         assert reader is not None and resampler is not None
         stage = self.player._stage
-        want = FIRST_FEED_FRAMES if self.first_block else FEED_FRAMES
+        # Never spend longer on one read than half of what is buffered lasts: small reads
+        # right after a seek or load (the callback is waiting), big ones (cheaper) after.
+        ring = stage.ring
+        ahead = ring.write_index - max(ring.read_index, stage.jump.start)
+        ahead_src = ahead * reader.samplerate // stage.rate
+        want = FIRST_FEED_FRAMES if self.first_block else min(FEED_FRAMES, max(FIRST_FEED_FRAMES, ahead_src // 2))
         self.first_block = False
         try:
             block = reader.read(want)

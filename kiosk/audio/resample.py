@@ -62,11 +62,14 @@ class Resampler:
         self.passthrough = self.up == self.down
         self.taps = taps_per_phase
         self._phases = design_filter(self.up, self.down, taps_per_phase).astype(np.float32)
+        # taps oldest-first, to meet the input windows in their natural order
+        self._phases_rev = np.ascontiguousarray(self._phases[:, ::-1])
         # Centre of the filter, in up-sampled samples: output n uses up-sampled index
         # n * down + centre, so it lands on input time n * down / up exactly.
         self._centre = self.up * taps_per_phase // 2
-        self._reach = np.arange(taps_per_phase)
         self.reset()
+
+    SLICE = 2048  # outputs computed per step
 
     def reset(self) -> None:
         """Start a new stream (after a seek): empty history, counters at zero."""
@@ -99,29 +102,30 @@ class Resampler:
         return out
 
     def _produce(self, ext: np.ndarray, ext_end: int, limit: int | None = None) -> np.ndarray:
-        up, down = self.up, self.down
-        # Output n needs input frames up to base(n) + taps // 2; base(n) = (n*down + centre)//up
-        # must satisfy base(n) < ext_end, the frames we have, i.e. the newest tap is present.
+        up, down, taps = self.up, self.down, self.taps
+        # Output n needs input frames up to base(n) = (n*down + centre) // up: it can be
+        # made once that frame is here. Largest such n, exclusive:
         newest = ext_end - 1
-        # Largest n with (n*down + centre) // up <= newest
         n_end = ((newest + 1) * up - self._centre + down - 1) // down
         if limit is not None:
             n_end = min(n_end, limit)
         n0 = self._out_count
         if n_end <= n0:
             return np.zeros((0, self.channels), np.float32)
-        n = np.arange(n0, n_end, dtype=np.int64)
-        t = n * down + self._centre
-        base = t // up  # newest input frame under the filter for output n
-        phase = t % up
         ext_start = ext_end - len(ext)
-        idx = (base - ext_start)[:, None] - self._reach[None, :]
-        # Frames before the stream start are silence (the history starts as zeros).
-        np.clip(idx, 0, None, out=idx)
-        window = ext[idx]  # (outputs, taps, channels)
-        out = np.einsum("nk,nkc->nc", self._phases[phase], window, optimize=False)
+        # rows[s] = ext[s : s + taps] for every start s (a view, no copy)
+        rows = np.lib.stride_tricks.sliding_window_view(ext, taps, axis=0)  # (starts, channels, taps)
+        out = np.empty((n_end - n0, self.channels), np.float32)
+        # In slices, so the gathered windows stay around a megabyte whatever the block.
+        for a in range(n0, n_end, self.SLICE):
+            b = min(n_end, a + self.SLICE)
+            t = np.arange(a, b, dtype=np.int64) * down + self._centre
+            base = t // up  # newest input frame under the filter for each output
+            start = base - (taps - 1) - ext_start  # its window's first frame, in ext
+            window = rows[start]  # (outputs, channels, taps): oldest .. newest
+            np.einsum("nk,nck->nc", self._phases_rev[t % up], window, out=out[a - n0:b - n0])
         self._out_count = n_end
-        return out.astype(np.float32, copy=False)
+        return out
 
 
 def output_frames(in_frames: int, in_rate: int, out_rate: int) -> int:

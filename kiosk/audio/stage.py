@@ -142,9 +142,9 @@ class OutputStage:
         """Fill `out` (frames, 2) int16. Called by PortAudio's thread only."""
         n = len(out)
         self.calls += 1
-        if status & PA_OUTPUT_UNDERFLOW:
-            self.xruns += 1
         was_silent = self.envelope == 0.0
+        if status & PA_OUTPUT_UNDERFLOW and not was_silent:
+            self.xruns += 1  # a gap in sound (one in silence, e.g. at stream start, is not heard)
         work = self._work[:n]
         ring = self.ring
         filled = 0

@@ -183,8 +183,12 @@ def test_no_underrun_while_waiting_for_a_seek():
     assert stage.segment.gen == 2
 
 
-def test_status_underflow_flag_is_counted():
+def test_status_underflow_flag_is_counted_when_it_was_heard():
     stage = make()
+    start_segment(stage, 1, ramp_source(2000))
+    stage.render(np.zeros((BLOCK, 2), np.int16), status=0x4)  # in silence: not heard
+    stage.run = True
+    stage.render(np.zeros((BLOCK, 2), np.int16))
     stage.render(np.zeros((BLOCK, 2), np.int16), status=0x4)
     stage.render(np.zeros((BLOCK, 2), np.int16), status=0x10)  # priming: not an underflow
     assert stage.xruns == 1
