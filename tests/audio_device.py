@@ -15,6 +15,8 @@ and the process aborts.
 
 - `device.stop()` makes the device disappear (the server dies; PortAudio's stream stops and
   a new PyAudio() lists no output), `device.start()` brings it back on the same socket.
+- `device.freeze()` / `thaw()` stop and continue the daemon: the stream just stops calling
+  back, with no error from PortAudio (a wedged device).
 - A device that was never started is the "no device" case: ALSA's default then points at
   a server that is not there, and PortAudio lists no output device (no abort).
 """
@@ -122,6 +124,7 @@ class PulseFileDevice:
         if proc is None:
             return
         if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)  # a frozen daemon must be able to die
             os.kill(proc.pid, sig)
             try:
                 proc.wait(5)
@@ -129,6 +132,16 @@ class PulseFileDevice:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(5)
         self._proc = None
+
+    def freeze(self) -> None:
+        """SIGSTOP the daemon: the device stops taking audio but nothing reports an error
+        (what a wedged USB device looks like); only a watchdog notices."""
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGCONT)
 
     # -- what was played ----------------------------------------------------------------
     def read_played(self) -> tuple[np.ndarray, int]:

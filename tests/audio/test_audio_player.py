@@ -284,6 +284,31 @@ def test_device_lost_while_playing_then_back(audio_device, tmp_path, tracks):
     assert np.abs(played).max() > 0.3 * 32768
 
 
+def test_device_that_stops_calling_back_is_declared_lost(audio_device, tmp_path, tracks):
+    flac = tmp_path / "prog.flac"
+    make_playback_copy(tracks["wav"], flac)
+    player, rec = make_player()
+    try:
+        assert player.wait_ready(5.0)
+        player.load(flac)
+        player.play()
+        time.sleep(0.8)
+        frozen_at = time.monotonic()
+        audio_device.freeze()  # PortAudio reports nothing: only the watchdog can tell
+        assert wait_for(lambda: player.state == PlayerState.ERROR, 2.0), "no error within 2 s"
+        assert rec.of("error")[-1][0] - frozen_at <= 2.0
+        audio_device.thaw()
+        assert wait_for(lambda: player.state == PlayerState.PAUSED, 5.0), "did not recover"
+        player.play()
+        time.sleep(0.5)
+        assert player.state == PlayerState.PLAYING
+    finally:
+        audio_device.thaw()
+        t1 = time.monotonic()
+        player.close()
+        assert time.monotonic() - t1 < 3.0, "close hung"
+
+
 def test_position_events_track_what_is_heard(audio_device, tmp_path, tracks):
     flac = tmp_path / "prog.flac"
     make_playback_copy(tracks["wav"], flac)
