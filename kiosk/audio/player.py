@@ -109,6 +109,7 @@ class PortAudioPlayer:
         self._gen = 0
         self._path_gen = 0  # the gen of the current track's load
         self._seek_target = 0.0
+        self._anchor = 0.0  # source time where playing last (re)started
         # device (monitor thread only)
         self._pa: Any = None
         self._stream: Any = None
@@ -157,6 +158,7 @@ class PortAudioPlayer:
     def position(self) -> float:
         with self._lock:
             logical, gen, target, duration = self._logical, self._gen, self._seek_target, self._duration
+            anchor = self._anchor
         if self._path is None:
             return 0.0
         if logical == PlayerState.ENDED:
@@ -167,7 +169,9 @@ class PortAudioPlayer:
         if seg.gen != gen:
             return target  # the seek or load has not reached the callback yet
         if logical == PlayerState.PLAYING:
-            t = max(seg.time, t - self._latency)
+            # What the ear hears lags the callback by the output latency; right after play()
+            # the ear is still at the point where playing (re)started, never before it.
+            t = max(seg.time, anchor, t - self._latency)
         return float(min(max(t, 0.0), duration))
 
     @property
@@ -204,6 +208,7 @@ class PortAudioPlayer:
             self._file_error = error
             self._logical = PlayerState.IDLE
             self._seek_target = 0.0
+            self._anchor = 0.0
             self._stage.run = False
             self._set_volume_locked(self._start_volume)
             if error is None:
@@ -219,9 +224,11 @@ class PortAudioPlayer:
             if self._path is None:
                 return
             problem = self._device_error or self._file_error
-            if problem is None:
+            if problem is None and self._logical != PlayerState.PLAYING:
                 if self._logical == PlayerState.ENDED:
-                    self._seek_locked(0.0)
+                    self._seek_locked(0.0)  # also anchors at 0
+                else:
+                    self._anchor = self.position
                 self._logical = PlayerState.PLAYING
                 self._stage.run = True
         if problem is not None:
@@ -318,6 +325,7 @@ class PortAudioPlayer:
         target = float(min(max(float(seconds), 0.0), self._duration))
         self._gen += 1
         self._seek_target = target
+        self._anchor = target
         if self._file_error is None:
             self._feeder.post(("seek", self._gen, target))
         return target
@@ -488,6 +496,9 @@ class PortAudioPlayer:
             terminate_pyaudio(pa)
             message = str(exc) if isinstance(exc, _NoDevice) else f"The audio output could not be opened ({exc})"
             self._device_failed(message)
+            return False
+        if self._closing.is_set():  # close() came while we were opening
+            self._close_device(stream, pa)
             return False
         self._pa, self._stream = pa, stream
         self._device_label = device.name
