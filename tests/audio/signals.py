@@ -12,7 +12,12 @@ def find_lag(captured: np.ndarray, reference: np.ndarray, at: int, width: int = 
     n = len(data) + width
     size = 1 << (n - 1).bit_length()
     corr = np.fft.irfft(np.fft.rfft(data, size) * np.conj(np.fft.rfft(window, size)), size)
-    return int(np.argmax(corr[: len(data) - width + 1]))
+    corr = corr[: len(data) - width + 1]
+    # Normalised by the captured signal's energy under the window: otherwise a loud
+    # stretch of quasi-periodic audio (a voice) can outscore the true position.
+    energy = np.concatenate([[0.0], np.cumsum(data * data)])
+    local = energy[width:] - energy[:-width]
+    return int(np.argmax(corr / np.sqrt(np.maximum(local, 1e-9))))
 
 
 def first_exact_run(a: np.ndarray, b: np.ndarray, run: int = 256, tolerance: int = 1) -> int:
