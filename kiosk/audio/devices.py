@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # Only one thread at a time may swap fd 2 (and initialise PortAudio).
 portaudio_lock = threading.Lock()
+_summarised = False  # the first summary of PortAudio's noise goes to the log at INFO
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,12 @@ def quiet_stderr(what: str) -> Iterator[None]:
             sink.seek(0)
             noise = sink.read(65536).decode("utf-8", "replace").splitlines()
             if noise:
+                global _summarised
                 first = next((line for line in noise if "jack" not in line.lower()), noise[0])
-                log.debug("%s: PortAudio printed %d lines, e.g. %r", what, len(noise), first[:200])
+                level = logging.DEBUG if _summarised else logging.INFO
+                _summarised = True
+                log.log(level, "%s: PortAudio printed %d lines (kept off the terminal), e.g. %r",
+                        what, len(noise), first[:200])
 
 
 def new_pyaudio() -> Any:

@@ -31,7 +31,6 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from math import ceil
 from pathlib import Path
 from typing import Any
@@ -781,8 +780,3 @@ class _Feeder(threading.Thread):
         positions = np.arange(start + i0, end, dtype=np.float64)
         gain = np.clip((self.total_out - positions) / fade, 0.0, 1.0).astype(np.float32)
         frames[i0:] *= gain[:, None]
-
-
-def open_player(audio_settings: Any, dispatch: Callable[[Callable[[], None]], None] = call_now) -> PortAudioPlayer:
-    """The station's player for `settings.audio`."""
-    return PortAudioPlayer.from_settings(audio_settings, dispatch=dispatch)
