@@ -262,7 +262,10 @@ def child_underruns(args: argparse.Namespace) -> None:
     def figures() -> tuple[int, int]:
         if args.remote:
             player.refresh()
-            return player.underruns, 0  # the engine process reports the sum
+            snap = player._snap
+            counts["priority"] = snap["priority"]
+            return snap["ring_underruns"], snap["xruns"]
+        counts["priority"] = player.priority
         return player.stage.underruns, player.stage.xruns
 
     def start_playing() -> None:
@@ -286,6 +289,7 @@ def child_underruns(args: argparse.Namespace) -> None:
         player.close()
     (u0, x0), (u1, x1) = counts["before"], counts["after"]
     emit({"underruns": u1 - u0 + x1 - x0, "ring_underruns": u1 - u0, "xruns": x1 - x0,
+          "priority": counts["priority"],
           "played": counts["played"], "ui": ui, "downloaded_mb": downloaded / 2**20,
           "cpu": counts["cpu"], "seconds": args.seconds})
 
@@ -550,11 +554,11 @@ def main() -> int:
                 und = run_child("underruns", dict(paced_env, **display_env), *tracks, "--blob", str(blob),
                                 "--seconds", str(duration), *(["--remote"] if remote else []),
                                 timeout=duration + 300)
-                detail = "" if remote else f" (ring {und['ring_underruns']}, PortAudio {und['xruns']})"
+                detail = f" (ring {und['ring_underruns']}, PortAudio {und['xruns']})"
                 rows.append((f"underruns, {duration / 60:g} min real time, screen animating + 10 downloads, {where}",
                              "0", f"{und['underruns']}{detail}", "", ""))
                 if not remote:
-                    notes.append(f"Underrun runs: {und['ui']}; 10 curl clients at 5 MB/s each from an "
+                    notes.append(f"Underrun runs: callback thread at {und['priority']}; {und['ui']}; 10 curl clients at 5 MB/s each from an "
                                  f"aiohttp server in the UI's process ({und['downloaded_mb']:.0f} MB served); "
                                  f"that process used {und['cpu'] / und['seconds']:.0%} of a core; played to "
                                  f"{und['played']:.0f} s. In the UI's process the callback waits for the GIL "

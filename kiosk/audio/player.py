@@ -11,6 +11,9 @@ Threads:
   of the ring, fades, gain, int16 conversion; 1024 frames (23 ms) per call. Smaller blocks
   cost more CPU (PyAudio's own overhead is ~10 us a call) for no gain here: play() and
   seeks still reach PortAudio within one block, the figure the bench measures.
+- The callback thread asks for real-time priority (SCHED_FIFO 10, else nice -10) on its
+  first call: on a busy two-core machine a normal thread can miss its deadline waiting
+  for a CPU.
 - "audio-feeder" decodes ahead of the callback (`buffer_seconds`, 1.5 s by default) and
   does seeks and loads; the ring holds twice that so a seek never overwrites what is still
   fading out.
@@ -28,6 +31,7 @@ idle. Position as heard = source time of the next frame to render - output laten
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -86,6 +90,7 @@ class PortAudioPlayer:
         rate: int = RATE,
         block_frames: int = BLOCK_FRAMES,
         retry_seconds: float = RETRY_SECONDS,
+        realtime: bool = True,
     ):
         self.volume_cap = float(min(1.0, max(0.0, volume_cap)))
         self._start_volume = float(min(self.volume_cap, max(0.0, start_volume)))
@@ -117,6 +122,10 @@ class PortAudioPlayer:
         self.device_rate = 0
         self._out = np.zeros((max(8192, self._block), CHANNELS), np.int16)
         self.callback_errors = 0
+        self._calls_at_open = 0
+        self._realtime = realtime
+        self._raise_priority = False  # set for each new stream: its callback thread is new
+        self.priority = "not started"
         self._stage = self._make_stage(int(rate))
         self._closing = threading.Event()
         self._feeder = _Feeder(self)
@@ -162,9 +171,7 @@ class PortAudioPlayer:
             return 0.0
         if logical == PlayerState.ENDED:
             return duration
-        stage = self._stage
-        t = stage.source_time()
-        seg = stage.segment
+        t, seg = self._stage.where()
         if seg.gen != gen:
             return target  # the seek or load has not reached the callback yet
         if logical == PlayerState.PLAYING:
@@ -379,6 +386,9 @@ class PortAudioPlayer:
 
     # ------------------------------------------------------------------ inside: callback
     def _callback(self, in_data: Any, frame_count: int, time_info: Any, status: int) -> tuple[Any, int]:
+        if self._raise_priority:
+            self._raise_priority = False
+            self.priority = raise_thread_priority()
         out = self._out[:frame_count]
         try:
             self._stage.render(out, status)
@@ -396,13 +406,14 @@ class PortAudioPlayer:
         ended_seen_at: float | None = None
         last_position = 0.0
         reported_underruns = 0
+        last_underrun_log = -10.0
         while not self._closing.is_set():
             now = time.monotonic()
             if self._stream is None:
                 if now >= next_retry:
                     if self._try_open():
                         started = last_progress = time.monotonic()
-                        calls_seen = self._stage.calls
+                        calls_seen = self._calls_at_open = self._stage.calls
                     else:
                         next_retry = now + self._retry_seconds
                     self._opened.set()
@@ -423,9 +434,9 @@ class PortAudioPlayer:
                     last_position = now
                     self._emit("on_position", self.position)
             underruns = self.underruns
-            if underruns != reported_underruns:
-                log.warning("audio output underruns: %d so far", underruns)
-                reported_underruns = underruns
+            if underruns != reported_underruns and now - last_underrun_log >= 10.0:
+                log.warning("audio output underruns: %d so far (gaps in the sound)", underruns)
+                reported_underruns, last_underrun_log = underruns, now
             with self._lock:
                 busy = self._logical == PlayerState.PLAYING or self._stream is None
             self._closing.wait(MONITOR_PERIOD if busy else MONITOR_IDLE_PERIOD)
@@ -438,7 +449,7 @@ class PortAudioPlayer:
             active = False
         if not active:
             return "the output stream stopped"
-        warm = self._stage.calls >= WARM_CALLS
+        warm = self._stage.calls - self._calls_at_open >= WARM_CALLS
         if warm and quiet > STALL_SECONDS:
             return f"no audio callback for {quiet:.1f} s"
         if not warm and since_start > START_GRACE_SECONDS and quiet > STALL_SECONDS:
@@ -481,6 +492,7 @@ class PortAudioPlayer:
             rate = self._choose_rate(pa, device.index)
             if rate != self._stage.rate:
                 self._feeder.reconfigure(rate)
+            self._raise_priority = self._realtime
             with portaudio_lock, quiet_stderr("opening the output stream"):
                 stream = pa.open(
                     format=PA_INT16, channels=CHANNELS, rate=rate, output=True,
@@ -509,8 +521,18 @@ class PortAudioPlayer:
             self._device_error = None
         if recovered:
             log.info("audio output available")
+        if self._realtime:
+            timer = threading.Timer(1.0, self._log_priority)
+            timer.name, timer.daemon = "audio-priority-log", True
+            timer.start()
         self._publish_state()
         return True
+
+    def _log_priority(self) -> None:
+        if self.priority.startswith("normal"):
+            log.warning("audio callback thread at %s", self.priority)
+        else:
+            log.info("audio callback thread at %s", self.priority)
 
     def _choose_rate(self, pa: Any, index: int) -> int:
         info = pa.get_device_info_by_index(index)
@@ -575,6 +597,29 @@ class PortAudioPlayer:
 
 class _NoDevice(Exception):
     pass
+
+
+RT_PRIORITY = 10  # low among real-time threads (PulseAudio and JACK use 5 to 20)
+NICE_FALLBACK = -10
+
+
+def raise_thread_priority() -> str:
+    """Ask the kernel to run the calling thread (PortAudio's callback thread) ahead of the
+    UI and the take-home server, as PortAudio's own real-time option would. On a busy
+    two-core station without this, the callback can wait for a CPU past its deadline.
+    Needs CAP_SYS_NICE or the RLIMIT_RTPRIO / RLIMIT_NICE limits (systemd: LimitRTPRIO=,
+    LimitNICE=); without them playback still works, at normal priority."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
+        return f"real-time priority (SCHED_FIFO {RT_PRIORITY})"
+    except (OSError, AttributeError):
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, NICE_FALLBACK)  # Linux: this thread only
+        return f"raised priority (nice {NICE_FALLBACK})"
+    except OSError:
+        return ("normal priority (the station may raise it with LimitRTPRIO=20 or "
+                "LimitNICE=-10 in its systemd unit)")
 
 
 class _Feeder(threading.Thread):

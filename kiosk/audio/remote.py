@@ -63,9 +63,11 @@ def _child_main(conn: multiprocessing.connection.Connection, engine_kwargs: dict
     player = PortAudioPlayer(**engine_kwargs)
 
     def snapshot() -> dict[str, Any]:
+        stage = player.stage
         return {"state": player.state.value, "position": player.position, "duration": player.duration,
                 "volume": player.volume, "underruns": player.underruns, "device": player.device_label,
-                "latency": player.output_latency, "at": time.monotonic()}
+                "latency": player.output_latency, "at": time.monotonic(),
+                "ring_underruns": stage.underruns, "xruns": stage.xruns, "priority": player.priority}
 
     class Forward:
         def on_state(self, state: PlayerState) -> None:

@@ -131,11 +131,14 @@ class OutputStage:
         self._unit = np.arange(1, max_block + 1, dtype=np.float64) / self.fade_frames
 
     # -- helpers for the monitor -----------------------------------------------------
-    def source_time(self) -> float:
-        """Source time of the next frame to render (not yet corrected for latency)."""
+    def where(self) -> tuple[float, Segment]:
+        """(source time of the next frame to render, its segment); no latency correction."""
         r = self.ring.read_index  # read before segment (see the module's ordering rules)
         seg = self.segment
-        return seg.time + max(0, r - seg.start) / self.rate
+        return seg.time + max(0, r - seg.start) / self.rate, seg
+
+    def source_time(self) -> float:
+        return self.where()[0]
 
     # -- the callback ----------------------------------------------------------------
     def render(self, out: np.ndarray, status: int = 0) -> None:
