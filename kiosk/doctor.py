@@ -251,6 +251,25 @@ def check_data_persists(settings: Settings) -> Iterable[CheckResult]:
     yield CheckResult(OK, "storage", "the data folder and config file are on persistent storage")
 
 
+def check_audio(settings: Settings) -> Iterable[CheckResult]:
+    from kiosk.audio.devices import describe_choice
+
+    wanted = settings.audio.output_device.strip()
+    usable, lines = describe_choice(wanted)
+    reason, listed = lines[0], lines[1:]
+    if usable:
+        status = OK
+    elif "no audio output device" in reason or not listed or listed[0].startswith("("):
+        status = FAIL
+    else:
+        status = WARN  # the configured name is not there, but another output will play
+    label = f'"{wanted}"' if wanted else "the default output"
+    yield CheckResult(status, "audio", f"{reason} (configured: {label})")
+    for line in listed:
+        if not line.startswith("("):
+            yield CheckResult(OK, "audio", f"  device: {line}")
+
+
 def check_content(settings: Settings) -> Iterable[CheckResult]:
     from kiosk.packs import content_problems
 
@@ -274,6 +293,7 @@ def check_content(settings: Settings) -> Iterable[CheckResult]:
 CHECKS: list[Check] = [
     check_config,
     check_display,
+    check_audio,
     check_database,
     check_content,
     check_disk,

@@ -887,9 +887,7 @@ def test_scan_accepts_tags_at_both_ends(tmp_path):
 
 def _readme_content_section() -> str:
     readme = REPO / "README.md"
-    text = readme.read_text(encoding="utf-8") if readme.exists() else ""
-    if "## Content packs" not in text:  # until the lead folds the section into README.md
-        text = (REPO / "README-content-section.md").read_text(encoding="utf-8")
+    text = readme.read_text(encoding="utf-8")
     return text[text.index("## Content packs"):]
 
 

@@ -110,7 +110,7 @@ class StationBackend:
         return open_db(self.settings.db_path)
 
     def _catalogue(self, db: Any) -> Any:
-        from kiosk.catalogue import Catalogue  # type: ignore[import-not-found,unused-ignore]
+        from kiosk.catalogue import Catalogue
 
         return Catalogue(db, self.settings.content_dir)
 
@@ -124,14 +124,14 @@ class StationBackend:
         return self._catalogue(db).exercise(exercise_id, lang)
 
     def qr_matrix(self, text: str) -> list[list[bool]]:
-        from kiosk.takehome.qr import qr_matrix  # type: ignore[import-not-found,unused-ignore]
+        from kiosk.takehome.qr import qr_matrix
 
         # No quiet zone: the QR widget draws its own around the modules.
         return [list(map(bool, row)) for row in qr_matrix(text, border=0)]
 
     def take_home(self, db: Any, exercise_id: str, lang: str) -> TakeHomeCode:
-        from kiosk.takehome.links import issue_link  # type: ignore[import-not-found,unused-ignore]
-        from kiosk.takehome.qr import wifi_payload  # type: ignore[import-not-found,unused-ignore]
+        from kiosk.takehome.links import issue_link
+        from kiosk.takehome.qr import wifi_payload
 
         th = self.settings.take_home
         now = datetime.now(UTC)
@@ -193,7 +193,7 @@ class StationBackend:
         if server is not None:
             url = str(server.url_for(issued.token))
         else:
-            from kiosk.takehome.address import public_base_url  # type: ignore[import-not-found,unused-ignore]
+            from kiosk.takehome.address import public_base_url
 
             url = f"{public_base_url(self.settings).rstrip('/')}/t/{issued.token}"
         # The address to type by hand: without "http://", which phones add by themselves.
@@ -202,11 +202,8 @@ class StationBackend:
     def make_player(self, dispatch: Dispatch) -> Any:
         if self.player_factory is not None:
             return self.player_factory(dispatch)
-        try:
-            from kiosk.audio.player import open_player  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            log.warning("no audio engine in this build: the player will report sound unavailable")
-            return UnavailablePlayer(dispatch)
+        from kiosk.audio import open_player
+
         try:
             return open_player(self.settings.audio, dispatch=dispatch)
         except Exception:

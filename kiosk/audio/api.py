@@ -1,0 +1,109 @@
+"""What the screen, the CLI and the tests depend on: the player's API and its events.
+
+It lives apart from the engine so that anything above the audio layer can be tested with
+`kiosk.audio.fake.FakePlayer`, and so that nothing here imports PyAudio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+Dispatch = Callable[[Callable[[], None]], None]
+"""Runs an event delivery somewhere: the UI passes one built on `Clock.schedule_once`."""
+
+
+def call_now(fn: Callable[[], None]) -> None:
+    """The default dispatch: deliver on the thread that produced the event."""
+    fn()
+
+
+class PlayerState(StrEnum):
+    IDLE = "idle"  # nothing loaded, just loaded, or stopped (rewound to the start)
+    PLAYING = "playing"
+    PAUSED = "paused"
+    ENDED = "ended"  # played to the end; play() starts again from the beginning
+    ERROR = "error"  # no output device, device lost, or an unreadable file
+
+
+@runtime_checkable
+class PlayerListener(Protocol):
+    def on_state(self, state: PlayerState) -> None: ...
+
+    def on_position(self, seconds: float) -> None: ...
+
+    def on_ended(self) -> None: ...
+
+    def on_error(self, message: str) -> None: ...
+
+
+class BaseListener:
+    """A listener that ignores everything: subclass it and override what you need."""
+
+    def on_state(self, state: PlayerState) -> None:
+        pass
+
+    def on_position(self, seconds: float) -> None:
+        pass
+
+    def on_ended(self) -> None:
+        pass
+
+    def on_error(self, message: str) -> None:
+        pass
+
+
+@runtime_checkable
+class Player(Protocol):
+    """Plays one track at a time on the station's headphones.
+
+    `position` is in seconds *as heard* (output latency already taken off), so read-along
+    highlighting matches the ear. `volume` is 0..cap; asking for more gives the cap.
+    Every control method returns at once; what follows is reported through the listeners.
+    """
+
+    @property
+    def state(self) -> PlayerState: ...
+
+    @property
+    def position(self) -> float: ...
+
+    @property
+    def duration(self) -> float: ...
+
+    @property
+    def volume(self) -> float: ...
+
+    @property
+    def volume_cap(self) -> float: ...
+
+    def load(self, path: Path, duration: float | None = None) -> None:
+        """Make `path` the current track, at 0 s, IDLE; a new session: start volume."""
+
+    def play(self) -> None:
+        """Start from the position (from 0 after the end), or resume when paused; fades in."""
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def stop(self) -> None:
+        """Fade out and rewind to the start; the track stays loaded (state IDLE)."""
+
+    def seek(self, seconds: float) -> None: ...
+
+    def skip(self, delta: float) -> None: ...
+
+    def set_volume(self, v: float) -> None:
+        """Clamped to [0, cap] inside."""
+
+    def reset_volume(self) -> None:
+        """Back to the configured start volume (a new visitor)."""
+
+    def add_listener(self, listener: PlayerListener) -> None: ...
+
+    def remove_listener(self, listener: PlayerListener) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,371 @@
+"""The engine in its own process: the same Player API, out of reach of the UI's GIL.
+
+Why: PyAudio's callback needs the GIL. In the station's process, Kivy (drawing through Mesa
+llvmpipe on a machine with no GPU) sometimes holds it for 100 ms or more; the callback
+then misses its 46 ms deadline and the listener hears a gap (bench/audio.py measured 7 in
+5 minutes with a busy screen). In a child process the callback only shares the GIL with
+the engine's own two threads. It also keeps the station alive if PortAudio ever aborts:
+the child dies, the player reports an error and starts a new child.
+
+`RemotePlayer` runs `PortAudioPlayer` in a child process started with "spawn" (nothing of
+Kivy or OpenGL is inherited). Control calls are synchronous round trips over a pipe (a
+fraction of a millisecond), so `player.state` is current when `play()` returns; events
+come back over the same pipe and are delivered through `dispatch`, like the in-process
+engine. The child's log records are re-logged here, prefixed with "audio process".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import multiprocessing
+import multiprocessing.connection
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from kiosk.audio.api import Dispatch, PlayerListener, PlayerState, call_now
+
+log = logging.getLogger(__name__)
+
+CALL_TIMEOUT = 3.0
+START_TIMEOUT = 20.0
+RESTART_SECONDS = 2.0
+
+
+# ------------------------------------------------------------------------------ the child
+class _PipeLogHandler(logging.Handler):
+    def __init__(self, send: Any):
+        super().__init__(logging.DEBUG)
+        self._send = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):  # the parent is gone: nothing useful to do
+            self._send(("log", record.levelno, record.name, record.threadName, record.getMessage()))
+
+
+def _child_main(conn: multiprocessing.connection.Connection, engine_kwargs: dict[str, Any],
+                log_level: int) -> None:
+    from kiosk.audio.player import PortAudioPlayer
+
+    lock = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        with lock:
+            conn.send(message)
+
+    root = logging.getLogger()
+    root.handlers[:] = [_PipeLogHandler(send)]
+    root.setLevel(log_level)
+
+    player = PortAudioPlayer(**engine_kwargs)
+
+    def snapshot() -> dict[str, Any]:
+        stage = player.stage
+        return {"state": player.state.value, "position": player.position, "duration": player.duration,
+                "volume": player.volume, "underruns": player.underruns, "device": player.device_label,
+                "latency": player.output_latency, "at": time.monotonic(),
+                "ring_underruns": stage.underruns, "xruns": stage.xruns, "priority": player.priority}
+
+    class Forward:
+        def on_state(self, state: PlayerState) -> None:
+            send(("event", "on_state", (state.value,), snapshot()))
+
+        def on_position(self, seconds: float) -> None:
+            send(("event", "on_position", (seconds,), snapshot()))
+
+        def on_ended(self) -> None:
+            send(("event", "on_ended", (), snapshot()))
+
+        def on_error(self, message: str) -> None:
+            send(("event", "on_error", (message,), snapshot()))
+
+    player.add_listener(Forward())
+    opened = player.wait_ready(10.0)
+    send(("ready", opened, snapshot()))
+    allowed = {"load", "play", "pause", "resume", "stop", "seek", "skip", "set_volume",
+               "reset_volume", "close", "snapshot"}
+    try:
+        while True:
+            try:
+                request_id, method, args = conn.recv()
+            except (EOFError, OSError):
+                break  # the parent went away
+            error = None
+            if method not in allowed:
+                error = f"unknown call {method}"
+            elif method != "snapshot":
+                try:
+                    getattr(player, method)(*args)
+                except Exception as exc:
+                    logging.getLogger(__name__).exception("audio call %s failed", method)
+                    error = f"{type(exc).__name__}: {exc}"
+            send(("reply", request_id, snapshot(), error))
+            if method == "close":
+                break
+    finally:
+        player.close()
+
+
+# ------------------------------------------------------------------------------ the parent
+class RemotePlayer:
+    """kiosk.audio.api.Player, with the engine (PortAudioPlayer) in a child process."""
+
+    def __init__(self, *, dispatch: Dispatch = call_now, restart_seconds: float = RESTART_SECONDS,
+                 **engine_kwargs: Any):
+        self._dispatch = dispatch
+        self._engine_kwargs = engine_kwargs
+        self._restart_seconds = restart_seconds
+        self._listeners: list[PlayerListener] = []
+        self._lock = threading.RLock()
+        self._call_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._replies: dict[int, tuple[threading.Event, list[Any]]] = {}
+        self._snap: dict[str, Any] = {"state": PlayerState.IDLE.value, "position": 0.0, "duration": 0.0,
+                                      "volume": float(engine_kwargs.get("start_volume", 0.4)),
+                                      "underruns": 0, "device": "", "latency": 0.0, "at": time.monotonic()}
+        self.volume_cap = float(min(1.0, max(0.0, engine_kwargs.get("volume_cap", 0.8))))
+        self._closing = False
+        self._ready = threading.Event()
+        self._opened = False
+        self._loaded: tuple[Path, float | None] | None = None
+        self._dead_state: str | None = None  # the state before the child died, while it is replaced
+        self._conn: multiprocessing.connection.Connection | None = None
+        self._proc: Any = None
+        self.restarts = 0
+        self._start_child()
+
+    @classmethod
+    def from_settings(cls, audio_settings: Any, dispatch: Dispatch = call_now, **overrides: Any) -> RemotePlayer:
+        kwargs: dict[str, Any] = dict(
+            output_device=audio_settings.output_device,
+            volume_cap=audio_settings.volume_cap,
+            start_volume=audio_settings.start_volume,
+            fade_ms=audio_settings.fade_ms,
+            buffer_seconds=audio_settings.buffer_seconds,
+        )
+        kwargs.update(overrides)
+        return cls(dispatch=dispatch, **kwargs)
+
+    # -- child management ------------------------------------------------------------
+    def _start_child(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        parent_conn, child_conn = ctx.Pipe()
+        proc = ctx.Process(target=_child_main, name="kiosk-audio",
+                           args=(child_conn, self._engine_kwargs, logging.getLogger().getEffectiveLevel()),
+                           daemon=True)
+        self._ready.clear()
+        proc.start()
+        child_conn.close()
+        self._conn, self._proc = parent_conn, proc
+        reader = threading.Thread(target=self._read_loop, args=(parent_conn, proc), name="audio-events",
+                                  daemon=True)
+        reader.start()
+        log.info("audio engine process started (pid %s)", proc.pid)
+
+    def _read_loop(self, conn: multiprocessing.connection.Connection, proc: Any) -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind == "event":
+                _, name, args, snap = message
+                self._snap = snap
+                if name == "on_state":
+                    args = (PlayerState(args[0]),)
+                self._emit(name, *args)
+            elif kind == "reply":
+                _, request_id, snap, error = message
+                self._snap = snap
+                waiter = self._replies.pop(request_id, None)
+                if waiter is not None:
+                    waiter[1].append(error)
+                    waiter[0].set()
+            elif kind == "ready":
+                _, opened, snap = message
+                self._snap = snap
+                self._opened = bool(opened)
+                self._ready.set()
+            elif kind == "log":
+                _, level, name, thread, text = message
+                logging.getLogger(name).log(level, "[audio process, %s] %s", thread, text)
+        if not self._closing and proc is self._proc:
+            self._child_died(proc)
+
+    def _child_died(self, proc: Any) -> None:
+        proc.join(1.0)
+        code = proc.exitcode
+        log.error("the audio engine process stopped (exit code %s); starting a new one", code)
+        with self._lock:
+            was = self._snap.get("state")
+            self._dead_state = was
+            self._snap = dict(self._snap, state=PlayerState.ERROR.value, at=time.monotonic())
+        for waiter in list(self._replies.values()):
+            waiter[1].append("the audio engine process stopped")
+            waiter[0].set()
+        self._replies.clear()
+        self._ready.set()
+        if was != PlayerState.ERROR.value:
+            self._emit("on_state", PlayerState.ERROR)
+        self._emit("on_error", "The audio engine stopped unexpectedly; restarting it")
+        threading.Thread(target=self._restart, name="audio-restart", daemon=True).start()
+
+    def _restart(self) -> None:
+        time.sleep(self._restart_seconds)
+        if self._closing:
+            return
+        self.restarts += 1
+        position = float(self._snap.get("position", 0.0))
+        self._start_child()
+        self._ready.wait(START_TIMEOUT)
+        loaded = self._loaded
+        if loaded is not None:
+            self._call("load", str(loaded[0]), loaded[1])
+            if position > 0:
+                self._call("seek", position)
+        self._dead_state = None
+        self._emit("on_state", self.state)
+
+    def _call(self, method: str, *args: Any) -> None:
+        if self._closing and method != "close":
+            return
+        conn = self._conn
+        if conn is None:
+            return
+        request_id = next(self._ids)
+        waiter: tuple[threading.Event, list[Any]] = (threading.Event(), [])
+        self._replies[request_id] = waiter
+        try:
+            with self._call_lock:
+                conn.send((request_id, method, args))
+        except (OSError, ValueError):
+            self._replies.pop(request_id, None)
+            return  # the child is gone; the reader reports it
+        if not waiter[0].wait(CALL_TIMEOUT):
+            self._replies.pop(request_id, None)
+            log.error("the audio engine did not answer %s within %.0f s", method, CALL_TIMEOUT)
+            return
+        if waiter[1] and waiter[1][0]:
+            log.warning("audio call %s: %s", method, waiter[1][0])
+
+    # -- the Player API --------------------------------------------------------------
+    @property
+    def state(self) -> PlayerState:
+        if self._dead_state is not None:
+            return PlayerState.ERROR  # until a new engine has the track back in place
+        return PlayerState(self._snap["state"])
+
+    @property
+    def position(self) -> float:
+        """As of the last event or call: at most 50 ms old while playing (20 events a second)."""
+        return float(self._snap["position"])
+
+    @property
+    def duration(self) -> float:
+        return float(self._snap["duration"])
+
+    @property
+    def volume(self) -> float:
+        return float(self._snap["volume"])
+
+    @property
+    def underruns(self) -> int:
+        return int(self._snap["underruns"])
+
+    @property
+    def output_latency(self) -> float:
+        return float(self._snap["latency"])
+
+    @property
+    def device_label(self) -> str:
+        return str(self._snap["device"])
+
+    def refresh(self) -> None:
+        """Fetch the engine's figures now (they otherwise arrive with each event)."""
+        self._call("snapshot")
+
+    def wait_ready(self, timeout: float = 5.0) -> bool:
+        """Wait for the engine process to try its device; True when it is open."""
+        self._ready.wait(timeout)
+        return self._opened and self.state != PlayerState.ERROR
+
+    def load(self, path: Path, duration: float | None = None) -> None:
+        self._loaded = (Path(path), duration)
+        self._call("load", str(path), duration)
+
+    def play(self) -> None:
+        self._call("play")
+
+    def pause(self) -> None:
+        self._call("pause")
+
+    def resume(self) -> None:
+        self._call("resume")
+
+    def stop(self) -> None:
+        self._call("stop")
+
+    def seek(self, seconds: float) -> None:
+        self._call("seek", float(seconds))
+
+    def skip(self, delta: float) -> None:
+        self._call("skip", float(delta))
+
+    def set_volume(self, v: float) -> None:
+        self._call("set_volume", float(v))
+
+    def reset_volume(self) -> None:
+        self._call("reset_volume")
+
+    def add_listener(self, listener: PlayerListener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: PlayerListener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True  # first: the child's exit must not look like a crash
+        self._call("close")
+        proc = self._proc
+        if proc is not None:
+            proc.join(3.0)
+            if proc.is_alive():
+                log.error("the audio engine process did not stop; killing it")
+                proc.kill()
+                proc.join(2.0)
+        if self._conn is not None:
+            self._conn.close()
+        with self._lock:
+            self._listeners.clear()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    # -- events ----------------------------------------------------------------------
+    def _emit(self, name: str, *args: Any) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        if not listeners:
+            return
+
+        def deliver() -> None:
+            for listener in listeners:
+                try:
+                    getattr(listener, name)(*args)
+                except Exception:
+                    log.exception("player listener %s failed", name)
+
+        try:
+            self._dispatch(deliver)
+        except Exception:
+            log.exception("player event dispatch failed")

@@ -1,0 +1,246 @@
+"""The audio callback's whole job, kept apart from PyAudio so it can be tested without a card.
+
+Two threads share a ring of float32 stereo frames and never wait for each other:
+
+- the feeder thread (one writer) decodes ahead, writes frames at `ring.write_index` and then
+  advances it;
+- the PortAudio callback (one reader) renders from `ring.read_index`, applies the gain, and
+  advances it.
+
+Both indices only grow (the ring position is index % capacity); each is assigned by one
+thread only, and a Python attribute assignment is atomic under the GIL, so there is no lock.
+A seek or a new track is a *jump*: the feeder publishes `Segment(gen, start, time)` (new
+data will begin at ring index `start`, which is source time `time`) before writing the new
+frames. The callback fades out what it was playing, then moves its read index to `start`
+and fades in. Old frames stay readable until the jump is taken because the ring holds twice
+the feeder's lead.
+
+Ordering rules that make this safe (CPython runs one bytecode at a time, in order):
+- the callback reads `write_index` before `jump`: any data it may read then is old data;
+- the feeder publishes `jump` before it writes new frames, `eof` after its last ones;
+- the callback sets `segment` before `read_index`; the position reader reads them in the
+  opposite order, so a torn read can only clamp to the segment start.
+
+In `render` nothing large is allocated (preallocated buffers, `out=` everywhere), nothing
+blocks, nothing logs. Exceptions are the caller's to swallow (see player.py).
+"""
+
+from __future__ import annotations
+
+from math import ceil
+from time import perf_counter
+from typing import NamedTuple
+
+import numpy as np
+
+CHANNELS = 2
+INT16_SCALE = 32768.0
+PA_OUTPUT_UNDERFLOW = 0x4  # PortAudio's paOutputUnderflow status flag
+
+
+class Segment(NamedTuple):
+    gen: int  # which load/seek this data belongs to
+    start: int  # ring index of its first frame
+    time: float  # source time of its first frame, seconds
+
+
+class Eof(NamedTuple):
+    gen: int
+    end: int  # ring index just past the segment's last frame
+
+
+class RingBuffer:
+    def __init__(self, capacity: int, channels: int = CHANNELS):
+        self.capacity = int(capacity)
+        self.data = np.zeros((self.capacity, channels), np.float32)
+        self.write_index = 0  # owned by the feeder
+        self.read_index = 0  # owned by the callback
+
+    def free(self) -> int:
+        """Room for the writer (conservative: read_index only grows)."""
+        return self.capacity - (self.write_index - self.read_index)
+
+    def write(self, frames: np.ndarray) -> None:
+        """Copy at write_index and publish; the caller has checked `free()`."""
+        n = len(frames)
+        w = self.write_index
+        i = w % self.capacity
+        first = min(n, self.capacity - i)
+        self.data[i:i + first] = frames[:first]
+        if first < n:
+            self.data[:n - first] = frames[first:]
+        self.write_index = w + n  # publish only after the copy
+
+    def read_into(self, start: int, dest: np.ndarray, scale: float | None = None) -> None:
+        """Copy frames from ring index `start` into `dest`, optionally multiplied by `scale`."""
+        n = len(dest)
+        i = start % self.capacity
+        first = min(n, self.capacity - i)
+        if scale is None:
+            np.copyto(dest[:first], self.data[i:i + first])
+            if first < n:
+                np.copyto(dest[first:], self.data[:n - first])
+        else:
+            np.multiply(self.data[i:i + first], scale, out=dest[:first])
+            if first < n:
+                np.multiply(self.data[:n - first], scale, out=dest[first:])
+
+
+class OutputStage:
+    """Renders int16 stereo blocks for PortAudio from the ring, with fades and the volume cap.
+
+    Control inputs, written by other threads: `run` (play or hold), `volume`, `jump`, `eof`.
+    Outputs, read by other threads: `segment`, `ring.read_index`, `calls`, `underruns`,
+    `xruns`, `ended_gen`, `silent`, `frames_rendered`, `first_frame_calls` (see player).
+    """
+
+    def __init__(self, ring: RingBuffer, rate: int, fade_frames: int, volume_cap: float,
+                 max_block: int = 8192):
+        self.ring = ring
+        self.rate = rate
+        self.fade_frames = max(1, int(fade_frames))
+        self.cap = float(min(1.0, max(0.0, volume_cap)))
+        limit = float(np.floor(self.cap * INT16_SCALE))
+        self._low, self._high = -min(32768.0, limit), min(32767.0, limit)
+        self.max_block = max_block
+        # control inputs
+        self.run = False
+        self.volume = 0.0
+        self.jump = Segment(0, 0, 0.0)
+        self.eof: Eof | None = None
+        # callback-owned state, readable by others
+        self.segment = Segment(0, 0, 0.0)
+        self.segment_frames = 0  # frames consumed since the segment started
+        self.envelope = 0.0  # fade envelope, 0..1
+        self.gain_volume = 0.0  # smoothed volume, 0..cap
+        self.calls = 0
+        self.underruns = 0  # the ring ran dry while playing
+        self.xruns = 0  # PortAudio reported an output underflow
+        self.ended_gen = -1
+        self.silent = True
+        self.frames_rendered = 0  # source frames handed to PortAudio (not silence)
+        self.handoff_gen = -1  # gen of the last segment whose first frame went out
+        self.handoff_time = 0.0  # perf_counter() when that block was handed over
+        self.fade_in_time = 0.0  # perf_counter() when the last fade in from silence went out
+        # preallocated work buffers
+        self._work = np.zeros((max_block, CHANNELS), np.float32)
+        # Gains in float64: float32 steps would drift a frame per fade over many blocks.
+        self._env = np.zeros(max_block, np.float64)
+        self._vol = np.zeros(max_block, np.float64)
+        # unit ramp: step k (1-based) of a full-scale fade
+        self._unit = np.arange(1, max_block + 1, dtype=np.float64) / self.fade_frames
+
+    # -- helpers for the monitor -----------------------------------------------------
+    def where(self) -> tuple[float, Segment]:
+        """(source time of the next frame to render, its segment); no latency correction."""
+        r = self.ring.read_index  # read before segment (see the module's ordering rules)
+        seg = self.segment
+        return seg.time + max(0, r - seg.start) / self.rate, seg
+
+    def source_time(self) -> float:
+        return self.where()[0]
+
+    # -- the callback ----------------------------------------------------------------
+    def render(self, out: np.ndarray, status: int = 0) -> None:
+        """Fill `out` (frames, 2) int16. Called by PortAudio's thread only."""
+        n = len(out)
+        self.calls += 1
+        was_silent = self.envelope == 0.0
+        if status & PA_OUTPUT_UNDERFLOW and not was_silent:
+            self.xruns += 1  # a gap in sound (one in silence, e.g. at stream start, is not heard)
+        work = self._work[:n]
+        ring = self.ring
+        filled = 0
+        new_segment = False
+        while filled < n:
+            w = ring.write_index  # before jump: see the ordering rules
+            jump = self.jump
+            seg = self.segment
+            r = ring.read_index
+            pending = jump.gen != seg.gen
+            if pending and self.envelope == 0.0:
+                # Silent: take the jump now, nothing to fade.
+                self.segment = jump
+                self.segment_frames = 0
+                ring.read_index = jump.start
+                continue
+            limit = jump.start if pending else w
+            avail = limit - r
+            vol_target = min(max(self.volume, 0.0), self.cap)
+            env_target = 1.0 if (self.run and not pending) else 0.0
+            if self.envelope == 0.0 and env_target == 0.0:
+                break  # holding (paused, stopped, idle): silence, read index stays
+            m = min(n - filled, avail)
+            if env_target == 0.0:
+                # Fading out: consume only as far as the fade goes, so pause keeps its place.
+                m = min(m, ceil(self.envelope * self.fade_frames - 1e-6))
+            if m <= 0:
+                if pending:
+                    self.envelope = 0.0  # no old frames left to fade: jump at once
+                    continue
+                eof = self.eof
+                if eof is not None and eof.gen == seg.gen and r >= eof.end:
+                    self.ended_gen = seg.gen
+                elif self.segment_frames > 0 and self.run:
+                    self.underruns += 1
+                # After a gap the sound comes back with a fade in, not a click.
+                self.envelope = 0.0
+                break
+            chunk = work[filled:filled + m]
+            if self.envelope == 1.0 and env_target == 1.0 and self.gain_volume == vol_target:
+                # Steady playing (nearly every call): one scaled copy out of the ring.
+                ring.read_into(r, chunk, vol_target * INT16_SCALE)
+            else:
+                ring.read_into(r, chunk)
+                if self.envelope == 0.0:
+                    self.gain_volume = vol_target  # silent: a volume change needs no smoothing
+                self.envelope = self._ramp(self._env, m, self.envelope, env_target)
+                self.gain_volume = self._ramp(self._vol, m, self.gain_volume, vol_target)
+                gain = self._env[:m]
+                np.multiply(gain, self._vol[:m], out=gain)
+                np.minimum(gain, self.cap, out=gain)
+                np.multiply(gain, INT16_SCALE, out=gain)
+                np.multiply(chunk, gain[:, None], out=chunk)
+            if self.segment_frames == 0:
+                self.handoff_gen = seg.gen
+                new_segment = True
+            self.segment_frames += m
+            self.frames_rendered += m
+            ring.read_index = r + m
+            filled += m
+        self.silent = self.envelope == 0.0
+        if not filled:
+            out.fill(0)
+            return
+        if filled < n:
+            work[filled:].fill(0.0)
+        if was_silent:
+            self.fade_in_time = perf_counter()
+        if new_segment:
+            self.handoff_time = perf_counter()
+        # work holds gain * x * 32768: exact integers at unity gain for int16-sourced audio.
+        # The clip is the last word on the cap, whatever reached the ring.
+        np.rint(work, out=work)
+        np.clip(work, self._low, self._high, out=work)
+        np.copyto(out, work, casting="unsafe")
+
+    def _ramp(self, buf: np.ndarray, m: int, start: float, target: float) -> float:
+        """buf[:m] = linear ramp from `start` toward `target` at full scale per fade; returns the end."""
+        if start == target:
+            buf[:m].fill(target)
+            return target
+        diff = target - start
+        steps = ceil(abs(diff) * self.fade_frames - 1e-6)
+        k = min(m, steps)
+        ramp = buf[:k]
+        if diff > 0:
+            np.add(self._unit[:k], start, out=ramp)
+            np.minimum(ramp, target, out=ramp)
+        else:
+            np.subtract(start, self._unit[:k], out=ramp)
+            np.maximum(ramp, target, out=ramp)
+        if k < m:
+            buf[k:m].fill(target)
+            return target
+        end = float(ramp[k - 1])
+        return target if k == steps else end

@@ -1,0 +1,214 @@
+"""The callback's logic (ring, fades, volume, cap, jumps, underruns) without a sound card."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kiosk.audio.stage import Eof, OutputStage, RingBuffer, Segment
+
+FADE = 100
+BLOCK = 64
+
+
+def make(capacity: int = 4096, cap: float = 1.0, volume: float = 1.0) -> OutputStage:
+    stage = OutputStage(RingBuffer(capacity), rate=1000, fade_frames=FADE, volume_cap=cap, max_block=1024)
+    stage.volume = volume
+    return stage
+
+
+def start_segment(stage: OutputStage, gen: int, data: np.ndarray, time: float = 0.0, eof: bool = False) -> None:
+    """What the feeder does: publish the jump, then write, then (at the end) the eof."""
+    stage.jump = Segment(gen, stage.ring.write_index, time)
+    stage.ring.write(data)
+    if eof:
+        stage.eof = Eof(gen, stage.ring.write_index)
+
+
+def render(stage: OutputStage, frames: int, block: int = BLOCK) -> np.ndarray:
+    out = np.zeros((frames, 2), np.int16)
+    for i in range(0, frames, block):
+        stage.render(out[i:i + block])
+    return out
+
+
+def ramp_source(n: int, value: float = 0.5) -> np.ndarray:
+    return np.full((n, 2), value, np.float32)
+
+
+def test_ring_wraps_around():
+    ring = RingBuffer(10)
+    ring.write(np.arange(14, dtype=np.float32).reshape(7, 2))
+    ring.read_index = 5
+    ring.write(np.arange(100, 116, dtype=np.float32).reshape(8, 2))
+    assert ring.free() == 0
+    dest = np.zeros((10, 2), np.float32)
+    ring.read_into(5, dest)
+    assert dest[:2, 0].tolist() == [10, 12]
+    assert dest[2:, 0].tolist() == [100, 102, 104, 106, 108, 110, 112, 114]
+
+
+def test_holds_silence_until_played():
+    stage = make()
+    start_segment(stage, 1, ramp_source(1000))
+    out = render(stage, 256)
+    assert not out.any()
+    assert stage.segment.gen == 1  # the jump is taken at once while silent
+    assert stage.ring.read_index == 0
+
+
+def test_fade_in_then_exact_samples():
+    stage = make()
+    start_segment(stage, 1, ramp_source(1000))
+    stage.run = True
+    out = render(stage, 512)
+    expected_full = round(0.5 * 32768)
+    ramp = out[:FADE, 0].astype(float) / expected_full
+    assert ramp[0] == pytest.approx(1 / FADE, abs=0.002)
+    assert np.all(np.diff(ramp) > 0), "the fade in rises steadily"
+    assert np.all(out[FADE:, 0] == expected_full), "after the fade the samples are exact"
+    assert stage.ring.read_index == 512
+
+
+def test_pause_fades_out_and_keeps_its_place():
+    stage = make()
+    start_segment(stage, 1, ramp_source(2000))
+    stage.run = True
+    render(stage, 256)
+    stage.run = False
+    out = render(stage, 256)
+    assert out[0, 0] > out[FADE // 2, 0] > 0
+    assert not out[FADE:].any()
+    assert stage.ring.read_index == 256 + FADE  # only the fade was consumed
+    stage.run = True
+    out = render(stage, 256)
+    assert out[0, 0] < out[FADE - 1, 0], "resume fades in"
+    assert stage.ring.read_index == 256 + FADE + 256
+
+
+def test_jump_fades_out_old_then_fades_in_new():
+    stage = make()
+    start_segment(stage, 1, ramp_source(1500, 0.5))
+    stage.run = True
+    render(stage, 256)
+    start_segment(stage, 2, ramp_source(1000, -0.25), time=7.0)
+    out = render(stage, 512)
+    old = out[:FADE, 0]
+    assert np.all(old >= 0) and np.all(np.diff(old.astype(int)) <= 0), "old audio fades out"
+    new = out[FADE:2 * FADE, 0]
+    assert np.all(new <= 0) and np.all(np.diff(new.astype(int)) <= 0), "new audio fades in"
+    assert np.all(out[2 * FADE:, 0] == round(-0.25 * 32768))
+    assert stage.segment == Segment(2, 1500, 7.0)
+    assert stage.source_time() == pytest.approx(7.0 + (512 - FADE) / 1000)
+
+
+def test_seek_requests_collapse_to_the_last_one():
+    stage = make()
+    start_segment(stage, 1, ramp_source(500, 0.5))
+    stage.run = True
+    render(stage, 128)
+    start_segment(stage, 2, ramp_source(100, 0.1), time=1.0)
+    start_segment(stage, 3, ramp_source(500, -0.5), time=2.0)
+    out = render(stage, 512)
+    assert stage.segment.gen == 3
+    assert not np.any((out[:, 0] > 0) & (out[:, 0] < round(0.1 * 32768) + 1) & (np.arange(512) > FADE))
+
+
+def test_volume_changes_are_smoothed_and_capped():
+    stage = make(cap=0.5, volume=0.5)
+    start_segment(stage, 1, ramp_source(3000, 1.0))
+    stage.run = True
+    render(stage, 512)
+    stage.volume = 5.0  # asking too much gives the cap
+    out = render(stage, 512)
+    assert out.max() <= 0.5 * 32768
+    stage.volume = 0.1
+    out = render(stage, 512)
+    steps = np.abs(np.diff(out[:, 0].astype(int)))
+    assert steps.max() <= 32768 / FADE + 1, "no jump in volume"
+    assert out[-1, 0] == round(0.1 * 32768)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cap=st.floats(0.0, 1.0),
+    volumes=st.lists(st.floats(allow_nan=False), min_size=1, max_size=8),
+    blocks=st.lists(st.integers(1, 300), min_size=1, max_size=8),
+)
+def test_output_never_exceeds_the_cap(cap, volumes, blocks):
+    stage = make(capacity=8192, cap=cap, volume=volumes[0])
+    rng = np.random.default_rng(0)
+    start_segment(stage, 1, np.clip(rng.standard_normal((6000, 2)), -1, 1).astype(np.float32))
+    stage.run = True
+    peak = 0
+    for i, n in enumerate(blocks):
+        stage.volume = volumes[i % len(volumes)]
+        out = np.zeros((n, 2), np.int16)
+        stage.render(out)
+        peak = max(peak, int(np.abs(out.astype(int)).max()))
+    assert peak <= cap * 32768 + 0.5
+
+
+def test_underrun_is_counted_and_recovers_with_a_fade():
+    stage = make()
+    start_segment(stage, 1, ramp_source(100))
+    stage.run = True
+    out = render(stage, 256)
+    assert stage.underruns >= 1
+    assert not out[100:].any()
+    stage.ring.write(ramp_source(300))
+    out = render(stage, 256)
+    assert out[0, 0] < out[FADE, 0], "sound returns with a fade in"
+
+
+def test_end_of_track_is_reported_not_counted_as_underrun():
+    stage = make()
+    start_segment(stage, 4, ramp_source(300), eof=True)
+    stage.run = True
+    render(stage, 512)
+    assert stage.ended_gen == 4
+    assert stage.underruns == 0
+
+
+def test_no_underrun_while_waiting_for_a_seek():
+    stage = make()
+    start_segment(stage, 1, ramp_source(1000))
+    stage.run = True
+    render(stage, 128)
+    stage.jump = Segment(2, stage.ring.write_index, 3.0)  # the feeder has not written yet
+    render(stage, 512)
+    assert stage.underruns == 0
+    assert stage.segment.gen == 2
+
+
+def test_status_underflow_flag_is_counted_when_it_was_heard():
+    stage = make()
+    start_segment(stage, 1, ramp_source(2000))
+    stage.render(np.zeros((BLOCK, 2), np.int16), status=0x4)  # in silence: not heard
+    stage.run = True
+    stage.render(np.zeros((BLOCK, 2), np.int16))
+    stage.render(np.zeros((BLOCK, 2), np.int16), status=0x4)
+    stage.render(np.zeros((BLOCK, 2), np.int16), status=0x10)  # priming: not an underflow
+    assert stage.xruns == 1
+
+
+def test_render_allocates_no_large_buffers():
+    """The callback's work is done in preallocated buffers: its memory use does not grow."""
+    import tracemalloc
+
+    stage = make(capacity=40000)
+    start_segment(stage, 1, ramp_source(30000))
+    stage.run = True
+    out = np.zeros((512, 2), np.int16)
+    for _ in range(5):
+        stage.render(out)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _ in range(40):
+        stage.render(out)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename") if s.size_diff > 0)
+    assert grown < 4096, f"render allocated {grown} bytes that stayed"
