@@ -139,6 +139,33 @@ def check_take_home_port(settings: Settings) -> Iterable[CheckResult]:
         yield CheckResult(FAIL, "take-home", f"cannot listen on {th.bind}:{th.port}: {state}")
 
 
+def check_phone_address(settings: Settings) -> Iterable[CheckResult]:
+    """The address written into QR codes, and whether the take-home server answers there."""
+    from kiosk.takehome.address import answers_healthz, probe_base_url, public_address
+
+    th = settings.take_home
+    if not th.enabled:
+        yield CheckResult(OK, "phone-address", "take-home is disabled in config.toml")
+        return
+    try:
+        address = public_address(settings)
+    except ValueError as exc:
+        yield CheckResult(FAIL, "phone-address", f"take_home.public_address in config.toml: {exc}")
+        return
+    where = f"phones will use {address.base_url} ({address.source})"
+    if address.warning:
+        yield CheckResult(WARN, "phone-address", f"{where}: {address.warning}")
+    if answers_healthz(probe_base_url(settings, address)):
+        yield CheckResult(OK, "phone-address", f"{where}; the take-home server answers there")
+    elif port_state(th.bind, th.port) == "free":
+        yield CheckResult(WARN, "phone-address",
+                          f"{where}; the take-home server is not running, so it was not tried")
+    else:
+        yield CheckResult(FAIL, "phone-address",
+                          f"{where}, but the take-home server does not answer there: check "
+                          "take_home.public_address in config.toml and the station's firewall")
+
+
 # No station can be running this software before it existed. Raise it at each release.
 RELEASED = dt.date(2026, 11, 25)
 # Nor, realistically, this long after: a clock set decades ahead expires every link at once.
@@ -224,12 +251,54 @@ def check_data_persists(settings: Settings) -> Iterable[CheckResult]:
     yield CheckResult(OK, "storage", "the data folder and config file are on persistent storage")
 
 
+def check_audio(settings: Settings) -> Iterable[CheckResult]:
+    from kiosk.audio.devices import describe_choice
+
+    wanted = settings.audio.output_device.strip()
+    usable, lines = describe_choice(wanted)
+    reason, listed = lines[0], lines[1:]
+    if usable:
+        status = OK
+    elif "no audio output device" in reason or not listed or listed[0].startswith("("):
+        status = FAIL
+    else:
+        status = WARN  # the configured name is not there, but another output will play
+    label = f'"{wanted}"' if wanted else "the default output"
+    yield CheckResult(status, "audio", f"{reason} (configured: {label})")
+    for line in listed:
+        if not line.startswith("("):
+            yield CheckResult(OK, "audio", f"  device: {line}")
+
+
+def check_content(settings: Settings) -> Iterable[CheckResult]:
+    from kiosk.packs import content_problems
+
+    try:
+        db = open_db(settings.db_path)
+    except StoreError as exc:
+        yield CheckResult(FAIL, "content", f"cannot be checked: {exc}")
+        return
+    try:
+        count, problems = content_problems(settings, db)
+    finally:
+        db.close()
+    if not problems:
+        status = OK if count else WARN
+        yield CheckResult(status, "content", f"{count} exercises, every file present and unchanged"
+                          if count else "no exercises yet: import a content pack (kiosk import PATH)")
+    for problem in problems:
+        yield CheckResult(FAIL, "content", problem)
+
+
 CHECKS: list[Check] = [
     check_config,
     check_display,
+    check_audio,
     check_database,
+    check_content,
     check_disk,
     check_take_home_port,
+    check_phone_address,
     check_clock,
     check_therapist_pin,
     check_data_persists,

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk.config import Settings
+from kiosk.packs import cleanup_leftovers, import_demo_if_empty
 from kiosk.store import open_db
+from kiosk.takehome.server import TakeHomeError, TakeHomeServer
 from kiosk.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
@@ -23,15 +25,42 @@ class Services:
         self._stops: list[tuple[str, Callable[[], Any]]] = []
         # Pings systemd only while the UI loop beats (a no-op when not under systemd).
         self.watchdog = Watchdog()
+        self.take_home: TakeHomeServer | None = None
+        # What went wrong while starting, in words for the screen's banner (never a traceback).
+        self.problems: list[str] = []
 
     def start(self) -> None:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         db = open_db(s.db_path)
-        db.close()
+        try:
+            # A crash or power cut during an import leaves a staging folder behind; it is
+            # never half in the catalogue, so it is simply removed.
+            cleanup_leftovers(s, db)
+            result = import_demo_if_empty(s, db)
+            if result is not None:
+                log.info("imported the demo collection (%s)", result.pack_id)
+        finally:
+            db.close()
         log.info("database ready at %s", s.db_path)
         self.watchdog.start()
         self._stops.append(("watchdog", self.watchdog.stop))
+        self._start_take_home()
+
+    def _start_take_home(self) -> None:
+        if not self.settings.take_home.enabled:
+            return
+        server = TakeHomeServer(self.settings)
+        try:
+            server.start()
+        except TakeHomeError as exc:
+            # The station is still worth having without take-home: the screen hides it and
+            # `kiosk doctor` names the cause.
+            log.error("take-home is unavailable: %s", exc)
+            self.problems.append("take_home_unavailable")
+            return
+        self.take_home = server
+        self._stops.append(("take-home server", server.stop))
 
     def stop(self) -> None:
         while self._stops:

@@ -6,9 +6,11 @@ to the thread that opened them).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlite_utils
@@ -18,7 +20,7 @@ log = logging.getLogger(__name__)
 
 # Modules that own tables, each with a `migrations = Migrations("kiosk.<name>")` set.
 # Sets are independent, so each part of the product evolves its own tables.
-MIGRATION_MODULES: list[str] = ["kiosk.usage", "kiosk.therapist"]
+MIGRATION_MODULES: list[str] = ["kiosk.usage", "kiosk.therapist", "kiosk.takehome.links", "kiosk.catalogue"]
 
 
 class StoreError(Exception):
@@ -48,6 +50,30 @@ def open_db(path: Path, *, migrate: bool = True) -> sqlite_utils.Database:
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"the database {path} cannot be used: {exc}") from exc
     return db
+
+
+@contextlib.contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A transaction that holds the write lock from its first statement.
+
+    sqlite-utils' `atomic()` begins a deferred transaction: one that reads before it writes
+    fails at once with "database is locked" when another thread wrote in between (WAL cannot
+    upgrade a stale read snapshot; the busy timeout does not help). BEGIN IMMEDIATE waits
+    for the lock instead. Nested use becomes a savepoint of the outer transaction.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")
 
 
 def integrity_problems(db: sqlite_utils.Database) -> list[str]:

@@ -13,6 +13,8 @@ import datetime as dt
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from kiosk.store import write_transaction
+
 migrations = Migrations("kiosk.therapist")
 
 
@@ -38,7 +40,7 @@ def set_favourite(db: sqlite_utils.Database, exercise_id: str, favourite: bool) 
     """Pins or unpins an exercise; doing it twice is harmless."""
     if not exercise_id:
         raise ValueError("an exercise id is needed")
-    with db.conn:
+    with write_transaction(db):
         if favourite:
             now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             db.execute(

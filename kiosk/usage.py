@@ -20,6 +20,8 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from kiosk.store import write_transaction
+
 log = logging.getLogger(__name__)
 
 PLAY_STARTED = "play_started"
@@ -67,7 +69,7 @@ def record(db: sqlite_utils.Database, kind: str, exercise_id: str, lang: str, st
     if not exercise_id or not lang or not station:
         raise ValueError("a usage event needs an exercise id, a language and a station name")
     when = _utc_text(at or dt.datetime.now(dt.UTC))
-    with db.conn:
+    with write_transaction(db):
         db.execute(
             "INSERT INTO usage_events (at, kind, exercise_id, lang, station) VALUES (?, ?, ?, ?, ?)",
             [when, kind, exercise_id, lang, station],
@@ -194,7 +196,7 @@ def prune(db: sqlite_utils.Database, keep_days: int, now: dt.datetime | None = N
     """Deletes events older than `keep_days` days; returns how many went."""
     now = now or dt.datetime.now(dt.UTC)
     cutoff = _utc_text(now - dt.timedelta(days=keep_days))
-    with db.conn:
+    with write_transaction(db):
         cursor = db.execute("DELETE FROM usage_events WHERE at < ?", [cutoff])
     removed = cursor.rowcount
     if removed:

@@ -47,3 +47,18 @@ def test_database_check_opens_and_checks_integrity(settings):
     results = {r.name: r for r in run_checks(settings)}
     assert results["database"].status == OK
     assert "integrity check ok" in results["database"].detail
+
+
+def test_doctor_names_a_content_file_damaged_after_import(settings):
+    from kiosk.packs import import_pack
+    from kiosk.store import open_db
+
+    db = open_db(settings.db_path)
+    import_pack(settings, db, settings.demo_pack_path)
+    db.close()
+    results = [r for r in run_checks(settings) if r.name == "content"]
+    assert results == [results[0]] and results[0].status == OK
+    damaged = next(settings.content_dir.glob("**/compassionate-other/en-GB.mp3"))
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    results = [r for r in run_checks(settings) if r.name == "content"]
+    assert any(r.status == FAIL and "compassionate-other (en-GB)" in r.detail for r in results)

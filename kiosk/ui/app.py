@@ -1,7 +1,8 @@
-"""KioskApp: builds the screens, locks the window down, keeps the station running.
+"""KioskApp: builds the screens, locks the window down, forgets each visitor.
 
-Everything slow (database, QR matrices, audio) happens on other threads; their results come
-back through Kivy's Clock, because only this thread may touch widgets.
+Everything slow (database, link issuing, QR matrices) happens on the UI worker thread and
+audio on the engine's threads; their results come back through Kivy's Clock, because only
+this thread may touch widgets.
 """
 
 from __future__ import annotations
@@ -11,12 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 from kivy.app import App
 from kivy.base import ExceptionHandler, ExceptionManager
+from kivy.clock import Clock
 from kivy.core.window import Window
-from kivy.uix.screenmanager import FadeTransition, ScreenManager
+from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import FadeTransition, Screen, ScreenManager
 
-from kiosk.ui import theme
-from kiosk.ui.screens.attract import AttractScreen
-from kiosk.ui.screens.home import HomeScreen
+from kiosk.ui import strings, theme
+from kiosk.ui.backend import Backend, StationBackend
+from kiosk.ui.fonts import register_fonts
+from kiosk.ui.idle import IdleAction, IdleWatch
+from kiosk.ui.playback import PlayerModel, clock_dispatch
+from kiosk.ui.theme import Theme
+from kiosk.ui.worker import Worker
 
 if TYPE_CHECKING:
     from kiosk.services import Services
@@ -25,6 +33,9 @@ log = logging.getLogger(__name__)
 
 KEY_ESCAPE = 27
 KEY_F1 = 282
+KEY_F4 = 285
+LARGE_TEXT_SCALE = 1.3
+IDLE_TICK_SECONDS = 0.25
 
 
 class _LogAndCarryOn(ExceptionHandler):
@@ -37,42 +48,275 @@ class _LogAndCarryOn(ExceptionHandler):
         return ExceptionManager.PASS
 
 
+class StationRoot(BoxLayout):
+    """The trouble banner (no height while hidden) above the screens."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(orientation="vertical", **kwargs)
+
+
 class KioskApp(App):
     title = "kiosk"
     use_kivy_settings = False
 
+    lang = StringProperty("en-GB")
+    theme = ObjectProperty(theme.CALM)
+    large_text = BooleanProperty(False)
+    text_scale = NumericProperty(1.0)
+    high_contrast = BooleanProperty(False)
+    exercise = ObjectProperty(None, allownone=True)  # the exercise on screen, None between visitors
+    # False when take-home is switched off or its server could not start: the button hides.
+    take_home_available = BooleanProperty(True)
+
     def __init__(self, services: Services, *, start_id: str | None = None,
-                 take_home_id: str | None = None, lang: str | None = None, **kwargs: Any):
+                 take_home_id: str | None = None, lang: str | None = None,
+                 backend: Backend | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        self.register_event_type("on_therapist_gesture")
         self.services = services
         self.settings = services.settings
         self.deep_link = (start_id, take_home_id, lang)
-        self.theme = theme.CALM
+        self.backend: Backend = backend or StationBackend(self.settings, services)
+        self.lang = self.settings.languages.default
+        self.colors = theme.Palette()
+        self.take_home_available = (self.settings.take_home.enabled
+                                    and getattr(services, "take_home", None) is not None)
+        self.idle = IdleWatch(self.settings.session.idle_timeout_seconds,
+                              self.settings.session.still_there_seconds)
         self._exception_handler = _LogAndCarryOn()
+        self.worker = Worker(self.backend.open_db)
+        self.manager: ScreenManager
+        self.banner: Any = None
+        self.playback: PlayerModel
+        self._help: Any = None
+        self._still_there: Any = None
+        self._beats: Any = None
 
-    def build(self) -> ScreenManager:
+    # -- building ---------------------------------------------------------------------------
+    def build(self) -> StationRoot:
         ExceptionManager.add_handler(self._exception_handler)
+        register_fonts()
+        self.worker.start()
+        player = self.backend.make_player(clock_dispatch)
+        self.playback = PlayerModel(player, self.settings.audio.volume_cap)
+        self.playback.bind(on_trouble=lambda _p, key: self.show_banner(key),
+                           on_finished=lambda _p: self.idle.activity())
         Window.clearcolor = self.theme.background
-        Window.bind(on_request_close=self._on_request_close, on_keyboard=self._on_keyboard)
-        manager = ScreenManager(transition=FadeTransition(duration=0.25))
-        manager.add_widget(AttractScreen(name="attract"))
-        manager.add_widget(HomeScreen(name="home"))
-        manager.current = "attract"
-        return manager
+        Window.bind(on_request_close=self._on_request_close, on_keyboard=self._on_keyboard,
+                    on_touch_down=self._on_any_touch)
+        # Widgets import their kv on import; that needs the app's fonts registered first.
+        from kiosk.ui.screens import client_screens
+        from kiosk.ui.widgets.common import Banner
+
+        root = StationRoot()
+        self.banner = Banner()
+        root.add_widget(self.banner)
+        self.manager = ScreenManager(transition=FadeTransition(duration=0.2))
+        root.add_widget(self.manager)
+        for name, screen_class in client_screens():
+            self.add_screen(screen_class(name=name))
+        self.manager.current = "attract"
+        Clock.schedule_interval(self._idle_tick, IDLE_TICK_SECONDS)
+        return root
+
+    def add_screen(self, screen: Screen) -> None:
+        """Therapist mode adds its screens here; a screen with `forget()` is wiped on reset."""
+        self.manager.add_widget(screen)
+
+    def on_start(self) -> None:
+        Window.bind(on_draw=self._first_frame)
+        watchdog = getattr(self.services, "watchdog", None)
+        if watchdog is not None:
+            self._beats = Clock.schedule_interval(lambda _dt: watchdog.beat(), 1.0)
+        start_id, take_home_id, lang = self.deep_link
+        if start_id or take_home_id:
+            self._open_deep_link(start_id, take_home_id, lang)
+
+    def _first_frame(self, *_args: Any) -> None:
+        Window.unbind(on_draw=self._first_frame)
+        log.info("first frame drawn: the %s screen is on show", self.current_screen)
+        watchdog = getattr(self.services, "watchdog", None)
+        if watchdog is not None:
+            watchdog.ready()
 
     def on_stop(self) -> None:
-        Window.unbind(on_request_close=self._on_request_close, on_keyboard=self._on_keyboard)
+        watchdog = getattr(self.services, "watchdog", None)
+        if watchdog is not None:
+            watchdog.stopping()
+        Clock.unschedule(self._idle_tick)
+        if self._beats is not None:
+            self._beats.cancel()
+        Window.unbind(on_request_close=self._on_request_close, on_keyboard=self._on_keyboard,
+                      on_touch_down=self._on_any_touch, on_draw=self._first_frame)
+        for view in (self._help, self._still_there):
+            if view is not None:
+                view.dismiss(animation=False)
+        playback = getattr(self, "playback", None)
+        if playback is not None:
+            playback.close()
+        self.worker.stop()
         if self._exception_handler in ExceptionManager.handlers:
             ExceptionManager.remove_handler(self._exception_handler)
 
+    # -- words and looks ----------------------------------------------------------------------
+    def tr(self, key: str, lang: str | None = None, **values: Any) -> str:
+        return strings.tr(key, lang or self.lang, **values)
+
+    def set_language(self, lang: str) -> None:
+        if lang in self.settings.languages.available:
+            self.lang = lang
+
+    def toggle_text_size(self) -> None:
+        self.large_text = not self.large_text
+
+    def on_large_text(self, _instance: Any, large: bool) -> None:
+        self.text_scale = LARGE_TEXT_SCALE if large else 1.0
+
+    def toggle_contrast(self) -> None:
+        self.high_contrast = not self.high_contrast
+
+    def on_high_contrast(self, _instance: Any, high: bool) -> None:
+        self.theme = theme.HIGH_CONTRAST if high else theme.CALM
+
+    def on_theme(self, _instance: Any, chosen: Theme) -> None:
+        self.colors.apply(chosen)
+        Window.clearcolor = chosen.background
+
+    def show_help(self) -> None:
+        from kiosk.ui.widgets.dialogs import HelpView
+
+        if self._help is None:
+            self._help = HelpView()
+        self._help.open(animation=False)
+
+    def show_banner(self, key: str) -> None:
+        if self.banner is not None:
+            self.banner.show(key)
+
+    # -- the visitor's journey ------------------------------------------------------------------
     @property
     def locked_down(self) -> bool:
         return self.settings.display.lockdown
 
-    def go(self, screen: str) -> None:
-        assert self.root is not None
-        self.root.current = screen
+    @property
+    def current_screen(self) -> str:
+        return str(self.manager.current)
 
+    def go(self, screen: str) -> None:
+        self.manager.current = screen
+
+    def begin(self) -> None:
+        self.go("browse")
+
+    def open_exercise(self, exercise_id: str, then: str = "exercise") -> None:
+        lang, backend = self.lang, self.backend
+
+        def done(exercise: Any) -> None:
+            if exercise is None:
+                self.show_banner("exercise.missing")
+                return
+            self.exercise = exercise
+            if then == "player":
+                self._start_playing()
+                return
+            self.go(then)
+            if then == "take_home":
+                self.manager.get_screen("take_home").agree()
+
+        self.worker.submit(lambda db: backend.exercise(db, exercise_id, lang), done,
+                           lambda _exc: self.show_banner("banner.error"))
+
+    def listen(self) -> None:
+        self._start_playing()
+
+    def _start_playing(self) -> None:
+        """Loads the exercise (if it is not loaded) and plays it on the player screen; when
+        its file is missing, the visitor stays where they are and the banner says so."""
+        exercise = self.exercise
+        if exercise is None:
+            return
+        variant = exercise.variant
+        key = f"{exercise.id}/{variant.lang}"
+        if self.playback.loaded != key and not self.playback.load(
+                key, variant.playback_path, variant.duration_seconds):
+            return
+        self.go("player")
+        if not self.playback.playing:
+            self.playback.toggle()
+
+    def leave_player(self) -> None:
+        if self.playback.playing:
+            self.playback.toggle()
+        self.go("exercise")
+
+    def _open_deep_link(self, start_id: str | None, take_home_id: str | None, lang: str | None) -> None:
+        if lang:
+            self.set_language(lang)
+        if start_id:
+            self.open_exercise(start_id, then="player")
+        elif take_home_id:
+            self.open_exercise(take_home_id, then="take_home")
+
+    # -- therapist mode's hook -----------------------------------------------------------------
+    def therapist_gesture(self, screen: str) -> None:
+        log.info("therapist gesture on the %s screen", screen)
+        self.dispatch("on_therapist_gesture", screen)
+
+    def on_therapist_gesture(self, screen: str) -> None:
+        """Therapist mode binds here (PIN pad); until then the gesture does nothing visible."""
+
+    # -- idle reset --------------------------------------------------------------------------------
+    def _on_any_touch(self, *_args: Any) -> bool:
+        self.idle.activity()
+        return False
+
+    def _idle_tick(self, _dt: float) -> None:
+        action = self.idle.tick(at_rest=self.current_screen == "attract",
+                                playing=self.playback.playing)
+        if action is IdleAction.ASK:
+            self._ask_still_there()
+        elif action is IdleAction.RESET:
+            self.reset_session()
+        elif self._still_there is not None and self._still_there.parent is not None:
+            self._still_there.dismiss(animation=False)
+
+    def _ask_still_there(self) -> None:
+        from kiosk.ui.widgets.dialogs import StillThereView
+
+        if self._still_there is None:
+            self._still_there = StillThereView()
+        self._still_there.seconds_left = round(self.idle.seconds_left())
+        if self._still_there.parent is None:
+            log.info("nobody has touched the screen for a while: asking if they are still there")
+            self._still_there.open(animation=False)
+
+    def still_here(self) -> None:
+        self.idle.activity()
+        if self._still_there is not None:
+            self._still_there.dismiss(animation=False)
+
+    def reset_session(self) -> None:
+        """Back to attract with nothing of the last visitor left on the station."""
+        log.info("clearing the station for the next visitor")
+        self.worker.new_session()
+        self.playback.forget()
+        for view in (self._help, self._still_there):
+            if view is not None and view.parent is not None:
+                view.dismiss(animation=False)
+        if self.banner is not None:
+            self.banner.hide()
+        self.exercise = None
+        for screen in self.manager.screens:
+            forget = getattr(screen, "forget", None)
+            if forget is not None:
+                forget()
+        self.lang = self.settings.languages.default
+        self.large_text = False
+        self.high_contrast = False
+        self.idle.activity()
+        self.go("attract")
+
+    # -- lockdown -------------------------------------------------------------------------------------
     def open_settings(self, *args: Any) -> bool:
         # F1 opens Kivy's settings panel by default; a station has none.
         return False
@@ -83,5 +327,9 @@ class KioskApp(App):
             return True
         return False
 
-    def _on_keyboard(self, window: Any, key: int, *args: Any) -> bool:
-        return self.locked_down and key in (KEY_ESCAPE, KEY_F1)
+    def _on_keyboard(self, window: Any, key: int, scancode: int = 0, codepoint: Any = None,
+                     modifiers: Any = None, *args: Any) -> bool:
+        if not self.locked_down:
+            return False
+        alt_f4 = key == KEY_F4 and "alt" in (modifiers or [])
+        return key in (KEY_ESCAPE, KEY_F1) or alt_f4

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from kivy.event import EventDispatcher
+from kivy.properties import ColorProperty
 
 RGBA = tuple[float, float, float, float]
 
@@ -24,6 +27,10 @@ class Theme:
     accent_text: RGBA
     highlight: RGBA
     focus_outline: RGBA
+    outline: RGBA  # every button has a visible edge, so shape and not colour marks it
+    banner: RGBA
+    banner_text: RGBA
+    scrim: RGBA  # behind a dialog: dims the screen without hiding it
 
 
 CALM = Theme(
@@ -36,6 +43,10 @@ CALM = Theme(
     accent_text=hex_rgba("#1f2a2e"),
     highlight=hex_rgba("#e8c07d", 0.28),
     focus_outline=hex_rgba("#f4f1ea"),
+    outline=hex_rgba("#8fb3bd"),
+    banner=hex_rgba("#f4e3c1"),
+    banner_text=hex_rgba("#1f2a2e"),
+    scrim=hex_rgba("#0b1518", 0.8),
 )
 
 HIGH_CONTRAST = Theme(
@@ -48,4 +59,34 @@ HIGH_CONTRAST = Theme(
     accent_text=hex_rgba("#000000"),
     highlight=hex_rgba("#ffeb3b", 0.45),
     focus_outline=hex_rgba("#ffeb3b"),
+    outline=hex_rgba("#ffffff"),
+    banner=hex_rgba("#ffeb3b"),
+    banner_text=hex_rgba("#000000"),
+    scrim=hex_rgba("#000000", 0.9),
 )
+
+
+class Palette(EventDispatcher):
+    """The current theme's colours as Kivy properties, for the kv rules to bind to.
+
+    (A kv expression such as `app.theme.text` does not follow a change of `app.theme` when
+    the theme is a plain object, so the screens read `app.colors.text` instead.)
+    """
+
+    background = ColorProperty(CALM.background)
+    surface = ColorProperty(CALM.surface)
+    text = ColorProperty(CALM.text)
+    muted_text = ColorProperty(CALM.muted_text)
+    accent = ColorProperty(CALM.accent)
+    accent_text = ColorProperty(CALM.accent_text)
+    highlight = ColorProperty(CALM.highlight)
+    focus_outline = ColorProperty(CALM.focus_outline)
+    outline = ColorProperty(CALM.outline)
+    banner = ColorProperty(CALM.banner)
+    banner_text = ColorProperty(CALM.banner_text)
+    scrim = ColorProperty(CALM.scrim)
+
+    def apply(self, theme: Theme) -> None:
+        for f in fields(theme):
+            if f.name != "name":
+                setattr(self, f.name, getattr(theme, f.name))

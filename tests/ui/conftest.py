@@ -1,42 +1,104 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kiosk.config import DisplaySettings, Settings, default_settings
+from kiosk.config import (
+    ContentSettings,
+    DisplaySettings,
+    Settings,
+    TakeHomeSettings,
+    default_settings,
+)
 from kiosk.services import Services
 from tests.ui.driver import StationDriver
+from tests.ui.fakes import FakeBackend
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def ui_settings(tmp_path: Path) -> Settings:
-    return default_settings(tmp_path / "data", display=DisplaySettings(lockdown=True))
+    port = free_port()
+    take_home = TakeHomeSettings(bind="127.0.0.1", port=port, public_address=f"127.0.0.1:{port}")
+    # No demo import at start: the fake catalogue serves these tests, and the journey on the
+    # real catalogue copies a data folder where the demo was imported once per session.
+    return default_settings(tmp_path / "data", display=DisplaySettings(lockdown=True),
+                            take_home=take_home, content=ContentSettings(demo_pack=""))
 
 
 @pytest.fixture
-def station(ui_settings: Settings, screenshot_dir: Path) -> Iterator[StationDriver]:
-    """A real KioskApp in a real window (Xvfb), with its services started."""
-    from kiosk.ui.boot import prepare_kivy
+def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Iterator[Callable[..., StationDriver]]:
+    """Starts a real KioskApp in a real window (Xvfb) with its services; one per test.
 
-    prepare_kivy(ui_settings)
-    from kivy.base import EventLoop
+    launch(settings=..., backend=..., start_id=..., take_home_id=..., lang=...): the backend
+    defaults to FakeBackend (tests/ui/fakes.py): the real take-home links, QR codes and
+    server on loopback, with an in-memory catalogue that the server looks files up in.
+    """
+    started: list[tuple[Any, Services, Any]] = []
+
+    def start(settings: Settings | None = None, backend: Any = None,
+              backend_factory: Callable[[Services], Any] | None = None, **deep_link: Any) -> StationDriver:
+        from kiosk.ui.boot import prepare_kivy
+
+        settings = settings or ui_settings
+        prepare_kivy(settings)
+        from kivy.base import EventLoop
+
+        from kiosk.ui.app import KioskApp
+
+        # Services starts the take-home server with the real catalogue's lookup; until the
+        # catalogue is in main, the tests start it themselves with the fake one's.
+        services = Services(dataclasses.replace(
+            settings, take_home=dataclasses.replace(settings.take_home, enabled=False)))
+        services.start()
+        services.settings = settings
+        if backend_factory is not None:
+            backend = backend_factory(services)
+        fake = backend or FakeBackend(settings, tmp_path / "fake-content", services=services)
+        if settings.take_home.enabled:
+            from kiosk.takehome.server import TakeHomeServer, default_lookup_factory
+
+            lookup = getattr(fake, "lookup", None)
+            factory = default_lookup_factory if lookup is None else (lambda _db, _s: lookup)
+            server = TakeHomeServer(settings, lookup_factory=factory)
+            server.start()
+            services.take_home = server
+            services._stops.append(("take-home server", server.stop))
+        backend = fake
+        app = KioskApp(services, backend=backend, **deep_link)
+        started.append((app, services, backend))
+        app._run_prepare()  # what App.run() does before its main loop; we pump the loop ourselves
+        EventLoop.ensure_window()
+        app.dispatch("on_start")
+        driver = StationDriver(app, screenshot_dir, backend)
+        driver.pump(0.3)
+        return driver
+
+    yield start
+
     from kivy.core.window import Window
 
-    from kiosk.ui.app import KioskApp
-
-    services = Services(ui_settings)
-    services.start()
-    app = KioskApp(services)
-    app._run_prepare()  # what App.run() does before the main loop; we pump the loop ourselves
-    EventLoop.ensure_window()
-    driver = StationDriver(app, screenshot_dir)
-    driver.pump(0.3)
-    try:
-        yield driver
-    finally:
+    for app, services, _backend in started:
         app.dispatch("on_stop")
         for child in list(Window.children):
             Window.remove_widget(child)
         services.stop()
+
+
+@pytest.fixture
+def station(launch: Callable[..., StationDriver]) -> StationDriver:
+    return launch()
+
+
+def with_session(settings: Settings, **values: Any) -> Settings:
+    return dataclasses.replace(settings, session=dataclasses.replace(settings.session, **values))

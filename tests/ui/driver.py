@@ -10,10 +10,11 @@ from typing import Any
 
 
 class StationDriver:
-    def __init__(self, app: Any, screenshot_dir: Path):
+    def __init__(self, app: Any, screenshot_dir: Path, backend: Any = None):
         from kivy.base import EventLoop
 
         self.app = app
+        self.backend = backend
         self.loop = EventLoop
         self.screenshot_dir = screenshot_dir
 
@@ -23,7 +24,7 @@ class StationDriver:
 
     @property
     def screen(self) -> str:
-        return str(self.app.root.current)
+        return str(self.app.manager.current)
 
     def pump(self, seconds: float = 0.05) -> None:
         from kivy.base import ExceptionManager
@@ -40,13 +41,15 @@ class StationDriver:
             if time.monotonic() >= end:
                 return
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0,
+                 what: str | Callable[[], str] = "") -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             self.pump(0.02)
             if predicate():
                 return
-        raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        described = what() if callable(what) else what
+        raise AssertionError(f"timed out after {timeout} s waiting for {described or predicate}")
 
     def tap_at(self, x: float, y: float) -> None:
         from kivy.tests.common import UnitTestTouch
@@ -58,8 +61,27 @@ class StationDriver:
         self.pump(0.05)
 
     def tap(self, widget: Any) -> None:
+        """Taps a widget's centre; `widget` may be a function returning it, looked up after a
+        frame (lists rebuilt by a late answer replace their widgets)."""
+        self.pump(0.03)  # a widget made this frame is laid out in the next one
+        if callable(widget) and not hasattr(widget, "dispatch"):
+            widget = widget()
+        assert widget.get_root_window() is not None, f"{widget!r} is not on screen"
+        assert not widget.disabled, f"{widget!r} is disabled"
         x, y = widget.to_window(*widget.center)
         self.tap_at(x, y)
+
+    def get(self, screen: str) -> Any:
+        return self.app.manager.get_screen(screen)
+
+    def ids(self, screen: str) -> Any:
+        return self.get(screen).ids
+
+    def on(self, screen: str, timeout: float = 5.0) -> None:
+        """Waits until `screen` is current and its transition has finished."""
+        manager = self.app.manager
+        self.wait_for(lambda: manager.current == screen and not manager.transition.is_active,
+                      timeout, f"the {screen} screen")
 
     def key(self, key: int, scancode: int = 0, codepoint: str | None = None,
             modifiers: list[str] | None = None) -> None:

@@ -10,6 +10,8 @@ from kivy.app import App
 from kivy.lang import Builder
 from kivy.uix.screenmanager import Screen
 
+import kiosk.ui.widgets.common  # noqa: F401  (KLabel, HiddenCorner used by the kv)
+
 Builder.load_file(os.path.join(os.path.dirname(__file__), "attract.kv"))
 
 
@@ -28,7 +30,17 @@ class AttractScreen(Screen):
         Animation.cancel_all(self.ids.breath)
 
     def on_touch_down(self, touch: Any) -> bool:
-        if super().on_touch_down(touch):
-            return True
-        App.get_running_app().go("home")
+        super().on_touch_down(touch)
+        touch.grab(self)
+        return True
+
+    def on_touch_up(self, touch: Any) -> bool:
+        # Begin on release, so a therapist's long hold in the hidden corner is not taken for
+        # a visitor's touch.
+        if touch.grab_current is not self:
+            return bool(super().on_touch_up(touch))
+        touch.ungrab(self)
+        super().on_touch_up(touch)
+        if not touch.ud.get("therapist_gesture") and self.manager and self.manager.current == self.name:
+            App.get_running_app().begin()
         return True

@@ -1,0 +1,189 @@
+"""`kiosk import / list / search / remove / hide / show`: the administrator's content commands.
+
+Thin: each opens the database, calls kiosk.packs or kiosk.catalogue, and prints. A refused
+pack or an unknown id is a plain message and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
+
+import click
+import sqlite_utils
+
+from kiosk.catalogue import Catalogue, ExerciseListing
+from kiosk.cli import CliContext
+from kiosk.packs import ContentBusy, PackRefused, import_pack
+from kiosk.store import StoreError, open_db
+
+EXIT_REFUSED = 1
+
+__all__ = ["COMMANDS", "hide", "import_", "list_", "remove", "search", "show"]
+
+
+@contextmanager
+def _catalogue(obj: CliContext) -> Iterator[tuple[sqlite_utils.Database, Catalogue]]:
+    settings = obj.settings
+    try:
+        db = open_db(settings.db_path)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield db, Catalogue(db, settings.content_dir)
+    finally:
+        db.close()
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(message, err=True)
+    raise SystemExit(EXIT_REFUSED)
+
+
+def _minutes(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def _print_table(items: list[ExerciseListing]) -> None:
+    if not items:
+        click.echo("No exercises.")
+        return
+    rows = [
+        (
+            item.id,
+            item.title,
+            " ".join(item.languages),
+            " / ".join(_minutes(item.durations[lang]) for lang in item.languages if lang in item.durations),
+            f"{item.pack_id} {item.pack_version}",
+            item.visibility + (", hidden" if item.hidden else ""),
+        )
+        for item in items
+    ]
+    header = ("ID", "TITLE", "LANGUAGES", "LENGTH", "PACK", "SHOWN TO")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace an installed pack even with an older version.")
+@click.option("--check", "check_only", is_flag=True,
+              help="Only check the pack (every file, every MP3 decoded); change nothing.")
+@click.pass_obj
+def import_(obj: CliContext, path: Path, force: bool, check_only: bool) -> None:
+    """Import a content pack (a folder or a .zip holding pack.toml).
+
+    Everything is checked first and every problem is listed at once, with the file and
+    line. A refused pack changes nothing. A newer version of an installed pack replaces it.
+    """
+    with _catalogue(obj) as (db, _):
+        label = "Checking" if check_only else "Importing"
+        with click.progressbar(length=1000, label=f"{label} {path.name}", show_eta=False,
+                               file=sys.stderr) as bar:
+            shown = [0]
+
+            def progress(fraction: float, _what: str) -> None:
+                target = int(fraction * 1000)
+                if target > shown[0]:
+                    bar.update(target - shown[0])
+                    shown[0] = target
+
+            try:
+                result = import_pack(obj.settings, db, path, progress, allow_downgrade=force,
+                                     check_only=check_only)
+            except PackRefused as exc:
+                bar.render_finish()
+                _fail(exc.message())
+            except ContentBusy as exc:
+                bar.render_finish()
+                _fail(str(exc))
+                return
+    count = len(result.exercises)
+    what = f"{result.pack_id} {result.version} ({count} exercise{'s' if count != 1 else ''}, {_minutes(result.audio_seconds)} of audio)"
+    if check_only:
+        click.echo(f"{what} is fine: it can be imported. Nothing was changed.")
+        return
+    replaced = f", replacing version {result.replaced_version}" if result.replaced_version else ""
+    click.echo(f"Imported {what} in {result.seconds:.1f} s{replaced}.")
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+def list_(obj: CliContext, as_json: bool) -> None:
+    """List every exercise, including therapist-only and hidden ones."""
+    with _catalogue(obj) as (_, catalogue):
+        items = catalogue.list_exercises()
+    if as_json:
+        click.echo(json.dumps([i.as_json() for i in items], indent=2, ensure_ascii=False))
+    else:
+        _print_table(items)
+
+
+@click.command("search")
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+def search(obj: CliContext, text: str, as_json: bool) -> None:
+    """Find exercises by title, summary, technique or script words (best match first)."""
+    with _catalogue(obj) as (_, catalogue):
+        items = catalogue.search_listing(text)
+    if as_json:
+        click.echo(json.dumps([i.as_json() for i in items], indent=2, ensure_ascii=False))
+    elif not items:
+        click.echo(f'No exercise matches "{text}".')
+    else:
+        _print_table(items)
+
+
+@click.command("remove")
+@click.argument("exercise_id", metavar="ID")
+@click.pass_obj
+def remove(obj: CliContext, exercise_id: str) -> None:
+    """Remove an exercise and its files from the station (import its pack again to undo)."""
+    with _catalogue(obj) as (_, catalogue):
+        try:
+            found = catalogue.remove(exercise_id)
+        except ContentBusy as exc:
+            _fail(str(exc))
+    if not found:
+        _fail(f"no exercise with id {exercise_id}")
+    click.echo(f"Removed {exercise_id}.")
+
+
+@click.command("hide")
+@click.argument("exercise_id", metavar="ID")
+@click.pass_obj
+def hide(obj: CliContext, exercise_id: str) -> None:
+    """Hide an exercise from the public browse; therapists still find it."""
+    with _catalogue(obj) as (_, catalogue):
+        found = catalogue.set_hidden(exercise_id, True)
+    if not found:
+        _fail(f"no exercise with id {exercise_id}")
+    click.echo(f"{exercise_id} is hidden from the public browse (therapists still see it).")
+
+
+@click.command("show")
+@click.argument("exercise_id", metavar="ID")
+@click.pass_obj
+def show(obj: CliContext, exercise_id: str) -> None:
+    """Show a hidden exercise in the public browse again."""
+    with _catalogue(obj) as (_, catalogue):
+        found = catalogue.set_hidden(exercise_id, False)
+        exercise = catalogue.exercise(exercise_id, "")
+    if not found or exercise is None:
+        _fail(f"no exercise with id {exercise_id}")
+    if exercise.visibility == "therapist":
+        click.echo(f"{exercise_id} is no longer hidden, but its pack makes it for therapists only, "
+                   "so the public browse still does not show it.")
+    else:
+        click.echo(f"{exercise_id} is shown in the public browse again.")
+
+
+COMMANDS = (import_, list_, search, remove, hide, show)

@@ -1,0 +1,259 @@
+"""The player as the screens see it: Kivy properties fed by the engine's events.
+
+The engine delivers events through the `dispatch` it was built with; ours is
+`clock_dispatch`, so every listener call below runs on the UI thread. Between the engine's
+position reports, the position is carried forward by the wall clock while playing, so the
+read-along highlight moves within a frame of the cue's start rather than waiting for the
+next report.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.event import EventDispatcher
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+
+log = logging.getLogger(__name__)
+
+PLAYING, PAUSED, IDLE, ENDED, ERROR = "playing", "paused", "idle", "ended", "error"
+POSITION_EVERY = 0.2  # seconds between position updates on screen while playing
+
+
+def state_name(state: Any) -> str:
+    """PlayerState is a StrEnum; accept its value or its name, whichever the engine uses."""
+    value = getattr(state, "value", state)
+    return str(value).lower()
+
+
+def clock_dispatch(call: Callable[[], None]) -> None:
+    """The dispatch handed to the engine: run the event on the UI thread, soon."""
+    Clock.schedule_once(lambda _dt: call(), 0)
+
+
+class PlayerModel(EventDispatcher):
+    state = StringProperty(IDLE)
+    position = NumericProperty(0.0)  # seconds as heard, carried forward between reports
+    duration = NumericProperty(0.0)
+    volume = NumericProperty(0.0)
+    volume_cap = NumericProperty(1.0)
+    loaded = StringProperty("")  # "<exercise id>/<lang>" of what is loaded, "" for nothing
+    playing = BooleanProperty(False)
+
+    __events__ = ("on_trouble", "on_finished")
+
+    def __init__(self, player: Any, volume_cap: float, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.player = player
+        self.volume_cap = volume_cap
+        self._reported = 0.0
+        self._reported_at = time.monotonic()
+        self._live = -1.0
+        self._live_at = self._reported_at
+        # A few updates a second move the clock and the seek bar; redrawing the whole screen
+        # every frame would cost the rest of the station its frames (software GL on a small
+        # box). The read-along highlight does not wait for these: the script view times its
+        # own change to the next passage's start (live_position()).
+        self._ticker = Clock.schedule_interval(self._carry_forward, POSITION_EVERY)
+        self._ticker.cancel()
+        player.add_listener(_Listener(self))
+        self.volume = float(getattr(player, "volume", 0.0))
+
+    # -- commands (UI thread) -------------------------------------------------------------
+    def load(self, key: str, path: Path, duration: float | None) -> bool:
+        try:
+            self.player.load(path, duration)
+        except FileNotFoundError:
+            log.warning("audio file missing: %s", path)
+            self.dispatch("on_trouble", "banner.file_missing")
+            return False
+        except Exception:
+            log.exception("loading %s failed", path)
+            self.dispatch("on_trouble", "banner.audio_unavailable")
+            return False
+        self.loaded = key
+        self.duration = float(duration or getattr(self.player, "duration", 0.0) or 0.0)
+        self._report(0.0)
+        return True
+
+    def play(self) -> None:
+        self._guard(self.player.play)
+
+    def toggle(self) -> None:
+        """Play or pause. The button answers at once (the engine's state event, a frame or
+        two later, confirms it, or an error event overrules it)."""
+        if self.state == PLAYING:
+            if self._guard(self.player.pause):
+                self._show(PAUSED)
+        elif self.state == PAUSED:
+            if self._guard(self.player.resume):
+                self._show(PLAYING)
+        else:
+            if self.state == ENDED:
+                self._guard(lambda: self.player.seek(0.0))
+            if self._guard(self.player.play):
+                self._show(PLAYING)
+
+    def _show(self, state: str) -> None:
+        self.state = state
+        self._update_playing()
+
+    def seek(self, seconds: float) -> None:
+        seconds = max(0.0, min(seconds, self.duration or seconds))
+        self._guard(lambda: self.player.seek(seconds))
+        self._report(seconds)
+
+    def skip(self, delta: float) -> None:
+        self.seek(self.position + delta)
+
+    def set_volume(self, value: float) -> None:
+        value = max(0.0, min(value, self.volume_cap))
+        self._guard(lambda: self.player.set_volume(value))
+        self.volume = float(getattr(self.player, "volume", value))
+
+    def stop(self) -> None:
+        self._guard(self.player.stop)
+        self.loaded = ""
+        self.state = IDLE
+        self._update_playing()
+        self._report(0.0)
+
+    def forget(self) -> None:
+        """A new visitor: nothing loaded, the session's start volume."""
+        self.stop()
+        self._guard(self.player.reset_volume)
+        self.volume = float(getattr(self.player, "volume", self.volume))
+
+    def close(self) -> None:
+        self._ticker.cancel()
+        self._guard(self.player.close)
+
+    def _guard(self, call: Callable[[], Any]) -> bool:
+        try:
+            call()
+        except Exception:
+            log.exception("the audio engine refused a command")
+            self.dispatch("on_trouble", "banner.audio_unavailable")
+            return False
+        return True
+
+    # -- the engine's events (on the UI thread, through clock_dispatch and _Listener) ------
+    def engine_state(self, state: Any) -> None:
+        self.state = state_name(state)
+        self._update_playing()
+        self._report(float(getattr(self.player, "position", self._reported)))
+
+    def engine_position(self, seconds: float) -> None:
+        self._report(seconds)
+
+    def engine_ended(self) -> None:
+        self.state = ENDED
+        self._update_playing()
+        self._report(self.duration)
+        self.dispatch("on_finished")
+
+    def engine_error(self, message: str) -> None:
+        log.warning("audio trouble: %s", message)
+        self.state = ERROR
+        self._update_playing()
+        missing = "missing" in message.lower() or "not found" in message.lower()
+        self.dispatch("on_trouble", "banner.file_missing" if missing else "banner.audio_unavailable")
+
+    # Kivy events need default handlers.
+    def on_trouble(self, key: str) -> None:
+        pass
+
+    def on_finished(self) -> None:
+        pass
+
+    # -- position ------------------------------------------------------------------------
+    def _update_playing(self) -> None:
+        self.playing = self.state == PLAYING
+        if self.playing:
+            self._ticker()
+        else:
+            self._ticker.cancel()
+
+    def _report(self, seconds: float) -> None:
+        self._reported = float(seconds)
+        self._reported_at = time.monotonic()
+        self.position = self._reported
+
+    def live_position(self) -> float:
+        """The position as heard now: the engine's own value read now (its last event may
+        have waited up to a frame in the Clock queue), carried forward by the wall clock
+        while the engine's value stands still between its updates."""
+        if self.state != PLAYING:
+            return float(self.position)
+        now = time.monotonic()
+        try:
+            live = float(self.player.position)
+        except Exception:
+            live = self._reported
+        if live != self._live:
+            self._live, self._live_at = live, now
+        # Never run ahead of the engine by more than half a second (a stalled device).
+        estimate = live + min(now - self._live_at, 0.5)
+        return min(estimate, self.duration) if self.duration else estimate
+
+    def _carry_forward(self, _dt: float) -> None:
+        if self.state == PLAYING:
+            self.position = self.live_position()
+
+
+class _Listener:
+    """The PlayerListener the engine calls; a separate object because a Kivy dispatcher's
+    on_<property> methods are its own property observers."""
+
+    def __init__(self, model: PlayerModel):
+        self.model = model
+
+    def on_state(self, state: Any) -> None:
+        self.model.engine_state(state)
+
+    def on_position(self, seconds: float) -> None:
+        self.model.engine_position(seconds)
+
+    def on_ended(self) -> None:
+        self.model.engine_ended()
+
+    def on_error(self, message: str) -> None:
+        self.model.engine_error(message)
+
+
+class UnavailablePlayer:
+    """Stands in when this build has no audio engine: every play says sound is unavailable."""
+
+    def __init__(self, dispatch: Callable[[Callable[[], None]], None]):
+        self._dispatch = dispatch
+        self._listeners: list[Any] = []
+        self.state = ERROR
+        self.position = 0.0
+        self.duration = 0.0
+        self.volume = 0.0
+
+    def add_listener(self, listener: Any) -> None:
+        self._listeners.append(listener)
+
+    def load(self, path: Path, duration: float | None = None) -> None:
+        self.duration = duration or 0.0
+
+    def play(self) -> None:
+        for listener in self._listeners:
+            self._dispatch(functools.partial(listener.on_error, "no audio engine in this build"))
+
+    resume = play
+
+    def pause(self) -> None: ...
+    def stop(self) -> None: ...
+    def seek(self, seconds: float) -> None: ...
+    def skip(self, delta: float) -> None: ...
+    def set_volume(self, v: float) -> None: ...
+    def reset_volume(self) -> None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,165 @@
+"""Browse: large tiles, technique chips, search with the on-screen keyboard, language."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import Screen
+
+import kiosk.ui.widgets.keyboard  # noqa: F401  (OnScreenKeyboard used by the kv)
+from kiosk.ui.widgets.common import KButton
+
+log = logging.getLogger(__name__)
+
+Builder.load_file(os.path.join(os.path.dirname(__file__), "browse.kv"))
+
+SEARCH_PAUSE = 0.15  # seconds of no typing before the catalogue is asked
+
+
+class Tile(ButtonBehavior, BoxLayout):
+    exercise_id = StringProperty("")
+    title = StringProperty("")
+    summary = StringProperty("")
+    duration_seconds = ObjectProperty(0.0)
+    techniques = ListProperty([])
+
+
+class Chip(KButton):
+    technique = StringProperty("")
+
+
+class BrowseScreen(Screen):
+    query = StringProperty("")
+    technique = StringProperty("")  # "" = all
+    keyboard_open = BooleanProperty(False)
+    loading = BooleanProperty(False)
+    cards = ListProperty([])
+    techniques = ListProperty([])
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._refresh = Clock.create_trigger(self._ask, SEARCH_PAUSE)
+        self._asked = 0
+        self.bind(query=lambda *_: self._refresh(), technique=lambda *_: self._refresh())
+        Clock.schedule_once(self._wire, 0)
+
+    def _wire(self, _dt: float) -> None:
+        app = App.get_running_app()
+        app.bind(lang=self._on_lang)
+        self._build_languages()
+
+    # -- data ---------------------------------------------------------------------------
+    def on_pre_enter(self, *args: Any) -> None:
+        self._build_languages()
+        # Coming back from an exercise, the list is still right (a change of language,
+        # filter or search asks again by itself); only an empty one is asked for.
+        if not self.cards:
+            self._refresh()
+
+    def refresh_now(self) -> None:
+        self._refresh.cancel()
+        self._ask()
+
+    def _ask(self, *_args: Any) -> None:
+        app = App.get_running_app()
+        lang, technique, query = app.lang, self.technique or None, self.query.strip() or None
+        self._asked += 1
+        asked = self._asked
+        self.loading = True
+        backend = app.backend
+
+        def job(db: Any) -> tuple[list[str], list[Any]]:
+            return backend.techniques(db), backend.cards(db, lang, technique, query)
+
+        def done(result: tuple[list[str], list[Any]]) -> None:
+            if asked != self._asked:
+                return  # a newer question is on its way
+            self.loading = False
+            self.techniques, self.cards = result
+
+        def failed(_exc: BaseException) -> None:
+            if asked == self._asked:
+                self.loading = False
+                app.show_banner("banner.error")
+
+        app.worker.submit(job, done, failed)
+
+    def on_cards(self, _instance: Any, cards: list[Any]) -> None:
+        grid = self.ids.tiles
+        grid.clear_widgets()
+        for card in cards:
+            tile = Tile(exercise_id=card.id, title=card.title, summary=card.summary,
+                        duration_seconds=float(card.duration_seconds),
+                        techniques=list(card.techniques))
+            # On press: inside a ScrollView a tap's press arrives when the finger lifts (the
+            # view first waits to see whether it is a scroll), and its release 200 ms later.
+            tile.bind(on_press=self._open)
+            grid.add_widget(tile)
+        self.ids.tiles_scroll.scroll_y = 1
+
+    def on_techniques(self, _instance: Any, techniques: list[str]) -> None:
+        self._build_chips()
+
+    def _build_chips(self) -> None:
+        box = self.ids.chips
+        box.clear_widgets()
+        for slug in ["", *self.techniques]:
+            chip = Chip(technique=slug, selected=slug == self.technique)
+            chip.bind(on_press=self._chip_touched)  # in a ScrollView too: see on_cards
+            box.add_widget(chip)
+
+    def on_technique(self, _instance: Any, technique: str) -> None:
+        for chip in self.ids.chips.children:
+            chip.selected = chip.technique == technique
+
+    def _chip_touched(self, chip: Chip) -> None:
+        self.technique = chip.technique
+
+    def _open(self, tile: Tile) -> None:
+        self.close_keyboard()
+        App.get_running_app().open_exercise(tile.exercise_id)
+
+    # -- search ----------------------------------------------------------------------------
+    def open_keyboard(self) -> None:
+        self.keyboard_open = True
+
+    def close_keyboard(self) -> None:
+        self.keyboard_open = False
+
+    def clear_search(self) -> None:
+        self.ids.keyboard.text = ""
+
+    # -- language --------------------------------------------------------------------------
+    def _build_languages(self) -> None:
+        app = App.get_running_app()
+        box = self.ids.languages
+        box.clear_widgets()
+        for code in app.settings.languages.available:
+            button = LanguageButton(code=code)
+            button.bind(on_release=lambda b: app.set_language(b.code))
+            box.add_widget(button)
+
+    def _on_lang(self, *_args: Any) -> None:
+        self._refresh()
+
+    # -- a new visitor -----------------------------------------------------------------------
+    def forget(self) -> None:
+        self._asked += 1
+        self.keyboard_open = False
+        self.ids.keyboard.text = ""
+        self.query = ""
+        self.technique = ""
+        self.cards = []
+        self.techniques = []
+
+
+class LanguageButton(KButton):
+    code = StringProperty("")

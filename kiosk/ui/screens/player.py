@@ -1,0 +1,108 @@
+"""Player: the controls on the left, the script on the right with read-along."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from kivy.app import App
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty
+from kivy.uix.screenmanager import Screen
+from kivy.uix.slider import Slider
+
+import kiosk.ui.widgets.common  # noqa: F401  (KLabel, KButton, TopBar used by the kv)
+import kiosk.ui.widgets.script_view  # noqa: F401  (ScriptView used by the kv)
+
+log = logging.getLogger(__name__)
+
+Builder.load_file(os.path.join(os.path.dirname(__file__), "player.kv"))
+
+SKIP_SECONDS = 15.0
+VOLUME_STEPS = 10
+
+
+class SeekBar(Slider):
+    """A slider that answers the finger, not the engine, while it is being dragged."""
+
+    dragging = BooleanProperty(False)
+
+    def on_touch_down(self, touch: Any) -> bool:
+        if self.disabled or not self.collide_point(*touch.pos):
+            return False
+        self.dragging = True
+        return bool(super().on_touch_down(touch))
+
+    def on_touch_up(self, touch: Any) -> bool:
+        if touch.grab_current is self and self.dragging:
+            handled = bool(super().on_touch_up(touch))
+            self.dragging = False
+            App.get_running_app().playback.seek(self.value)
+            return handled
+        return bool(super().on_touch_up(touch))
+
+
+class PlayerScreen(Screen):
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._shown_key = ""
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        self.ids.script.bind(on_seek_request=lambda _w, s: self.seek(s))
+
+    def on_pre_enter(self, *args: Any) -> None:
+        app = App.get_running_app()
+        playback = app.playback
+        playback.unbind(position=self._on_position, playing=self._on_playing)
+        playback.bind(position=self._on_position, playing=self._on_playing)
+        exercise = app.exercise
+        if exercise is None:
+            return
+        variant = exercise.variant
+        key = f"{exercise.id}/{variant.lang}"
+        if key != self._shown_key:
+            self._shown_key = key
+            cues = list(variant.cues)
+            self.ids.script.set_script(cues, timed=getattr(variant, "timed", True) and _has_times(cues))
+        self._on_position(playback, playback.position)
+
+    def on_leave(self, *args: Any) -> None:
+        playback = App.get_running_app().playback
+        playback.unbind(position=self._on_position, playing=self._on_playing)
+        self.ids.script.follow(playback.position)  # no timed change while away
+
+    def _on_playing(self, playback: Any, _playing: bool) -> None:
+        self._on_position(playback, playback.live_position())
+
+    def _on_position(self, playback: Any, position: float) -> None:
+        if not self.ids.seek.dragging:
+            self.ids.seek.value = position
+        self.ids.script.follow(position, playback.live_position if playback.playing else None)
+
+    # -- controls ----------------------------------------------------------------------------
+    def toggle(self) -> None:
+        App.get_running_app().playback.toggle()
+
+    def skip(self, delta: float) -> None:
+        App.get_running_app().playback.skip(delta)
+
+    def seek(self, seconds: float) -> None:
+        playback = App.get_running_app().playback
+        playback.seek(seconds)
+        if playback.state != "playing":
+            playback.toggle()
+
+    def volume_step(self, direction: int) -> None:
+        playback = App.get_running_app().playback
+        step = playback.volume_cap / VOLUME_STEPS
+        playback.set_volume(round((playback.volume + direction * step) / step) * step)
+
+    def forget(self) -> None:
+        self._shown_key = ""
+        self.ids.script.clear()
+
+
+def _has_times(cues: list[Any]) -> bool:
+    """Cues made up from an untimed script (all at zero) cannot drive a highlight."""
+    return any(float(c.end) > 0 for c in cues)

@@ -1,0 +1,174 @@
+"""Every word the touchscreen shows, per language.
+
+Screens never hold text of their own: they ask `tr(key, lang)`, so the screen's language
+follows the one the visitor chose. en-US is written out in full (not derived from en-GB)
+so a translator sees every key in one place; `missing_keys()` keeps the tables in step.
+The clinic's own "Need help now?" words come from config.toml, not from here.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+FALLBACK = "en-GB"
+
+EN_GB: dict[str, str] = {
+    "language.name": "English (UK)",
+    "attract.welcome": "Welcome. Take a moment for yourself.",
+    "attract.touch": "Touch the screen to begin",
+    "top.back": "Back",
+    "top.larger_text": "Larger text",
+    "top.normal_text": "Normal text",
+    "top.high_contrast": "High contrast",
+    "top.calm_colours": "Calm colours",
+    "top.help_close": "Close",
+    "browse.title": "Choose an exercise",
+    "browse.all": "All",
+    "browse.search": "Search",
+    "browse.search_hint": "Touch here to search",
+    "browse.searching_for": "Showing results for \u201c{query}\u201d",
+    "browse.clear": "Clear search",
+    "browse.none": "No exercises match. Try another word, or touch \u201cAll\u201d.",
+    "browse.loading": "Loading\u2026",
+    "browse.language": "Language",
+    "keyboard.space": "Space",
+    "keyboard.delete": "Delete",
+    "keyboard.done": "Done",
+    "duration.minutes": "{n} min",
+    "duration.under_minute": "Under 1 min",
+    "exercise.length": "Length: about {minutes} minutes",
+    "exercise.length_one": "Length: about 1 minute",
+    "exercise.listen": "Listen",
+    "exercise.take_home": "Take home",
+    "exercise.missing": "This exercise is not available just now.",
+    "player.play": "Play",
+    "player.pause": "Pause",
+    "player.back15": "Back 15\u00a0s",
+    "player.forward15": "Forward 15\u00a0s",
+    "player.elapsed": "{time} played",
+    "player.remaining": "{time} left",
+    "player.volume": "Volume",
+    "player.quieter": "Quieter",
+    "player.louder": "Louder",
+    "player.script": "Script",
+    "player.script_hint": "Touch a passage to listen from there.",
+    "player.no_cues": "The script is shown below; it does not follow the audio for this exercise.",
+    "player.no_script": "There is no script for this exercise.",
+    "player.now": "Now",
+    "player.ended": "Finished. Take your time.",
+    "takehome.title": "Take this exercise home",
+    "takehome.consent": (
+        "This gives you a QR code for your phone. It opens a private link to this exercise "
+        "(\u201c{title}\u201d), where you can listen and save the audio and the script.\n\n"
+        "The link works until {date}. Scan it while you are connected to the clinic\u2019s "
+        "Wi-Fi.\n\nNothing about you is kept: no name, no phone number, no email."
+    ),
+    "takehome.agree": "Show the code",
+    "takehome.decline": "No, thank you",
+    "takehome.preparing": "Preparing your code\u2026",
+    "takehome.scan": "Scan with your phone\u2019s camera",
+    "takehome.address": "Or type this address on the clinic Wi-Fi:",
+    "takehome.valid_until": "Works until {date}",
+    "takehome.wifi": "First, join the clinic Wi-Fi",
+    "takehome.wifi_name": "Network: {ssid}",
+    "takehome.failed": "The code could not be made just now. Please ask at reception.",
+    "takehome.done": "Done",
+    "idle.title": "Still there?",
+    "idle.body": "The screen will clear in {n} seconds, so the next person sees nothing of yours.",
+    "idle.here": "I\u2019m here",
+    "banner.audio_unavailable": "Sound is not available just now. Please check the headphones or ask at reception.",
+    "banner.file_missing": "This exercise\u2019s audio is missing. Please choose another, or ask at reception.",
+    "banner.error": "Something went wrong. Please try again, or ask at reception.",
+    "banner.dismiss": "Close",
+    "technique.self-compassion": "Self-compassion",
+    "technique.imagery": "Imagery",
+    "technique.breathing": "Breathing",
+    "technique.grounding": "Grounding",
+    "technique.mindfulness": "Mindfulness",
+    "technique.relaxation": "Relaxation",
+    "technique.body-scan": "Body scan",
+    "technique.soothing": "Soothing",
+    "technique.compassion": "Compassion",
+    "technique.sleep": "Sleep",
+    "technique.soothing-rhythm": "Soothing rhythm",
+}
+
+EN_US: dict[str, str] = {
+    **EN_GB,
+    "language.name": "English (US)",
+    "top.calm_colours": "Calm colors",
+    "browse.searching_for": "Showing results for \u201c{query}\u201d",
+    "takehome.consent": (
+        "This gives you a QR code for your phone. It opens a private link to this exercise "
+        "(\u201c{title}\u201d), where you can listen and save the audio and the script.\n\n"
+        "The link works through {date}. Scan it while you are connected to the clinic\u2019s "
+        "Wi-Fi.\n\nNothing about you is kept: no name, no phone number, no email."
+    ),
+    "takehome.valid_until": "Works through {date}",
+    "idle.body": "The screen will clear in {n} seconds, so the next person sees nothing of yours.",
+    "banner.audio_unavailable": "Sound is not available right now. Please check the headphones or ask at the front desk.",
+    "banner.file_missing": "This exercise\u2019s audio is missing. Please choose another, or ask at the front desk.",
+    "banner.error": "Something went wrong. Please try again, or ask at the front desk.",
+    "takehome.failed": "The code could not be made right now. Please ask at the front desk.",
+    "exercise.missing": "This exercise is not available right now.",
+}
+
+TABLES: dict[str, dict[str, str]] = {"en-GB": EN_GB, "en-US": EN_US}
+
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"]
+
+
+def table(lang: str) -> dict[str, str]:
+    return TABLES.get(lang) or TABLES[FALLBACK]
+
+
+def tr(key: str, lang: str, **values: Any) -> str:
+    text = table(lang).get(key)
+    if text is None:
+        text = TABLES[FALLBACK].get(key)
+    if text is None:
+        if key.startswith("technique."):
+            # A pack may bring a technique we have no words for: show its slug readably.
+            return key.removeprefix("technique.").replace("-", " ").capitalize()
+        log.warning("no words for %r", key)
+        return key
+    return text.format(**values) if values else text
+
+
+def format_date(day: date, lang: str) -> str:
+    """Dates in the reader's own order, with the month spelled out (never 03/04)."""
+    month = _MONTHS[day.month - 1]
+    if lang == "en-US":
+        return f"{month} {day.day}, {day.year}"
+    return f"{day.day} {month} {day.year}"
+
+
+def format_clock(seconds: float) -> str:
+    seconds = max(0, int(seconds + 0.5))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_minutes(seconds: float, lang: str) -> str:
+    if seconds < 60:
+        return tr("duration.under_minute", lang)
+    return tr("duration.minutes", lang, n=int(round(seconds / 60)))
+
+
+def length_words(seconds: float, lang: str) -> str:
+    minutes = max(1, int(round(seconds / 60)))
+    if minutes == 1:
+        return tr("exercise.length_one", lang)
+    return tr("exercise.length", lang, minutes=minutes)
+
+
+def missing_keys() -> dict[str, set[str]]:
+    """Keys some language lacks, per language (empty when the tables are in step)."""
+    every = set().union(*(set(t) for t in TABLES.values()))
+    return {lang: every - set(t) for lang, t in TABLES.items() if every - set(t)}

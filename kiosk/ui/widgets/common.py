@@ -1,0 +1,114 @@
+"""Building blocks every screen shares: text that scales, buttons at least 48 dp, the top bar
+with "Need help now?", the trouble banner, and the hidden therapist corner."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.lang import Builder
+from kivy.metrics import dp
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.label import Label
+from kivy.uix.widget import Widget
+
+MIN_TOUCH_DP = 48
+THERAPIST_HOLD_SECONDS = 3.0
+
+
+class KLabel(Label):
+    """Text that follows the visitor's text size; `base_size` is in sp at normal size."""
+
+    base_size = NumericProperty(20)
+    bold_text = BooleanProperty(False)
+
+
+class KButton(ButtonBehavior, Label):
+    """A button as a calm, clearly outlined shape: never told apart by colour alone."""
+
+    base_size = NumericProperty(20)
+    primary = BooleanProperty(False)
+    selected = BooleanProperty(False)
+    wrap = BooleanProperty(True)  # False: one line, the button as wide as its words
+    min_height = NumericProperty(dp(56))
+    hidden = BooleanProperty(False)  # no height, not drawn, not touchable
+
+
+class TopBar(BoxLayout):
+    """Back (optional), the screen's title, and the controls that must be one touch away."""
+
+    title = StringProperty("")
+    show_back = BooleanProperty(True)
+
+    __events__ = ("on_back",)
+
+    def on_back(self) -> None:
+        pass
+
+
+class Banner(BoxLayout):
+    """A gentle message at the top for trouble; it covers nothing but itself."""
+
+    message_key = StringProperty("")
+    shown = BooleanProperty(False)
+
+    def show(self, key: str, seconds: float = 10.0) -> None:
+        self.message_key = key
+        self.shown = True
+        Clock.unschedule(self._hide)
+        Clock.schedule_once(self._hide, seconds)
+
+    def hide(self) -> None:
+        Clock.unschedule(self._hide)
+        self.shown = False
+        self.message_key = ""
+
+    def _hide(self, _dt: float) -> None:
+        self.hide()
+
+    def on_touch_down(self, touch: Any) -> bool:
+        if not self.shown:
+            return False
+        return bool(super().on_touch_down(touch))
+
+
+class HiddenCorner(Widget):
+    """The therapist's way in: hold this unmarked corner for a few seconds.
+
+    A short touch here is passed on as an ordinary touch, so a visitor never notices it. The
+    app's `on_therapist_gesture` event is the hook therapist mode binds to.
+    """
+
+    hold_seconds = NumericProperty(THERAPIST_HOLD_SECONDS)
+
+    def on_touch_down(self, touch: Any) -> bool:
+        if not self.collide_point(*touch.pos):
+            return False
+        touch.ud[self] = Clock.schedule_once(lambda _dt: self._fire(touch), self.hold_seconds)
+        return False
+
+    def on_touch_up(self, touch: Any) -> bool:
+        event = touch.ud.pop(self, None)
+        if event is not None:
+            event.cancel()
+        return False
+
+    def _fire(self, touch: Any) -> None:
+        touch.ud.pop(self, None)
+        touch.ud["therapist_gesture"] = True
+        app = App.get_running_app()
+        if app is not None:
+            app.therapist_gesture(self.parent_screen_name())
+
+    def parent_screen_name(self) -> str:
+        node = self.parent
+        while node is not None and not hasattr(node, "manager"):
+            node = node.parent
+        return str(getattr(node, "name", ""))
+
+
+Builder.load_file(os.path.join(os.path.dirname(__file__), "common.kv"))

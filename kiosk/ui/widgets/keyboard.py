@@ -1,0 +1,76 @@
+"""An on-screen keyboard for search: a kiosk has no physical keyboard, and the system's
+on-screen keyboards are not ours to style, translate or size for shaky fingers."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kivy.lang import Builder
+from kivy.properties import NumericProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+
+from kiosk.ui.widgets.common import KButton
+
+ROWS = ("1234567890", "qwertyuiop", "asdfghjkl'", "zxcvbnm-")
+MAX_LENGTH = 40
+
+
+class KeyButton(KButton):
+    key = StringProperty("")
+
+
+class OnScreenKeyboard(BoxLayout):
+    """Edits `text`; dispatches on_done when the visitor touches Done."""
+
+    text = StringProperty("")
+    key_height = NumericProperty(0)
+
+    __events__ = ("on_done",)
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        # Kivy applies the kv rule after __init__ when this keyboard is built by another
+        # rule, so the rows are added here, where `ids` exist.
+        for row in ROWS:
+            line = BoxLayout(spacing=self.spacing, size_hint_y=None, height=self.key_height)
+            self.bind(key_height=line.setter("height"))
+            for char in row:
+                button = KeyButton(key=char, text=char.upper(), base_size=22)
+                button.bind(on_release=self._typed)
+                line.add_widget(button)
+            self.ids.rows.add_widget(line)
+
+    def on_touch_down(self, touch: Any) -> bool:
+        # Folded away (no height), its keys still lie about the screen, disabled; a disabled
+        # widget swallows the touches that land on it, so a folded keyboard takes none.
+        if self.height < 1 or self.opacity == 0:
+            return False
+        return bool(super().on_touch_down(touch))
+
+    def _typed(self, button: KeyButton) -> None:
+        self.press(button.key)
+
+    def press(self, key: str) -> None:
+        if key == "space":
+            if self.text and not self.text.endswith(" "):
+                self.text = (self.text + " ")[:MAX_LENGTH]
+        elif key == "delete":
+            self.text = self.text[:-1]
+        elif key == "done":
+            self.dispatch("on_done")
+        elif len(key) == 1:
+            self.text = (self.text + key)[:MAX_LENGTH]
+
+    def key_button(self, key: str) -> KButton:
+        """The button for a key (letters by themselves, or space/delete/done), for tests."""
+        for line in self.ids.rows.children:
+            for button in line.children:
+                if isinstance(button, KeyButton) and button.key == key:
+                    return button
+        return {"space": self.ids.space, "delete": self.ids.delete, "done": self.ids.done}[key]
+
+    def on_done(self) -> None:
+        pass
+
+
+Builder.load_file(os.path.join(os.path.dirname(__file__), "keyboard.kv"))

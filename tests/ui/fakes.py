@@ -1,0 +1,327 @@
+"""Stand-ins for the parts of the station that are not in this build yet (or that a test
+wants to control): a small in-memory catalogue and a player whose clock runs on a named
+thread like the real engine's.
+
+FakeBackend is the real StationBackend with only the catalogue replaced: take-home links are
+issued into the real database, QR matrices come from kiosk.takehome.qr, and the real
+TakeHomeServer serves the files (its catalogue lookup pointed at this fake catalogue).
+Each fake goes as soon as the real piece lands in main.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import Settings
+from kiosk.ui.backend import StationBackend, TakeHomeCode
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Variant:
+    exercise_id: str
+    lang: str
+    title: str
+    summary: str
+    duration_seconds: float
+    audio_path: Path
+    playback_path: Path
+    cues: tuple[Cue, ...]
+    audio_bytes: int = 0
+    script_pdf_path: Path | None = None
+    script_pdf_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Card:
+    id: str
+    title: str
+    summary: str
+    duration_seconds: float
+    techniques: tuple[str, ...]
+    languages: tuple[str, ...]
+    visibility: str = "public"
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    title: str
+    summary: str
+    introduction: str
+    guidance: str
+    references: tuple[str, ...]
+    techniques: tuple[str, ...]
+    visibility: str
+    hidden: bool
+    languages: tuple[str, ...]
+    variant: Variant
+
+
+PASSAGES = [
+    "Find a comfortable way to sit, with your feet resting on the floor.",
+    "Let your eyes close, or rest your gaze softly on a spot in front of you.",
+    "Notice the breath as it comes in, and as it goes out, without changing it.",
+    "If your mind wanders, that is what minds do. Gently come back to the breath.",
+    "Imagine a presence beside you that is kind, wise and strong, and wholly on your side.",
+    "Notice how it feels to be met with warmth, just as you are, right now.",
+    "Let a slightly slower rhythm settle into your breathing, in and out.",
+    "Stay with this for a few more breaths, at your own pace.",
+    "When you are ready, bring your attention back to the room around you.",
+    "Open your eyes, and take a moment before you carry on with your day.",
+]
+
+
+@dataclass
+class FakeExerciseSpec:
+    id: str
+    titles: dict[str, str]
+    summary: str
+    introduction: str
+    techniques: tuple[str, ...]
+    duration: float
+    timed: bool = True
+    languages: tuple[str, ...] = ("en-GB", "en-US")
+    visibility: str = "public"
+
+
+DEMO = [
+    FakeExerciseSpec(
+        "compassionate-other", {"en-GB": "Your compassionate other", "en-US": "Your Compassionate Other"},
+        "Imagine a presence that is wholly kind to you.",
+        "An imagery exercise in which you picture a companion who is kind, wise and strong. "
+        "It takes about ten minutes. Sit somewhere comfortable; there is nothing to get right.",
+        ("self-compassion", "imagery"), 600.0),
+    FakeExerciseSpec(
+        "soothing-breath", {"en-GB": "Soothing rhythm breathing", "en-US": "Soothing Rhythm Breathing"},
+        "Slow the breath to settle the body.",
+        "A breathing exercise that gently slows the breath to a soothing rhythm.",
+        ("breathing",), 300.0),
+    FakeExerciseSpec(
+        "safe-place", {"en-GB": "A safe place", "en-US": "A Safe Place"},
+        "Build a calm place in your mind's eye, in your own colours and sounds.",
+        "An imagery exercise: you build a place in your imagination where you feel safe and calm.",
+        ("imagery",), 480.0, timed=False),
+    FakeExerciseSpec(
+        "grounding-senses", {"en-GB": "Grounding through the senses", "en-US": "Grounding Through the Senses"},
+        "Notice five things you can see, four you can hear, and more.",
+        "A short grounding exercise for moments when everything feels too much.",
+        ("grounding", "mindfulness"), 240.0),
+    FakeExerciseSpec(
+        "compassionate-self", {"en-GB": "The compassionate self", "en-US": "The Compassionate Self"},
+        "Step into the kind, wise and confident part of yourself.",
+        "An exercise in imagining yourself at your most compassionate.",
+        ("self-compassion",), 720.0),
+]
+
+
+def _cues(duration: float, timed: bool) -> tuple[Cue, ...]:
+    step = duration / len(PASSAGES)
+    if not timed:
+        return tuple(Cue(0.0, 0.0, text) for text in PASSAGES)
+    return tuple(Cue(round(i * step, 3), round((i + 1) * step - 0.5, 3), text)
+                 for i, text in enumerate(PASSAGES))
+
+
+class FakeBackend(StationBackend):
+    """StationBackend with an in-memory catalogue; `calls` records which thread asked what."""
+
+    def __init__(self, settings: Settings, root: Path, exercises: list[FakeExerciseSpec] | None = None,
+                 player_factory: Callable[[Callable[[Callable[[], None]], None]], Any] | None = None,
+                 services: Any = None):
+        super().__init__(settings, services)
+        self.specs = list(exercises or DEMO)
+        self.root = root
+        self.calls: list[tuple[str, str]] = []
+        self.variants: dict[tuple[str, str], Variant] = {}
+        root.mkdir(parents=True, exist_ok=True)
+        for spec in self.specs:
+            for lang in spec.languages:
+                audio = root / f"{spec.id}-{lang}.mp3"
+                audio.write_bytes(b"ID3" + secrets.token_bytes(4000))
+                pdf = root / f"{spec.id}-{lang}.pdf"
+                pdf.write_bytes(b"%PDF-1.4\n% a stand-in script\n%%EOF\n")
+                self.variants[(spec.id, lang)] = Variant(
+                    spec.id, lang, spec.titles[lang], spec.summary, spec.duration, audio, audio,
+                    _cues(spec.duration, spec.timed), audio.stat().st_size, pdf, pdf.stat().st_size)
+        self._player_factory = player_factory
+        self.player: FakePlayer | None = None
+
+    def _record(self, what: str) -> None:
+        self.calls.append((what, threading.current_thread().name))
+
+    def lookup(self, exercise_id: str, lang: str) -> Variant | None:
+        """The take-home server's catalogue lookup (`variant(exercise_id, lang)`)."""
+        return self.variants.get((exercise_id, lang))
+
+    def cards(self, db: Any, lang: str, technique: str | None, query: str | None) -> list[Card]:
+        self._record("cards")
+        return self.query_cards(lang, technique, query)
+
+    def query_cards(self, lang: str, technique: str | None = None, query: str | None = None) -> list[Card]:
+        """The same answer as cards(), for a test's own expectations (not recorded)."""
+        out = []
+        for spec in self.specs:
+            if spec.visibility != "public":
+                continue
+            if technique and technique not in spec.techniques:
+                continue
+            title = spec.titles.get(lang) or next(iter(spec.titles.values()))
+            text = f"{title} {spec.summary} {spec.introduction}".lower()
+            if query and not all(word in text for word in query.lower().split()):
+                continue
+            out.append(Card(spec.id, title, spec.summary, spec.duration, spec.techniques, spec.languages))
+        return out
+
+    def techniques(self, db: Any) -> list[str]:
+        self._record("techniques")
+        return sorted({t for s in self.specs if s.visibility == "public" for t in s.techniques})
+
+    def exercise(self, db: Any, exercise_id: str, lang: str) -> Exercise | None:
+        self._record("exercise")
+        spec = next((s for s in self.specs if s.id == exercise_id), None)
+        if spec is None:
+            return None
+        variant = self.variants.get((spec.id, lang)) or self.variants[(spec.id, spec.languages[0])]
+        return Exercise(spec.id, variant.title, spec.summary, spec.introduction, "", (),
+                        spec.techniques, spec.visibility, False, spec.languages, variant)
+
+    def qr_matrix(self, text: str) -> list[list[bool]]:
+        self._record("qr_matrix")
+        return super().qr_matrix(text)
+
+    def take_home(self, db: Any, exercise_id: str, lang: str) -> TakeHomeCode:
+        self._record("take_home")
+        return super().take_home(db, exercise_id, lang)
+
+    def make_player(self, dispatch: Callable[[Callable[[], None]], None]) -> Any:
+        if self._player_factory is not None:
+            return self._player_factory(dispatch)
+        self.player = FakePlayer(dispatch, volume_cap=self.settings.audio.volume_cap,
+                                 start_volume=self.settings.audio.start_volume)
+        return self.player
+
+
+class FakePlayer:
+    """The Player API with a clock instead of a sound card; events come from its own thread
+    through `dispatch`, as the real engine's do. `speed` > 1 makes time pass faster."""
+
+    def __init__(self, dispatch: Callable[[Callable[[], None]], None], volume_cap: float = 0.8,
+                 start_volume: float = 0.4, speed: float = 1.0, report_every: float = 0.1):
+        self._dispatch = dispatch
+        self.volume_cap = volume_cap
+        self.start_volume = start_volume
+        self.volume = start_volume
+        self.speed = speed
+        self.report_every = report_every
+        self.state = "idle"
+        self.duration = 0.0
+        self.path: Path | None = None
+        self.commands: list[str] = []
+        self._listeners: list[Any] = []
+        self._base = 0.0
+        self._since: float | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fake-player", daemon=True)
+        self._thread.start()
+
+    @property
+    def position(self) -> float:
+        with self._lock:
+            return self._position()
+
+    def _position(self) -> float:
+        if self._since is None:
+            return self._base
+        return min(self.duration, self._base + (time.monotonic() - self._since) * self.speed)
+
+    def add_listener(self, listener: Any) -> None:
+        self._listeners.append(listener)
+
+    def _emit(self, name: str, *args: Any) -> None:
+        for listener in self._listeners:
+            self._dispatch(lambda listener=listener: getattr(listener, name)(*args))
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self._emit("on_state", state)
+
+    def load(self, path: Path, duration: float | None = None) -> None:
+        self.commands.append("load")
+        if not Path(path).exists():
+            raise FileNotFoundError(path)
+        with self._lock:
+            self.path = Path(path)
+            self.duration = float(duration or 60.0)
+            self._base, self._since = 0.0, None
+        self._set_state("idle")
+
+    def play(self) -> None:
+        self.commands.append("play")
+        with self._lock:
+            self._since = time.monotonic()
+        self._set_state("playing")
+
+    def resume(self) -> None:
+        self.commands.append("resume")
+        self.play()
+
+    def pause(self) -> None:
+        self.commands.append("pause")
+        with self._lock:
+            self._base, self._since = self._position(), None
+        self._set_state("paused")
+
+    def stop(self) -> None:
+        self.commands.append("stop")
+        with self._lock:
+            self._base, self._since = 0.0, None
+        self._set_state("idle")
+
+    def seek(self, seconds: float) -> None:
+        self.commands.append(f"seek {seconds:.1f}")
+        with self._lock:
+            self._base = max(0.0, min(seconds, self.duration))
+            if self._since is not None:
+                self._since = time.monotonic()
+        self._emit("on_position", self._base)
+
+    def skip(self, delta: float) -> None:
+        self.seek(self.position + delta)
+
+    def set_volume(self, v: float) -> None:
+        self.volume = max(0.0, min(v, self.volume_cap))
+
+    def reset_volume(self) -> None:
+        self.volume = self.start_volume
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.report_every):
+            with self._lock:
+                playing = self._since is not None
+                position = self._position()
+                ended = playing and position >= self.duration
+                if ended:
+                    self._base, self._since = self.duration, None
+            if ended:
+                self.state = "ended"
+                self._emit("on_ended")
+            elif playing:
+                self._emit("on_position", position)

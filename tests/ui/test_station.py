@@ -1,0 +1,176 @@
+import pytest
+
+pytestmark = pytest.mark.ui
+
+KEY_ESCAPE, KEY_F1 = 27, 282
+
+
+def test_attract_screen_leads_to_browse_on_a_touch(station):
+    assert station.screen == "attract"
+    shot = station.screenshot("attract")
+    assert shot.stat().st_size > 1000
+    station.tap_at(100, 100)
+    station.wait_for(lambda: station.screen == "browse", what="the browse screen")
+
+
+def test_escape_f1_and_close_do_nothing_when_locked_down(station):
+    station.key(KEY_ESCAPE)
+    station.key(KEY_F1)
+    assert station.window.dispatch("on_request_close") is True
+    station.pump(0.2)
+    assert station.app.root is not None and station.app.root.parent is station.window
+    assert station.app._app_settings is None  # Kivy's settings panel was never built
+
+
+def test_a_bug_in_a_screen_is_logged_and_the_station_carries_on(station, caplog):
+    from kivy.clock import Clock
+
+    def broken(dt):
+        raise RuntimeError("simulated screen bug")
+
+    Clock.schedule_once(broken, 0)
+    station.pump(0.2)
+    assert "simulated screen bug" in caplog.text
+    assert station.app.root.parent is station.window
+    station.tap_at(100, 100)
+    station.wait_for(lambda: station.screen == "browse", what="the browse screen after the error")
+
+
+def test_alt_f4_does_nothing_when_locked_down(station):
+    station.key(285, modifiers=["alt"])
+    station.pump(0.1)
+    assert station.app.root.parent is station.window
+
+
+def test_deep_link_start_opens_the_player_and_plays(launch):
+    s = launch(start_id="safe-place", lang="en-US")
+    s.on("player")
+    s.wait_for(lambda: s.app.playback.playing, what="playing from the deep link")
+    assert s.app.lang == "en-US"
+    assert s.app.exercise.variant.lang == "en-US"
+    script = s.ids("player").script
+    # This exercise has no timed cues: the script shows, nothing is highlighted.
+    assert script.count == 10 and not script.timed
+    s.pump(0.5)
+    assert script.current == -1
+    assert "does not follow" in s.ids("player").script_hint.text
+    s.screenshot("deep-link-start-untimed-script")
+
+
+def test_deep_link_take_home_shows_the_code(launch):
+    from tests.ui.helpers import decode_qr
+
+    s = launch(take_home_id="compassionate-other")
+    s.on("take_home")
+    s.wait_for(lambda: s.get("take_home").stage == "code", what="the code")
+    shot = s.screenshot("deep-link-take-home")
+    assert decode_qr(shot) == [s.get("take_home").url]
+
+
+def test_a_missing_audio_file_shows_a_gentle_banner(launch):
+    from tests.ui.helpers import tile, tile_ids
+
+    s = launch()
+    s.backend.variants[("soothing-breath", "en-GB")].playback_path.unlink()
+    s.tap_at(640, 400)
+    s.on("browse")
+    s.wait_for(lambda: len(tile_ids(s)) == 5)
+    s.tap(tile(s, "soothing-breath"))
+    s.on("exercise")
+    s.tap(s.ids("exercise").listen)
+    s.wait_for(lambda: s.app.banner.shown, what="the banner")
+    assert "missing" in s.app.banner.ids.message.text
+    s.screenshot("banner-file-missing")
+    # The visitor stays where they were, and the banner blocks nothing.
+    assert s.screen == "exercise"
+    s.tap(s.ids("exercise").take_home)
+    s.on("take_home")
+    s.tap(s.app.banner.ids.close)
+    assert not s.app.banner.shown
+
+
+def test_help_is_one_touch_away_on_every_client_screen(launch):
+    from tests.ui.helpers import tile, tile_ids
+
+    s = launch()
+    s.tap_at(640, 400)
+    s.on("browse")
+    s.wait_for(lambda: len(tile_ids(s)) == 5)
+    s.tap(tile(s, "safe-place"))
+    s.on("exercise")
+    for screen in ("browse", "exercise", "player", "take_home"):
+        s.app.go(screen)
+        s.on(screen)
+        s.tap(s.ids(screen).top.ids.help_button)
+        s.wait_for(lambda: s.app._help is not None and s.app._help.parent is not None, what="help")
+        assert s.app._help.ids.help_text.text == s.app.settings.help.text
+        s.tap(s.app._help.ids.close)
+        s.wait_for(lambda: s.app._help.parent is None, what="help closed")
+
+
+def test_text_size_and_contrast_are_one_touch_away(station):
+    from kiosk.ui import theme
+
+    station.tap_at(640, 400)
+    station.on("browse")
+    top = station.ids("browse").top
+    station.tap(top.ids.text_size_button)
+    assert station.app.text_scale > 1.2
+    station.tap(top.ids.contrast_button)
+    assert station.app.theme is theme.HIGH_CONTRAST
+    station.pump(0.2)
+    station.screenshot("browse-high-contrast")
+
+
+def test_the_therapist_corner_is_a_hook_not_a_button(station):
+    from kivy.tests.common import UnitTestTouch
+
+    seen = []
+    station.app.bind(on_therapist_gesture=lambda _app, screen: seen.append(screen))
+    # A short touch in the corner is an ordinary touch: the visitor begins.
+    station.tap_at(20, station.window.height - 20)
+    station.on("browse")
+    assert seen == []
+    # A long hold there is the therapist's gesture.
+    corner = station.get("browse").ids.corner
+    corner.hold_seconds = 0.3
+    x, y = corner.to_window(*corner.center)
+    touch = UnitTestTouch(x, y)
+    touch.touch_down()
+    station.pump(0.5)
+    touch.touch_up()
+    station.pump(0.05)
+    assert seen == ["browse"]
+
+
+def test_take_home_hides_when_its_server_is_not_running(launch, ui_settings):
+    import dataclasses
+
+    from tests.ui.helpers import tile, tile_ids
+
+    settings = dataclasses.replace(
+        ui_settings, take_home=dataclasses.replace(ui_settings.take_home, enabled=False))
+    s = launch(settings=settings)
+    s.tap_at(640, 400)
+    s.on("browse")
+    s.wait_for(lambda: len(tile_ids(s)) == 5)
+    s.tap(tile(s, "safe-place"))
+    s.on("exercise")
+    assert not s.app.take_home_available
+    assert s.ids("exercise").take_home.height == 0 and s.ids("exercise").take_home.opacity == 0
+
+
+def test_every_tile_opens_its_exercise_wherever_it_is_on_screen(station):
+    """The folded on-screen keyboard once lay under the lower tiles and swallowed their touches."""
+    from tests.ui.helpers import tile, tile_ids
+
+    s = station
+    s.tap_at(640, 400)
+    s.on("browse")
+    s.wait_for(lambda: len(tile_ids(s)) == 5)
+    for exercise_id in tile_ids(s):
+        s.tap(tile(s, exercise_id))
+        s.on("exercise")
+        assert s.app.exercise.id == exercise_id
+        s.tap(s.ids("exercise").top.ids.back)
+        s.on("browse")
