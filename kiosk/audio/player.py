@@ -126,6 +126,7 @@ class PortAudioPlayer:
         self._realtime = realtime
         self._raise_priority = False  # set for each new stream: its callback thread is new
         self.priority = "not started"
+        self._callback_tid = 0
         self._stage = self._make_stage(int(rate))
         self._closing = threading.Event()
         self._feeder = _Feeder(self)
@@ -389,6 +390,7 @@ class PortAudioPlayer:
         if self._raise_priority:
             self._raise_priority = False
             self.priority = raise_thread_priority()
+            self._callback_tid = threading.get_native_id()  # after: the monitor may lower it
         out = self._out[:frame_count]
         try:
             self._stage.render(out, status)
@@ -407,6 +409,7 @@ class PortAudioPlayer:
         last_position = 0.0
         reported_underruns = 0
         last_underrun_log = -10.0
+        pace_at, pace_calls = time.monotonic(), 0
         while not self._closing.is_set():
             now = time.monotonic()
             if self._stream is None:
@@ -419,6 +422,9 @@ class PortAudioPlayer:
                     self._opened.set()
             else:
                 calls = self._stage.calls
+                if now - pace_at >= 1.0:
+                    self._check_pace(calls - pace_calls, now - pace_at)
+                    pace_at, pace_calls = now, calls
                 if calls != calls_seen:
                     calls_seen, last_progress = calls, now
                 else:
@@ -440,6 +446,25 @@ class PortAudioPlayer:
             with self._lock:
                 busy = self._logical == PlayerState.PLAYING or self._stream is None
             self._closing.wait(MONITOR_PERIOD if busy else MONITOR_IDLE_PERIOD)
+
+    def _check_pace(self, calls: int, seconds: float) -> None:
+        """A device that takes audio much faster than real time (no clock, or a broken
+        driver) makes a real-time callback thread spin and starve everything else: put it
+        back at normal priority."""
+        if not self._callback_tid or self.priority.startswith("normal") or seconds <= 0:
+            return
+        speed = calls * self._block / (self.device_rate or RATE) / seconds
+        if speed < 2.0:
+            return
+        tid = self._callback_tid
+        try:
+            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+            os.setpriority(os.PRIO_PROCESS, tid, 0)
+        except OSError:
+            log.debug("could not lower the callback thread's priority", exc_info=True)
+        self.priority = f"normal priority (lowered: the device ran at {speed:.0f}x real time)"
+        log.warning("the output device takes audio at %.0fx real time; the audio callback "
+                    "thread is back at normal priority", speed)
 
     def _stall_reason(self, quiet: float, since_start: float) -> str | None:
         stream = self._stream
@@ -493,6 +518,7 @@ class PortAudioPlayer:
             if rate != self._stage.rate:
                 self._feeder.reconfigure(rate)
             self._raise_priority = self._realtime
+            self._callback_tid = 0
             with portaudio_lock, quiet_stderr("opening the output stream"):
                 stream = pa.open(
                     format=PA_INT16, channels=CHANNELS, rate=rate, output=True,

@@ -378,3 +378,24 @@ def test_play_after_the_end_starts_again(audio_device, tmp_path, tracks):
         assert player.state == PlayerState.IDLE and player.position == 0.0
     finally:
         player.close()
+
+
+def test_clockless_device_does_not_keep_a_real_time_spin(tmp_path, monkeypatch, tracks):
+    """ALSA's null device takes audio as fast as it comes: the callback then runs flat out,
+    and must not do so at real-time priority (it would starve the feeder and the UI)."""
+    conf = tmp_path / "null.conf"
+    conf.write_text("pcm.!default { type null }\n")
+    monkeypatch.setenv("ALSA_CONFIG_PATH", str(conf))
+    flac = tmp_path / "prog.flac"
+    make_playback_copy(tracks["wav"], flac)
+    player, rec = make_player()
+    try:
+        assert player.wait_ready(5.0)
+        player.load(flac)
+        player.play()
+        assert wait_for(lambda: player.priority.startswith("normal"), 4.0), player.priority
+        assert wait_for(lambda: player.state == PlayerState.ENDED, 10.0)  # and it still plays through
+    finally:
+        t0 = time.monotonic()
+        player.close()
+        assert time.monotonic() - t0 < 3.0
