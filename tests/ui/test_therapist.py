@@ -258,6 +258,8 @@ def test_leave_the_station_asks_first(station, monkeypatch):
     s.wait_for(lambda: app._leave_dialog is not None and app._leave_dialog.parent is not None, what="the question")
     s.tap(app._leave_dialog.ids.cancel)
     assert not stopped and s.screen == "therapist"
+    # The question fades out; a touch during the fade belongs to it, not to the panel.
+    s.wait_for(lambda: app._leave_dialog is None or app._leave_dialog.parent is None, what="the question gone")
     s.tap(s.get("therapist").ids.leave)
     s.wait_for(lambda: app._leave_dialog.parent is not None, what="the question again")
     s.tap(app._leave_dialog.ids.confirm)
