@@ -48,8 +48,14 @@ class _PipeLogHandler(logging.Handler):
 
 def _child_main(conn: multiprocessing.connection.Connection, engine_kwargs: dict[str, Any],
                 log_level: int) -> None:
-    from kiosk.audio.player import PortAudioPlayer
+    import os
 
+    from kiosk.audio.player import NICE_FALLBACK, PortAudioPlayer
+
+    # The whole process is audio: its feeder and monitor (created below, inheriting this)
+    # should not sit behind the UI either, or the callback waits for the GIL they hold.
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, NICE_FALLBACK)
     lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:
