@@ -16,7 +16,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["content", "audio", "takehome", "ui", "therapist"]
-TIME_LIMIT_SECONDS = 540  # the whole run must stay under 10 minutes
+# Arguments that keep the whole run inside 10 minutes: the audio underrun figure plays in
+# real time, so here it plays 60 s (run `bench/audio.py` alone for the full 5 minutes).
+ARGS = {"audio": ["--duration", "60"]}
+TIME_LIMIT_SECONDS = 585  # the whole run must stay under 10 minutes
 
 
 def machine_description() -> str:
@@ -52,7 +55,8 @@ def main() -> int:
             continue
         t0 = time.monotonic()
         try:
-            proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+            proc = subprocess.run([sys.executable, str(script), *ARGS.get(script.stem, [])],
+                                  capture_output=True, text=True,
                                   timeout=remaining, cwd=HERE.parent)
             output, code = proc.stdout, proc.returncode
             if code != 0:

@@ -670,31 +670,22 @@ class _FileProblem(Exception):
 
 
 def _make_playback_copy(mp3: Path, flac: Path, progress: Callable[[float], None], info: Mp3Info) -> int:
-    """Stream-decode the MP3 into a 16-bit FLAC; return the samples per channel written.
+    """Decode the MP3 into the engine's lossless playback copy; return samples per channel.
 
-    miniaudio streams VBR exactly (soundfile's chunked MP3 reads do not, see the stack
-    notes); 16-bit FLAC holds the decoder's 16-bit output losslessly and seeks instantly.
-    libsndfile's default compression level: level 0 was no faster here and, without
-    mid-side coding, made stereo copies twice the size.
+    The audio engine's own copy (kiosk.audio.decode), so import and playback share one
+    decoder: miniaudio streams VBR exactly (soundfile's chunked MP3 reads do not, see the
+    stack notes) and it stops at the last whole frame, as the engine expects.
     """
-    import miniaudio
-    import numpy as np
-    import soundfile
+    from kiosk.audio.decode import make_playback_copy
 
-    expected = max(info.max_samples, 1)
-    done = 0
+    def report(done_seconds: float, total_seconds: float) -> None:
+        if total_seconds > 0:
+            progress(min(done_seconds / total_seconds, 1.0))
+
     flac.parent.mkdir(parents=True, exist_ok=True)
-    with soundfile.SoundFile(flac, "w", samplerate=info.sample_rate, channels=info.channels,
-                             format="FLAC", subtype="PCM_16") as out:
-        for chunk in miniaudio.mp3_stream_file(str(mp3), frames_to_read=65536):
-            samples = np.frombuffer(chunk, dtype=np.int16)
-            if info.channels > 1:
-                samples = samples.reshape(-1, info.channels)
-            out.write(samples)
-            done += len(samples)
-            progress(min(done / expected, 1.0))
+    duration = make_playback_copy(mp3, flac, report)
     _fsync_file(flac)
-    return done
+    return round(duration * info.sample_rate)
 
 
 def _fsync_file(path: Path) -> None:
@@ -1004,7 +995,7 @@ def _prepare(settings: Settings, db: sqlite_utils.Database, source: Path, stagin
         except Exception as exc:  # the decoder's own errors have no common base class
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
                 raise
-            faults.append(Fault(rel, f"cannot be decoded: {exc}"))
+            faults.append(Fault(rel, f"cannot be decoded: {getattr(exc, 'fault', exc)}"))
             continue
         low = info.expected_samples - info.samples_per_frame - 4096 * (info.encoder_delay is None)
         if not low <= samples <= info.max_samples:

@@ -812,7 +812,8 @@ def test_sigkill_at_random_moments(baseline, tmp_path):
     whole = time.monotonic() - started
     rng = random.Random(int(os.environ.get("KIOSK_CRASH_SEED", "20240611")))
     outcomes = []
-    for _ in range(8):
+    # The issue asks for 100 kills; KIOSK_CRASH_RUNS=8 makes a quick local run.
+    for _ in range(int(os.environ.get("KIOSK_CRASH_RUNS", "100"))):
         settings, outcome = _run_crash(baseline, tmp_path, "none", rng.uniform(0.0, whole))
         version, exercise_ids = _state(settings)
         assert (version, exercise_ids) in (("1.0.0", OLD_IDS), ("1.1.0", NEW_IDS))

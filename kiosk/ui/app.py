@@ -21,7 +21,7 @@ from kivy.uix.screenmanager import FadeTransition, Screen, ScreenManager
 from kiosk.ui import strings, theme
 from kiosk.ui.backend import Backend, StationBackend
 from kiosk.ui.fonts import register_fonts
-from kiosk.ui.idle import IdleAction, IdleWatch
+from kiosk.ui.idle import AutoLock, IdleAction, IdleWatch
 from kiosk.ui.playback import PlayerModel, clock_dispatch
 from kiosk.ui.theme import Theme
 from kiosk.ui.worker import Worker
@@ -67,6 +67,9 @@ class KioskApp(App):
     exercise = ObjectProperty(None, allownone=True)  # the exercise on screen, None between visitors
     # False when take-home is switched off or its server could not start: the button hides.
     take_home_available = BooleanProperty(True)
+    # Therapist mode: unlocked by the hidden corner and the PIN, locked by "Lock" or by time.
+    therapist_active = BooleanProperty(False)
+    presentation = BooleanProperty(False)  # the player shows the script large
 
     def __init__(self, services: Services, *, start_id: str | None = None,
                  take_home_id: str | None = None, lang: str | None = None,
@@ -91,6 +94,8 @@ class KioskApp(App):
         self._help: Any = None
         self._still_there: Any = None
         self._beats: Any = None
+        self.auto_lock = AutoLock(self.settings.therapist.auto_lock_minutes * 60)
+        self._leave_dialog: Any = None
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> StationRoot:
@@ -114,6 +119,10 @@ class KioskApp(App):
         self.manager = ScreenManager(transition=FadeTransition(duration=0.2))
         root.add_widget(self.manager)
         for name, screen_class in client_screens():
+            self.add_screen(screen_class(name=name))
+        from kiosk.ui.screens import therapist_screens
+
+        for name, screen_class in therapist_screens():
             self.add_screen(screen_class(name=name))
         self.manager.current = "attract"
         Clock.schedule_interval(self._idle_tick, IDLE_TICK_SECONDS)
@@ -148,7 +157,7 @@ class KioskApp(App):
             self._beats.cancel()
         Window.unbind(on_request_close=self._on_request_close, on_keyboard=self._on_keyboard,
                       on_touch_down=self._on_any_touch, on_draw=self._first_frame)
-        for view in (self._help, self._still_there):
+        for view in (self._help, self._still_there, self._leave_dialog):
             if view is not None:
                 view.dismiss(animation=False)
         playback = getattr(self, "playback", None)
@@ -247,7 +256,8 @@ class KioskApp(App):
     def leave_player(self) -> None:
         if self.playback.playing:
             self.playback.toggle()
-        self.go("exercise")
+        self.presentation = False
+        self.go("therapist" if self.therapist_active else "exercise")
 
     def _open_deep_link(self, start_id: str | None, take_home_id: str | None, lang: str | None) -> None:
         if lang:
@@ -263,14 +273,83 @@ class KioskApp(App):
         self.dispatch("on_therapist_gesture", screen)
 
     def on_therapist_gesture(self, screen: str) -> None:
-        """Therapist mode binds here (PIN pad); until then the gesture does nothing visible."""
+        """The PIN pad, or a word that therapist mode is not set up on this station."""
+        if self.therapist_active:
+            return
+        if not self.settings.therapist.pin_hash:
+            self.show_banner("therapist.not_set_up")
+            return
+        self.manager.get_screen("pin").came_from = screen
+        self.go("pin")
+
+    def unlock_therapist(self) -> None:
+        log.info("therapist mode unlocked")
+        self.therapist_active = True
+        self.auto_lock.activity()
+        self.go("therapist")
+
+    def lock_therapist(self, why: str = "on request") -> None:
+        """Back to attract, with nothing of the session left: the panel needs the PIN again."""
+        if not self.therapist_active:
+            return
+        log.info("therapist mode locked (%s)", why)
+        self.therapist_active = False
+        self.presentation = False
+        if self._leave_dialog is not None and self._leave_dialog.parent is not None:
+            self._leave_dialog.dismiss(animation=False)
+        self.reset_session()
+
+    def start_for_therapist(self, exercise_id: str, lang: str) -> None:
+        """Opens the player at once in `lang` and plays (the therapist's "Start")."""
+        backend = self.backend
+
+        def done(exercise: Any) -> None:
+            if exercise is None or not self.therapist_active:
+                if exercise is None:
+                    self.show_banner("exercise.missing")
+                return
+            self.exercise = exercise
+            self._start_playing()
+
+        self.worker.submit(lambda db: backend.exercise(db, exercise_id, lang), done,
+                           lambda _exc: self.show_banner("banner.error"))
+
+    def toggle_presentation(self) -> None:
+        self.presentation = self.therapist_active and not self.presentation
+
+    def ask_leave_station(self) -> None:
+        from kiosk.ui.widgets.dialogs import LeaveStationView
+
+        if not self.therapist_active:
+            return
+        if self._leave_dialog is None:
+            self._leave_dialog = LeaveStationView()
+        self._leave_dialog.open(animation=False)
+
+    def leave_station(self) -> None:
+        """The only way to the desktop while lockdown is on: from therapist mode, confirmed."""
+        if not self.therapist_active:
+            return
+        log.info("the therapist is leaving the station for the desktop")
+        if self._leave_dialog is not None:
+            self._leave_dialog.dismiss(animation=False)
+        self.stop()
 
     # -- idle reset --------------------------------------------------------------------------------
     def _on_any_touch(self, *_args: Any) -> bool:
         self.idle.activity()
+        self.auto_lock.activity()
         return False
 
     def _idle_tick(self, _dt: float) -> None:
+        if self.therapist_active:
+            # In session the auto-lock governs: no "Still there?" in the middle of an
+            # exercise the therapist is presenting. Locking clears the station as a reset does.
+            if self.auto_lock.due():
+                self.lock_therapist("no touch for a while")
+            else:
+                self.idle.activity()
+            return
         action = self.idle.tick(at_rest=self.current_screen == "attract",
                                 playing=self.playback.playing)
         if action is IdleAction.ASK:

@@ -79,6 +79,14 @@ class Backend(Protocol):
     def qr_matrix(self, text: str) -> list[list[bool]]: ...
     def make_player(self, dispatch: Dispatch) -> Any: ...
     def open_db(self) -> Any: ...
+    # Therapist mode (every method on the worker thread, like the rest).
+    def therapist_cards(self, db: Any, lang: str, query: str | None) -> list[CardLike]: ...
+    def favourites(self, db: Any) -> list[str]: ...
+    def set_favourite(self, db: Any, exercise_id: str, favourite: bool) -> None: ...
+    def bundle(self, db: Any, items: list[tuple[str, str]], days: int | None) -> TakeHomeCode: ...
+    def live_links(self, db: Any) -> list[Any]: ...
+    def revoke(self, db: Any, short_id: str) -> bool: ...
+    def usage(self, db: Any, days: int) -> list[Any]: ...
 
 
 def link_expiry(settings: Settings, now: datetime | None = None) -> datetime:
@@ -137,6 +145,48 @@ class StationBackend:
         return TakeHomeCode(url=url, short_address=short, expires_at=issued.expires_at,
                             matrix=self.qr_matrix(url), wifi_ssid=th.wifi_ssid,
                             wifi_matrix=wifi_matrix)
+
+    # -- therapist mode ----------------------------------------------------------------------
+    def therapist_cards(self, db: Any, lang: str, query: str | None) -> list[Any]:
+        """Every exercise in `lang`, therapist-only and hidden ones included."""
+        return list(self._catalogue(db).cards(lang, query=query or None, include_hidden=True))
+
+    def favourites(self, db: Any) -> list[str]:
+        from kiosk.therapist import favourites
+
+        return list(favourites(db))
+
+    def set_favourite(self, db: Any, exercise_id: str, favourite: bool) -> None:
+        from kiosk.therapist import set_favourite
+
+        set_favourite(db, exercise_id, favourite)
+
+    def bundle(self, db: Any, items: list[tuple[str, str]], days: int | None) -> TakeHomeCode:
+        """One link for several exercises; `days` None: the station's default."""
+        from kiosk.takehome.links import issue_link  # type: ignore[import-not-found,unused-ignore]
+
+        th = self.settings.take_home
+        issued = issue_link(db, list(items), days=days or th.link_days,
+                            downloads_per_file=th.downloads_per_file, now=datetime.now(UTC),
+                            station=self.settings.station_name)
+        url, short = self._addresses(issued)
+        return TakeHomeCode(url=url, short_address=short, expires_at=issued.expires_at,
+                            matrix=self.qr_matrix(url))
+
+    def live_links(self, db: Any) -> list[Any]:
+        from kiosk.takehome.links import live_links  # type: ignore[import-not-found,unused-ignore]
+
+        return list(live_links(db, datetime.now(UTC)))
+
+    def revoke(self, db: Any, short_id: str) -> bool:
+        from kiosk.takehome.links import revoke  # type: ignore[import-not-found,unused-ignore]
+
+        return bool(revoke(db, short_id, datetime.now(UTC)))
+
+    def usage(self, db: Any, days: int) -> list[Any]:
+        from kiosk.usage import counts
+
+        return list(counts(db, days))
 
     def _addresses(self, issued: Any) -> tuple[str, str]:
         server = getattr(self.services, "take_home", None)

@@ -53,3 +53,19 @@ class IdleWatch:
             self.asking_since = now
             return IdleAction.ASK
         return IdleAction.NOTHING
+
+
+class AutoLock:
+    """Therapist mode locks itself after `seconds` without a touch. Playing does not hold it
+    open: an unattended, unlocked panel is the risk, whatever is playing."""
+
+    def __init__(self, seconds: float, now: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self._now = now
+        self._last_touch = now()
+
+    def activity(self) -> None:
+        self._last_touch = self._now()
+
+    def due(self) -> bool:
+        return self._now() - self._last_touch >= self.seconds

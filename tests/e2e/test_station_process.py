@@ -36,8 +36,9 @@ def test_kiosk_run_shows_the_attract_screen_and_survives_escape(tmp_path, screen
         shot = screenshot_dir / "e2e-attract.png"
         screenshot_root(shot)
         image = Image.open(shot).convert("RGB")
-        # The calm background colour fills the corners; the welcome text is drawn in the middle.
-        assert image.getpixel((5, 5)) == (31, 58, 69)
+        # The calm background colour fills the lower corners (a banner may sit at the top when
+        # this machine has no sound device); the welcome text is drawn in the middle.
+        assert image.getpixel((5, image.height - 5)) == (31, 58, 69)
         assert len(image.crop((300, 300, 980, 460)).getcolors(maxcolors=100000) or []) > 20
         subprocess.run(["xdotool", "key", "Escape"], check=False, timeout=10)
         time.sleep(0.5)

@@ -41,7 +41,7 @@ class StationDriver:
             if time.monotonic() >= end:
                 return
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0,
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0,
                  what: str | Callable[[], str] = "") -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -77,7 +77,7 @@ class StationDriver:
     def ids(self, screen: str) -> Any:
         return self.get(screen).ids
 
-    def on(self, screen: str, timeout: float = 5.0) -> None:
+    def on(self, screen: str, timeout: float = 20.0) -> None:
         """Waits until `screen` is current and its transition has finished."""
         manager = self.app.manager
         self.wait_for(lambda: manager.current == screen and not manager.transition.is_active,

@@ -171,11 +171,16 @@ class FakeBackend(StationBackend):
         self._record("cards")
         return self.query_cards(lang, technique, query)
 
-    def query_cards(self, lang: str, technique: str | None = None, query: str | None = None) -> list[Card]:
+    def therapist_cards(self, db: Any, lang: str, query: str | None) -> list[Card]:
+        self._record("therapist_cards")
+        return self.query_cards(lang, None, query, include_hidden=True)
+
+    def query_cards(self, lang: str, technique: str | None = None, query: str | None = None,
+                    include_hidden: bool = False) -> list[Card]:
         """The same answer as cards(), for a test's own expectations (not recorded)."""
         out = []
         for spec in self.specs:
-            if spec.visibility != "public":
+            if spec.visibility != "public" and not include_hidden:
                 continue
             if technique and technique not in spec.techniques:
                 continue
@@ -183,7 +188,8 @@ class FakeBackend(StationBackend):
             text = f"{title} {spec.summary} {spec.introduction}".lower()
             if query and not all(word in text for word in query.lower().split()):
                 continue
-            out.append(Card(spec.id, title, spec.summary, spec.duration, spec.techniques, spec.languages))
+            out.append(Card(spec.id, title, spec.summary, spec.duration, spec.techniques, spec.languages,
+                            spec.visibility))
         return out
 
     def techniques(self, db: Any) -> list[str]:

@@ -60,9 +60,9 @@ def test_idle_reset_forgets_everything(launch, quick):
     s.wait_for(lambda: s.get("take_home").stage == "code", what="the code")
 
     go_quiet(s)
-    s.wait_for(lambda: _still_there_shown(s), timeout=4, what='"Still there?"')
+    s.wait_for(lambda: _still_there_shown(s), timeout=20, what='"Still there?"')
     s.screenshot("idle-still-there")
-    s.wait_for(lambda: s.screen == "attract", timeout=5, what="the reset")
+    s.wait_for(lambda: s.screen == "attract", timeout=20, what="the reset")
     s.pump(0.3)
 
     browse, take_home = s.get("browse"), s.get("take_home")
@@ -92,7 +92,7 @@ def test_im_here_keeps_the_visit(launch, quick):
     s.tap(tile(s, "safe-place"))
     s.on("exercise")
     go_quiet(s)
-    s.wait_for(lambda: _still_there_shown(s), timeout=4, what='"Still there?"')
+    s.wait_for(lambda: _still_there_shown(s), timeout=20, what='"Still there?"')
     s.tap(s.app._still_there.ids.here)
     s.pump(0.2)
     assert not _still_there_shown(s)
@@ -118,5 +118,5 @@ def test_a_playing_exercise_is_not_interrupted(launch, quick):
     # When it ends, the quiet time starts counting.
     s.backend.player.seek(app.playback.duration - 0.3)
     s.wait_for(lambda: app.playback.state == "ended", what="the end of the exercise")
-    s.wait_for(lambda: _still_there_shown(s), timeout=4, what='"Still there?" after the end')
-    s.wait_for(lambda: s.screen == "attract", timeout=5, what="the reset after the end")
+    s.wait_for(lambda: _still_there_shown(s), timeout=20, what='"Still there?" after the end')
+    s.wait_for(lambda: s.screen == "attract", timeout=20, what="the reset after the end")

@@ -19,3 +19,11 @@ def client_screens() -> list[tuple[str, type[Screen]]]:
         ("player", PlayerScreen),
         ("take_home", TakeHomeScreen),
     ]
+
+
+def therapist_screens() -> list[tuple[str, type[Screen]]]:
+    """Reached only through the hidden corner and the PIN pad."""
+    from kiosk.ui.screens.pin import PinScreen
+    from kiosk.ui.screens.therapist import TherapistScreen
+
+    return [("pin", PinScreen), ("therapist", TherapistScreen)]

@@ -20,3 +20,7 @@ class StillThereView(ModalView):
 
 
 Builder.load_file(os.path.join(os.path.dirname(__file__), "dialogs.kv"))
+
+
+class LeaveStationView(ModalView):
+    """Therapist mode's "Leave the station": asked once more, since clients lose the station."""

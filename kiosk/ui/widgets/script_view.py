@@ -42,8 +42,13 @@ def cue_index(starts: Sequence[float], ends: Sequence[float], position: float) -
     return -1
 
 
+PASSAGE_SIZE = 22
+BIG_PASSAGE_SIZE = 40  # presentation: read from across the room
+
+
 class ScriptView(ScrollView):
     current = NumericProperty(-1)
+    big = BooleanProperty(False)
     timed = BooleanProperty(False)
     count = NumericProperty(0)
 
@@ -70,7 +75,8 @@ class ScriptView(ScrollView):
         self._starts = [float(c.start) for c in cues]
         self._ends = [float(c.end) for c in cues]
         for i, cue in enumerate(cues):
-            passage = Passage(text=str(cue.text).strip(), index=i, start=float(cue.start), timed=timed)
+            passage = Passage(text=str(cue.text).strip(), index=i, start=float(cue.start), timed=timed,
+                              base_size=BIG_PASSAGE_SIZE if self.big else PASSAGE_SIZE)
             # On press: in a ScrollView, a tap's release comes 200 ms after the finger lifts.
             passage.bind(on_press=self._touched)
             box.add_widget(passage)
@@ -110,6 +116,12 @@ class ScriptView(ScrollView):
             index = max(0, bisect.bisect_right(self._starts, position) - 1) if position >= self._starts[0] else -1
         if index != self.current:
             self.current = index
+
+    def on_big(self, _instance: Any, big: bool) -> None:
+        for passage in self._passages:
+            passage.base_size = BIG_PASSAGE_SIZE if big else PASSAGE_SIZE
+        # Once the passages have their new heights, bring the one being heard back into view.
+        Clock.schedule_once(lambda _dt: self.on_current(self, self.current), 0.05)
 
     def on_current(self, _instance: Any, index: int) -> None:
         for passage in self._passages:
