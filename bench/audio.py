@@ -449,6 +449,8 @@ def main() -> int:
          "underruns": child_underruns, "floor": child_floor}[args.child](args)
         return 0
 
+    # Stopped from outside: still stop the daemons this run started (the finally below).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     duration = args.duration or (30.0 if args.quick else 300.0)
     realtime_sample = 10.0 if args.quick else 30.0
     for tool in ("sox", "lame", "mpg123", "pulseaudio"):
