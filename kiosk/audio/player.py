@@ -30,6 +30,7 @@ idle. Position as heard = source time of the next frame to render - output laten
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -676,6 +677,10 @@ class _Feeder(threading.Thread):
             log.error("the audio feeder did not switch to %d Hz in time", rate)
 
     def run(self) -> None:
+        if self.player._realtime:
+            # A seek waits on this thread: it should not queue behind the UI for a CPU.
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, NICE_FALLBACK)  # Linux: this thread only
         try:
             self._loop()
         except Exception:
