@@ -54,24 +54,25 @@ from kiosk.audio.devices import (
     terminate_pyaudio,
 )
 from kiosk.audio.resample import Resampler, output_frames, to_stereo
-from kiosk.audio.stage import CHANNELS, Eof, OutputStage, RingBuffer, Segment
+from kiosk.audio.stage import CHANNELS, NEVER, Eof, OutputStage, RingBuffer, Segment, release
 
 log = logging.getLogger(__name__)
 
 RATE = 44100
 FALLBACK_RATES = (48000,)
 BLOCK_FRAMES = 1024  # 23 ms per callback: PyAudio costs ~10 us a call whatever its size
-FEED_FRAMES = 8192  # source frames per feeder read (~190 ms): libsndfile is cheaper in big reads
+# Source frames per feeder read (0.74 s): each wake-up and read has a fixed cost, so the
+# feeder sleeps until the ring has room for a whole read and then does one.
+FEED_FRAMES = 32768
 FIRST_FEED_FRAMES = 1024  # smaller first read after a seek: sooner to the callback
 RETRY_SECONDS = 2.0
 STALL_SECONDS = 1.0  # no callback for this long while the stream runs: the device is lost
 START_GRACE_SECONDS = 5.0  # a new stream may stay quiet this long before counting as lost
 WARM_CALLS = 16  # callbacks after which a stream counts as running
-MONITOR_PERIOD = 0.05  # 20 position events per second while playing
+MONITOR_PERIOD = 0.08  # 12.5 position events per second while playing (the UI needs 10)
 MONITOR_IDLE_PERIOD = 0.2  # otherwise: still notices a lost device well within 2 s
 CLOSE_TIMEOUT = 1.0
-IDLE_WAIT_MAX = 0.1  # the feeder's longest sleep with a full ring (the lead is 1.5 s)
-IDLE_WAIT_MIN = 0.0005
+FEEDER_WAIT = 0.5  # the feeder's longest sleep: the callback or a command normally wakes it
 PA_INT16 = 8  # pyaudio.paInt16, without importing PyAudio at module import time
 PA_CONTINUE = 0
 
@@ -128,6 +129,9 @@ class PortAudioPlayer:
         self._raise_priority = False  # set for each new stream: its callback thread is new
         self.priority = "not started"
         self._callback_tid = 0
+        # The feeder waits on this lock; the callback and the control calls release it.
+        self._wake = threading.Lock()
+        self._wake.acquire()
         self._stage = self._make_stage(int(rate))
         self._closing = threading.Event()
         self._feeder = _Feeder(self)
@@ -340,10 +344,13 @@ class PortAudioPlayer:
 
     def _make_stage(self, rate: int) -> OutputStage:
         lead = int(self._buffer_seconds * rate)
-        ring = RingBuffer(2 * lead + 4 * 8192)
+        # Twice the lead (a seek's old frames stay readable while they fade), plus room for
+        # the read that tops the lead up.
+        ring = RingBuffer(2 * lead + 2 * FEED_FRAMES * rate // RATE + 4096)
         fade = int(round(self._fade_ms * rate / 1000.0))
         stage = OutputStage(ring, rate, fade, self.volume_cap, max_block=self._out.shape[0])
         stage.volume = self._volume
+        stage.wake = self._wake
         return stage
 
     def _publish_state(self) -> None:
@@ -663,12 +670,10 @@ class _Feeder(threading.Thread):
         self.out_index = 0  # output frame index (from the track start) of the next frame
         self.total_out = 0
         self.first_block = True
-        self._last_wake = 0.0
-        self._last_read = 0
-        self._speed = 0.0  # frames per second the callback consumes, measured
 
     def post(self, command: tuple[Any, ...]) -> None:
         self.commands.put(command)
+        release(self.player._wake)
 
     def reconfigure(self, rate: int, timeout: float = 3.0) -> None:
         done = threading.Event()
@@ -690,19 +695,15 @@ class _Feeder(threading.Thread):
                 self.reader.close()
 
     def _loop(self) -> None:
+        wake = self.player._wake
         while True:
-            busy = self._wants_to_feed()
-            try:
-                first = self.commands.get_nowait() if busy else self.commands.get(timeout=self._idle_wait())
-            except queue.Empty:
-                first = None
-            if first is not None:
-                pending = [first]
-                while True:
-                    try:
-                        pending.append(self.commands.get_nowait())
-                    except queue.Empty:
-                        break
+            pending = []
+            while True:
+                try:
+                    pending.append(self.commands.get_nowait())
+                except queue.Empty:
+                    break
+            if pending:
                 for i, cmd in enumerate(pending):
                     if cmd[0] == "close":
                         return
@@ -715,6 +716,15 @@ class _Feeder(threading.Thread):
                     self._do(cmd)
             if self._wants_to_feed():
                 self._feed()
+                continue
+            # A lead's worth ahead (or nothing to read): sleep until the callback has taken
+            # the ring under the lead, then one whole read tops it up; or until a command.
+            stage = self.player._stage
+            if self.reader is not None and not self.eof:
+                stage.wake_at = stage.ring.write_index - int(self.player._buffer_seconds * stage.rate) + 1
+            if self.commands.empty():
+                wake.acquire(timeout=FEEDER_WAIT)
+            stage.wake_at = NEVER
 
     def _do(self, cmd: tuple[Any, ...]) -> None:
         kind = cmd[0]
@@ -781,22 +791,6 @@ class _Feeder(threading.Thread):
         # Publish the jump before any new frame is written (see stage.py).
         stage.jump = Segment(gen, stage.ring.write_index, start_time)
 
-    def _idle_wait(self) -> float:
-        """How long to sleep with a full ring: about half the time the device takes to
-        drain one read's worth, measured (a device may run faster than its nominal rate:
-        ALSA's null device has no clock at all)."""
-        stage = self.player._stage
-        now = time.perf_counter()
-        r = stage.ring.read_index
-        dt = now - self._last_wake
-        if dt > 0 and r >= self._last_read:
-            speed = (r - self._last_read) / dt
-            self._speed = max(speed, 0.5 * self._speed)  # fast to rise, slow to fall
-        self._last_wake, self._last_read = now, r
-        if self._speed <= 0:
-            return IDLE_WAIT_MAX
-        return min(IDLE_WAIT_MAX, max(IDLE_WAIT_MIN, 0.5 * FEED_FRAMES / self._speed))
-
     def _wants_to_feed(self) -> bool:
         if self.reader is None or self.eof:
             return False
@@ -815,12 +809,13 @@ class _Feeder(threading.Thread):
         reader, resampler = self.reader, self.resampler
         assert reader is not None and resampler is not None
         stage = self.player._stage
-        # Never spend longer on one read than half of what is buffered lasts: small reads
-        # right after a seek or load (the callback is waiting), big ones (cheaper) after.
+        # Small reads right after a seek or load (the callback is waiting for the first),
+        # then growing: decoding takes a few thousandths of the time what it decodes lasts,
+        # so reading twice what is buffered never keeps the callback waiting.
         ring = stage.ring
         ahead = ring.write_index - max(ring.read_index, stage.jump.start)
         ahead_src = ahead * reader.samplerate // stage.rate
-        want = FIRST_FEED_FRAMES if self.first_block else min(FEED_FRAMES, max(FIRST_FEED_FRAMES, ahead_src // 2))
+        want = FIRST_FEED_FRAMES if self.first_block else min(FEED_FRAMES, max(FIRST_FEED_FRAMES, 2 * ahead_src))
         self.first_block = False
         try:
             block = reader.read(want)
@@ -835,7 +830,7 @@ class _Feeder(threading.Thread):
             if len(tail):
                 frames = np.concatenate([frames, tail])
         # Resampling can overshoot; the gain stage relies on |x| <= 1.
-        frames = np.clip(frames, -1.0, 1.0)
+        np.clip(frames, -1.0, 1.0, out=frames)
         self._fade_track_end(frames, stage)
         if len(frames):
             stage.ring.write(frames)

@@ -21,6 +21,12 @@ Ordering rules that make this safe (CPython runs one bytecode at a time, in orde
 - the callback sets `segment` before `read_index`; the position reader reads them in the
   opposite order, so a torn read can only clamp to the segment start.
 
+The feeder sleeps until the callback wakes it: once `ring.read_index` reaches `wake_at`
+(the ring has room for a full read), the callback releases `wake`, a plain lock the feeder
+waits on. Releasing a lock never waits and, unlike a write to a pipe, keeps the GIL, so the
+callback cannot be held up by it; the feeder refills within a scheduling delay of the ring
+running low, whatever speed the device drains it at (ALSA's null device has no clock).
+
 In `render` nothing large is allocated (preallocated buffers, `out=` everywhere), nothing
 blocks, nothing logs. Exceptions are the caller's to swallow (see player.py).
 """
@@ -29,13 +35,25 @@ from __future__ import annotations
 
 from math import ceil
 from time import perf_counter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 CHANNELS = 2
 INT16_SCALE = 32768.0
 PA_OUTPUT_UNDERFLOW = 0x4  # PortAudio's paOutputUnderflow status flag
+NEVER = 1 << 62  # a ring index no read reaches: nobody to wake
+
+
+def release(lock: Any) -> None:
+    """Wake the thread waiting on `lock` (a threading.Lock used as a binary semaphore).
+
+    Never waits: a lock already released is left as it is."""
+    if lock is not None and lock.locked():
+        try:  # noqa: SIM105 - contextlib.suppress would allocate in the audio callback
+            lock.release()
+        except RuntimeError:
+            pass  # another thread released it between the check and here
 
 
 class Segment(NamedTuple):
@@ -89,7 +107,8 @@ class RingBuffer:
 class OutputStage:
     """Renders int16 stereo blocks for PortAudio from the ring, with fades and the volume cap.
 
-    Control inputs, written by other threads: `run` (play or hold), `volume`, `jump`, `eof`.
+    Control inputs, written by other threads: `run` (play or hold), `volume`, `jump`, `eof`,
+    `wake` and `wake_at`.
     Outputs, read by other threads: `segment`, `ring.read_index`, `calls`, `underruns`,
     `xruns`, `ended_gen`, `silent`, `frames_rendered`, `first_frame_calls` (see player).
     """
@@ -108,6 +127,8 @@ class OutputStage:
         self.volume = 0.0
         self.jump = Segment(0, 0, 0.0)
         self.eof: Eof | None = None
+        self.wake: Any = None  # the feeder's lock, released once read_index reaches wake_at
+        self.wake_at = NEVER
         # callback-owned state, readable by others
         self.segment = Segment(0, 0, 0.0)
         self.segment_frames = 0  # frames consumed since the segment started
@@ -209,6 +230,8 @@ class OutputStage:
             ring.read_index = r + m
             filled += m
         self.silent = self.envelope == 0.0
+        if ring.read_index >= self.wake_at:
+            release(self.wake)
         if not filled:
             out.fill(0)
             return

@@ -212,3 +212,20 @@ def test_render_allocates_no_large_buffers():
     tracemalloc.stop()
     grown = sum(s.size_diff for s in after.compare_to(before, "filename") if s.size_diff > 0)
     assert grown < 4096, f"render allocated {grown} bytes that stayed"
+
+
+def test_callback_wakes_the_feeder_once_the_ring_reaches_wake_at():
+    import threading
+
+    stage = make()
+    stage.run = True
+    start_segment(stage, 1, ramp_source(1000))
+    wake = threading.Lock()
+    wake.acquire()
+    stage.wake, stage.wake_at = wake, 300
+    render(stage, 256)
+    assert wake.locked(), "not yet: the read index is before wake_at"
+    render(stage, 64)
+    assert not wake.locked(), "the read index passed wake_at: the feeder is released"
+    render(stage, 64)  # released already: nothing more to do, nothing raised
+    assert wake.acquire(blocking=False)
