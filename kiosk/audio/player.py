@@ -123,6 +123,8 @@ class PortAudioPlayer:
         self._device_label = ""
         self.device_rate = 0
         self._out = np.zeros((max(8192, self._block), CHANNELS), np.int16)
+        # What the callback returns for a full block, made once: no allocation per call.
+        self._block_reply = (self._out[:self._block], PA_CONTINUE)
         self.callback_errors = 0
         self._calls_at_open = 0
         self._realtime = realtime
@@ -399,13 +401,14 @@ class PortAudioPlayer:
             self._raise_priority = False
             self.priority = raise_thread_priority()
             self._callback_tid = threading.get_native_id()  # after: the monitor may lower it
-        out = self._out[:frame_count]
+        reply = self._block_reply if frame_count == self._block else (self._out[:frame_count], PA_CONTINUE)
+        out = reply[0]
         try:
             self._stage.render(out, status)
         except Exception:  # an exception here would abort the stream: never let one out
             out.fill(0)
             self.callback_errors += 1
-        return out, PA_CONTINUE
+        return reply
 
     # ------------------------------------------------------------------ inside: monitor
     def _monitor_loop(self) -> None:
@@ -453,7 +456,9 @@ class PortAudioPlayer:
                 reported_underruns, last_underrun_log = underruns, now
             with self._lock:
                 busy = self._logical == PlayerState.PLAYING or self._stream is None
-            self._closing.wait(MONITOR_PERIOD if busy else MONITOR_IDLE_PERIOD)
+            # A plain sleep: Event.wait makes a new lock at every call, and close() can
+            # wait one period.
+            time.sleep(MONITOR_PERIOD if busy else MONITOR_IDLE_PERIOD)
 
     def _check_pace(self, calls: int, seconds: float) -> None:
         """A device that takes audio much faster than real time (no clock, or a broken
