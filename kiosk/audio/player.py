@@ -233,6 +233,19 @@ class PortAudioPlayer:
         self._publish_state()
         self._emit("on_position", 0.0)
 
+    def restore(self, path: Path, duration: float | None, seconds: float, paused: bool, volume: float) -> None:
+        """Load `path` at `seconds` with `volume`, PAUSED (or IDLE when `paused` is false):
+        how RemotePlayer puts a restarted engine back where the one before it was."""
+        self.load(path, duration)
+        with self._lock:
+            if self._file_error is not None:
+                return  # load() has reported it
+            self._seek_locked(seconds)
+            if paused:
+                self._logical = PlayerState.PAUSED
+            self._set_volume_locked(volume)
+        self._publish_state()
+
     def play(self) -> None:
         with self._lock:
             if self._path is None:

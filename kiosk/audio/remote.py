@@ -93,7 +93,7 @@ def _child_main(conn: multiprocessing.connection.Connection, engine_kwargs: dict
     opened = player.wait_ready(10.0)
     send(("ready", opened, snapshot()))
     allowed = {"load", "play", "pause", "resume", "stop", "seek", "skip", "set_volume",
-               "reset_volume", "close", "snapshot"}
+               "reset_volume", "close", "snapshot", "restore"}
     try:
         while True:
             try:
@@ -138,7 +138,9 @@ class RemotePlayer:
         self._ready = threading.Event()
         self._opened = False
         self._loaded: tuple[Path, float | None] | None = None
-        self._dead_state: str | None = None  # the state before the child died, while it is replaced
+        # While a new engine is being put back where the dead one was: its state, position
+        # and volume then. The UI hears ERROR until the new engine is in place.
+        self._dead: tuple[str, float, float] | None = None
         self._conn: multiprocessing.connection.Connection | None = None
         self._proc: Any = None
         self.restarts = 0
@@ -179,16 +181,20 @@ class RemotePlayer:
             except (EOFError, OSError):
                 break
             kind = message[0]
+            # While a new engine is being put back in place, the UI hears only its errors.
+            restoring = self._dead is not None
             if kind == "position":
                 _, seconds, at = message
                 self._snap = dict(self._snap, position=seconds, at=at)
-                self._emit("on_position", seconds)
+                if not restoring:
+                    self._emit("on_position", seconds)
             elif kind == "event":
                 _, name, args, snap = message
                 self._snap = snap
                 if name == "on_state":
                     args = (PlayerState(args[0]),)
-                self._emit(name, *args)
+                if not restoring or name == "on_error":
+                    self._emit(name, *args)
             elif kind == "reply":
                 _, request_id, snap, error = message
                 self._snap = snap
@@ -212,34 +218,38 @@ class RemotePlayer:
         code = proc.exitcode
         log.error("the audio engine process stopped (exit code %s); starting a new one", code)
         with self._lock:
-            was = self._snap.get("state")
-            self._dead_state = was
+            was = str(self._snap.get("state"))
+            self._dead = (was, self.position, self.volume)
             self._snap = dict(self._snap, state=PlayerState.ERROR.value, at=time.monotonic())
         for waiter in list(self._replies.values()):
             waiter[1].append("the audio engine process stopped")
             waiter[0].set()
         self._replies.clear()
         self._ready.set()
+        # As the engine reports a lost device: the error, then the state.
+        self._emit("on_error", "The audio engine stopped unexpectedly; restarting it")
         if was != PlayerState.ERROR.value:
             self._emit("on_state", PlayerState.ERROR)
-        self._emit("on_error", "The audio engine stopped unexpectedly; restarting it")
         threading.Thread(target=self._restart, name="audio-restart", daemon=True).start()
 
     def _restart(self) -> None:
         time.sleep(self._restart_seconds)
-        if self._closing:
+        if self._closing or self._dead is None:
             return
         self.restarts += 1
-        position = float(self._snap.get("position", 0.0))
+        was, position, volume = self._dead
+        if was == PlayerState.ENDED.value:
+            position = 0.0  # play() after the end starts again from the beginning
         self._start_child()
         self._ready.wait(START_TIMEOUT)
         loaded = self._loaded
         if loaded is not None:
-            self._call("load", str(loaded[0]), loaded[1])
-            if position > 0:
-                self._call("seek", position)
-        self._dead_state = None
+            # Playing or paused: back PAUSED at the same place; the client presses play.
+            paused = was in (PlayerState.PLAYING.value, PlayerState.PAUSED.value)
+            self._call("restore", str(loaded[0]), loaded[1], position, paused, volume)
+        self._dead = None
         self._emit("on_state", self.state)
+        self._emit("on_position", self.position)
 
     def _call(self, method: str, *args: Any) -> None:
         if self._closing and method != "close":
@@ -266,7 +276,7 @@ class RemotePlayer:
     # -- the Player API --------------------------------------------------------------
     @property
     def state(self) -> PlayerState:
-        if self._dead_state is not None:
+        if self._dead is not None:
             return PlayerState.ERROR  # until a new engine has the track back in place
         return PlayerState(self._snap["state"])
 

@@ -52,24 +52,29 @@ def test_is_a_player_and_plays_exactly(audio_device, tmp_path, tracks):
     assert np.abs(got[inner].astype(int) - expected[inner].astype(int)).max() <= 1
 
 
-def test_engine_process_killed_then_restarted_where_it_was(audio_device, tmp_path, tracks):
+def test_engine_process_killed_mid_play_comes_back_paused_where_it_was(audio_device, tmp_path, tracks):
     flac = tmp_path / "prog.flac"
     make_playback_copy(tracks["wav"], flac)
     player, rec = make_remote()
     try:
         assert player.wait_ready(15.0)
         player.load(flac)
+        player.set_volume(0.3)
         player.play()
         time.sleep(1.2)
-        before = player.position
         first_pid = player.pid
         assert first_pid is not None
         os.kill(first_pid, signal.SIGKILL)  # as if PortAudio aborted
+        before = player.position
         assert wait_for(lambda: player.state == PlayerState.ERROR, 2.0)
-        assert any("engine stopped" in str(m) for _, m in rec.of("error"))
-        assert wait_for(lambda: player.state == PlayerState.IDLE and player.pid != first_pid, 20.0)
+        assert wait_for(lambda: player.state == PlayerState.PAUSED and player.pid != first_pid, 20.0)
         assert player.restarts == 1
         assert abs(player.position - before) < 0.3, "the track is back where it was"
+        assert player.volume == pytest.approx(0.3), "the client's volume too"
+        # What the UI heard: an error, then ERROR, then PAUSED (nothing of the restore's steps).
+        kinds = [(k, v) for _, k, v in rec.events if k in ("state", "error")]
+        dead = next(i for i, (k, v) in enumerate(kinds) if k == "error" and "engine stopped" in str(v))
+        assert kinds[dead + 1:] == [("state", PlayerState.ERROR), ("state", PlayerState.PAUSED)]
         player.play()
         time.sleep(0.6)
         assert player.state == PlayerState.PLAYING and player.position > before + 0.3
