@@ -1,8 +1,13 @@
 """The audio engine's figures (issue 4), printed as a markdown table.
 
-Run:  .venv/bin/python bench/audio.py             (about 13 minutes: 2 x 5 of them real-time playback)
-      .venv/bin/python bench/audio.py --quick     (about 3 minutes: 2 x 30 s of real-time playback)
+Run:  .venv/bin/python bench/audio.py             (about 6 minutes: 5 of them real-time playback)
+      .venv/bin/python bench/audio.py --quick     (about 1.5 minutes: 30 s of real-time playback)
       .venv/bin/python bench/audio.py --duration 600
+      .venv/bin/python bench/audio.py --in-process   (also the underrun run with the engine in
+                                                      the UI's process, and the playback copy's CPU)
+
+The engine runs as on a station, in its own process (RemotePlayer), for the CPU and underrun
+figures; its CPU is that process's plus what the UI's process spends on it (the pipe).
 
 Devices (no sound card needed):
 - "paced": a real-time device, the tests' one (tests/audio_device.py): PortAudio -> ALSA file
@@ -11,9 +16,10 @@ Devices (no sound card needed):
 - "null": ALSA's null device, which has no clock and takes audio as fast as it is given.
   Used to push a whole 60-minute track through the engine in seconds, next to mpg123 (the
   MP3) and sox (the engine's FLAC playback copy) playing the same file to the same device.
-  The engine's callback thread then spins faster than any decoder can feed it, so part of
-  its CPU there is spent rendering silence (underrun callbacks, counted in the table): the
-  real-time row is the one that says what a station spends.
+  The callback there is called back to back, as fast as it returns; it wakes the feeder
+  whenever the ring falls under its lead, but when the feeder is late the callback renders
+  silence (counted in the notes): the real-time row is the one that says what a station
+  spends.
 
 Each measurement runs in its own child process (`--child NAME`), so one does not disturb
 the next and each process's CPU time is its own. Test tracks (60 and 5 minutes, VBR MP3
@@ -51,6 +57,7 @@ from kiosk.audio.decode import make_playback_copy  # noqa: E402
 LONG_MIN = 60
 SHORT_MIN = 5
 RATE = 44100
+MEMORY_SAMPLES = 20  # RSS every 0.2 s while playing each track
 
 
 # ------------------------------------------------------------------------------ tracks
@@ -98,15 +105,37 @@ def wait_until(cond: Any, timeout: float, step: float = 0.0005) -> bool:
     return bool(cond())
 
 
-def new_player(**kw: Any) -> Any:
+def new_player(remote: bool = False, **kw: Any) -> Any:
     from kiosk.audio.player import PortAudioPlayer
+    from kiosk.audio.remote import RemotePlayer
 
     args: dict[str, Any] = dict(volume_cap=1.0, start_volume=0.5, fade_ms=20, buffer_seconds=1.5)
     args.update(kw)
-    player = PortAudioPlayer(**args)
-    if not player.wait_ready(10):
+    player = RemotePlayer(**args) if remote else PortAudioPlayer(**args)
+    if not player.wait_ready(20):
         raise SystemExit("the output device did not open")
     return player
+
+
+def engine_cpu(player: Any) -> float:
+    """CPU seconds so far of the engine: this process, plus its own process if remote."""
+    import psutil
+
+    cpu = time.process_time()
+    if getattr(player, "pid", None):
+        times = psutil.Process(player.pid).cpu_times()
+        cpu += times.user + times.system
+    return cpu
+
+
+def engine_counts(player: Any) -> tuple[int, int, int, int]:
+    """(callbacks, frames rendered, underruns, rate) of either kind of player."""
+    if hasattr(player, "refresh"):
+        player.refresh()
+        snap = player._snap
+        return snap["calls"], snap["rendered"], snap["underruns"], snap["rate"]
+    stage = player.stage
+    return stage.calls, stage.frames_rendered, player.underruns, stage.rate
 
 
 def rss_mb() -> float:
@@ -167,20 +196,21 @@ def child_latency(args: argparse.Namespace) -> None:
 
 def child_push(args: argparse.Namespace) -> None:
     """The whole long track through the engine into whatever device is configured."""
-    player = new_player(start_volume=1.0)
+    from kiosk.audio.player import BLOCK_FRAMES
+
+    player = new_player(remote=args.remote, start_volume=1.0)
     player.load(Path(args.long))
     time.sleep(0.5)
-    stage = player.stage
-    calls0, rendered0 = stage.calls, stage.frames_rendered
-    cpu0, wall0 = time.process_time(), time.monotonic()
+    calls0, rendered0, underruns0, _ = engine_counts(player)
+    cpu0, wall0 = engine_cpu(player), time.monotonic()
     player.play()
     limit = args.seconds if args.seconds else 3 * 3600
     while player.state.value == "playing" and time.monotonic() - wall0 < limit:
-        time.sleep(0.01)
-    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
-    stage = player.stage
-    emit({"cpu": cpu, "wall": wall, "audio": (stage.frames_rendered - rendered0) / stage.rate,
-          "calls": stage.calls - calls0, "underruns": player.underruns, "block": player._block})
+        time.sleep(0.1)  # this process's CPU counts too: poll seldom
+    cpu, wall = engine_cpu(player) - cpu0, time.monotonic() - wall0
+    calls, rendered, underruns, rate = engine_counts(player)
+    emit({"cpu": cpu, "wall": wall, "audio": (rendered - rendered0) / rate, "calls": calls - calls0,
+          "underruns": underruns - underruns0, "block": BLOCK_FRAMES})
     player.close()
 
 
@@ -210,6 +240,9 @@ def child_floor(args: argparse.Namespace) -> None:
     stream.close()
     pa.terminate()
     callback_per_hour = cpu / (n * BLOCK_FRAMES / RATE) * 3600
+    if args.callback_only:
+        emit({"callback_per_hour": callback_per_hour})
+        return
     buf = np.zeros((FEED_FRAMES, 2), np.float32)
     c0 = time.process_time()
     with soundfile.SoundFile(args.long) as f:
@@ -232,10 +265,10 @@ def child_memory(args: argparse.Namespace) -> None:
         player.load(Path(path))
         player.play()
         series = []
-        for i in range(40):
+        for i in range(MEMORY_SAMPLES):
             time.sleep(0.2)
             series.append(rss_mb())
-            if i == 20 and seek_to is not None:
+            if i == MEMORY_SAMPLES // 2 and seek_to is not None:
                 player.seek(seek_to)
         samples[name] = series
         player.stop()
@@ -436,13 +469,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="30 s of real-time playback instead of 5 min (CI smoke)")
     parser.add_argument("--duration", type=float, help="seconds of real-time playback for the underrun figure (default 300)")
-    parser.add_argument("--repeats", type=int, default=40, help="samples per latency figure")
+    parser.add_argument("--repeats", type=int, default=30, help="samples per latency figure")
+    parser.add_argument("--in-process", action="store_true",
+                        help="also the underrun run with the engine in the UI's process, and the "
+                             "playback copy's CPU (the content bench times the whole import)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--long", help=argparse.SUPPRESS)
     parser.add_argument("--short", help=argparse.SUPPRESS)
     parser.add_argument("--blob", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--remote", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--callback-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         {"latency": child_latency, "push": child_push, "memory": child_memory,
@@ -451,8 +488,9 @@ def main() -> int:
 
     # Stopped from outside: still stop the daemons this run started (the finally below).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
+    started, load_start = time.monotonic(), os.getloadavg()[0]
     duration = args.duration or (30.0 if args.quick else 300.0)
-    realtime_sample = 10.0 if args.quick else 30.0
+    realtime_sample = 5.0 if args.quick else 10.0
     for tool in ("sox", "lame", "mpg123", "pulseaudio"):
         if shutil.which(tool) is None:
             print(f"bench/audio.py needs {tool} (deploy/system-packages.sh test)", file=sys.stderr)
@@ -462,7 +500,7 @@ def main() -> int:
     blob = OUT / "download-blob.bin"
     if not blob.exists() or blob.stat().st_size != 50 * 2**20:
         blob.write_bytes(os.urandom(50 * 2**20))
-    if copy_cpu is None:  # made on an earlier run: time a fresh copy for the table
+    if copy_cpu is None and args.in_process:  # made on an earlier run: time a fresh copy
         with tempfile.TemporaryDirectory() as d:
             before = time.process_time()
             make_playback_copy(long_mp3, Path(d) / "copy.flac")
@@ -483,7 +521,7 @@ def main() -> int:
         paced_env = dict(base_env, ALSA_CONFIG_PATH=str(device.asound_conf))
         display_env, xvfb = start_display(tmp)
         try:
-            print("latencies...", file=sys.stderr, flush=True)
+            print(f"[{time.monotonic() - started:.0f} s] latencies...", file=sys.stderr, flush=True)
             lat = run_child("latency", paced_env, *tracks, "--repeats", str(args.repeats))
             ms = lambda xs, p: f"{percentile(xs, p) * 1000:.1f} ms"  # noqa: E731
             block_ms = lat["block"] / RATE * 1000
@@ -499,13 +537,13 @@ def main() -> int:
                          f"out (20 ms). Output latency reported by PortAudio: "
                          f"{lat['latency'] * 1000:.1f} ms (taken off the position).")
 
-            print(f"pushing {LONG_MIN} min through the null device...", file=sys.stderr, flush=True)
-            push = run_child("push", null_env, *tracks)
+            print(f"[{time.monotonic() - started:.0f} s] pushing {LONG_MIN} min through the null device...", file=sys.stderr, flush=True)
+            push = run_child("push", null_env, *tracks, "--remote")
             mpg_cpu, mpg_wall = peer_cpu(["mpg123", "-q", "-o", "alsa", str(long_mp3)], null_env)
             sox_cpu, sox_wall = peer_cpu(["sox", "-q", str(long_flac), "-t", "alsa", "default"], null_env)
             real_calls = push["audio"] * RATE / push["block"]
             spin = max(0.0, 1 - real_calls / max(1, push["calls"]))
-            rows.append((f"CPU to push {LONG_MIN} min into ALSA null (unpaced), engine vs mpg123 (MP3)",
+            rows.append((f"CPU to push {LONG_MIN} min into ALSA null (unpaced), engine (own process) vs mpg123 (MP3)",
                          "ratio <= 1.0", f"{push['cpu']:.2f} s", f"{mpg_cpu:.2f} s", f"{push['cpu'] / mpg_cpu:.2f}"))
             rows.append(("... same, vs sox playing the engine's FLAC copy", "", f"{push['cpu']:.2f} s",
                          f"{sox_cpu:.2f} s", f"{push['cpu'] / sox_cpu:.2f}"))
@@ -515,27 +553,32 @@ def main() -> int:
                          f"{floor['callback_per_hour']:.2f} s + {floor['decode_per_hour']:.2f} s "
                          f"= {floor_total:.2f} s", f"{mpg_cpu:.2f} s", f"{floor_total / mpg_cpu:.2f}"))
             notes.append(f"Null device: the engine took {push['wall']:.1f} s wall for {push['audio'] / 60:.1f} min "
-                         f"of audio; {push['calls']} callbacks of which {spin:.0%} rendered silence because "
-                         f"the clockless device drained the ring faster than the feeder refills it "
-                         f"({push['underruns']} underruns counted there). mpg123 took {mpg_wall:.1f} s, "
-                         f"sox {sox_wall:.1f} s.")
+                         f"of audio; {push['calls']} callbacks of which {spin:.0%} rendered silence (the "
+                         f"clockless device calls back as fast as the callback returns, and the feeder, "
+                         f"woken when the ring falls under its lead, was late; {push['underruns']} "
+                         f"underruns counted there). mpg123 took {mpg_wall:.1f} s, sox {sox_wall:.1f} s.")
 
-            print(f"real-time CPU ({realtime_sample:.0f} s each)...", file=sys.stderr, flush=True)
-            rt = run_child("push", paced_env, *tracks, "--seconds", str(realtime_sample))
+            print(f"[{time.monotonic() - started:.0f} s] real-time CPU ({realtime_sample:.0f} s each)...", file=sys.stderr, flush=True)
+            rt = run_child("push", paced_env, *tracks, "--seconds", str(realtime_sample), "--remote")
             frames = int(realtime_sample * RATE / 1152)
             mpg_rt, _ = peer_cpu(["mpg123", "-q", "-o", "alsa", "-n", str(frames), str(long_mp3)], paced_env)
             sox_rt, _ = peer_cpu(["sox", "-q", str(long_flac), "-t", "alsa", "default", "trim", "0",
                                   str(realtime_sample)], paced_env)
             scale = LONG_MIN * 60 / rt["wall"]
-            rows.append((f"CPU per {LONG_MIN} min at real time (paced, {realtime_sample:.0f} s sampled), engine vs mpg123",
+            rows.append((f"CPU per {LONG_MIN} min at real time (paced, {realtime_sample:.0f} s sampled), engine (own process) vs mpg123",
                          "", f"{rt['cpu'] * scale:.2f} s ({rt['cpu'] / rt['wall']:.2%} of a core)",
                          f"{mpg_rt * scale:.2f} s", f"{rt['cpu'] / max(mpg_rt, 1e-9):.2f}"))
             rows.append(("... same, vs sox playing the FLAC copy", "", f"{rt['cpu'] * scale:.2f} s",
                          f"{sox_rt * scale:.2f} s", f"{rt['cpu'] / max(sox_rt, 1e-9):.2f}"))
-            rows.append((f"one-time playback copy at import ({LONG_MIN} min MP3 -> FLAC), CPU", "", f"{copy_cpu:.2f} s",
-                         "", ""))
+            rt_floor = run_child("floor", paced_env, *tracks, "--seconds", "5", "--callback-only")
+            rows.append((f"... floor at real time: an empty PyAudio callback ({LONG_MIN} min, paced device)", "",
+                         f"{rt_floor['callback_per_hour']:.2f} s", f"{mpg_rt * scale:.2f} s",
+                         f"{rt_floor['callback_per_hour'] / (mpg_rt * scale):.2f}"))
+            if copy_cpu is not None:
+                rows.append((f"one-time playback copy at import ({LONG_MIN} min MP3 -> FLAC), CPU", "",
+                             f"{copy_cpu:.2f} s", "", ""))
 
-            print("memory...", file=sys.stderr, flush=True)
+            print(f"[{time.monotonic() - started:.0f} s] memory...", file=sys.stderr, flush=True)
             mem = run_child("memory", paced_env, *tracks)
             long_peak = max(mem["long"]) - mem["idle"]
             short_peak = max(mem["short"]) - mem["idle"]
@@ -543,15 +586,16 @@ def main() -> int:
             rows.append((f"memory above idle while playing {LONG_MIN} min (peak)", "<= 40 MB",
                          f"{long_peak:.1f} MB", f"{SHORT_MIN}-min track: {short_peak:.1f} MB",
                          f"{long_peak / short_peak:.2f}" if short_peak > 0.5 else "-"))
-            rows.append(("memory growth over 8 s of playing (incl. a seek to the end)", "not growing",
+            rows.append((f"memory growth over {MEMORY_SAMPLES * 0.2 - 1:.0f} s of playing (incl. a seek to the end)",
+                         "not growing",
                          f"{growth:+.1f} MB", "", ""))
             notes.append(f"Memory: RSS of the player process; idle = player open, nothing loaded "
-                         f"({mem['idle']:.0f} MB). The ring is fixed (2 x 1.5 s + 4 blocks of float32 "
-                         f"stereo, about 1.3 MB) whatever the track's length.")
+                         f"({mem['idle']:.0f} MB). The ring is fixed (2 x (1.5 s + one 0.74 s read) of "
+                         f"float32 stereo, about 1.6 MB) whatever the track's length.")
 
-            for remote in (True, False):
+            for remote in (True, False) if args.in_process else (True,):
                 where = "engine in its own process (RemotePlayer)" if remote else "engine in the UI's process"
-                print(f"underruns, {where}: {duration:.0f} s of real-time playback under load...",
+                print(f"[{time.monotonic() - started:.0f} s] underruns, {where}: {duration:.0f} s of real-time playback under load...",
                       file=sys.stderr, flush=True)
                 und = run_child("underruns", dict(paced_env, **display_env), *tracks, "--blob", str(blob),
                                 "--seconds", str(duration), *(["--remote"] if remote else []),
@@ -559,19 +603,23 @@ def main() -> int:
                 detail = f" (ring {und['ring_underruns']}, PortAudio {und['xruns']})"
                 rows.append((f"underruns, {duration / 60:g} min real time, screen animating + 10 downloads, {where}",
                              "0", f"{und['underruns']}{detail}", "", ""))
-                if not remote:
-                    notes.append(f"Underrun runs: callback thread at {und['priority']}; {und['ui']}; 10 curl clients at 5 MB/s each from an "
+                if remote:
+                    notes.append(f"Underrun run: callback thread at {und['priority']}; {und['ui']}; 10 curl clients at 5 MB/s each from an "
                                  f"aiohttp server in the UI's process ({und['downloaded_mb']:.0f} MB served); "
                                  f"that process used {und['cpu'] / und['seconds']:.0%} of a core; played to "
-                                 f"{und['played']:.0f} s. In the UI's process the callback waits for the GIL "
-                                 f"whenever Kivy holds it (over 100 ms at times under llvmpipe), longer than "
-                                 f"PortAudio's 46 ms of buffer.")
+                                 f"{und['played']:.0f} s.")
+                else:
+                    notes.append("In the UI's process the callback waits for the GIL whenever Kivy holds "
+                                 "it (over 100 ms at times under llvmpipe), longer than PortAudio's 46 ms "
+                                 "of buffer: the station runs the engine in its own process.")
         finally:
             device.stop()
             if xvfb is not None:
                 xvfb.terminate()
                 xvfb.wait(5)
 
+    notes.append(f"Load average (1 min) at the start and the end: {load_start:.2f}, {os.getloadavg()[0]:.2f} "
+                 f"on {os.cpu_count()} cores; {time.monotonic() - started:.0f} s in all.")
     print("| figure | target | measured | peer | ratio |")
     print("|---|---|---|---|---|")
     for row in rows:

@@ -73,7 +73,8 @@ def _child_main(conn: multiprocessing.connection.Connection, engine_kwargs: dict
         return {"state": player.state.value, "position": player.position, "duration": player.duration,
                 "volume": player.volume, "underruns": player.underruns, "device": player.device_label,
                 "latency": player.output_latency, "at": time.monotonic(),
-                "ring_underruns": stage.underruns, "xruns": stage.xruns, "priority": player.priority}
+                "ring_underruns": stage.underruns, "xruns": stage.xruns, "priority": player.priority,
+                "calls": stage.calls, "rendered": stage.frames_rendered, "rate": stage.rate}
 
     class Forward:
         def on_state(self, state: PlayerState) -> None:
