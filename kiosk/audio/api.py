@@ -6,10 +6,14 @@ It lives apart from the engine so that anything above the audio layer can be tes
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
 
 Dispatch = Callable[[Callable[[], None]], None]
 """Runs an event delivery somewhere: the UI passes one built on `Clock.schedule_once`."""
@@ -107,3 +111,45 @@ class Player(Protocol):
     def remove_listener(self, listener: PlayerListener) -> None: ...
 
     def close(self) -> None: ...
+
+
+class ListenerSet:
+    """A player's listeners, and the delivery of its events to them: through `dispatch`, in
+    the order added, one listener's exception logged and kept from the others. Every
+    player (the engine, RemotePlayer, FakePlayer) delivers through one of these."""
+
+    def __init__(self, dispatch: Dispatch = call_now):
+        self._dispatch = dispatch
+        self._lock = threading.Lock()
+        # Replaced, never changed in place: emit() reads it without the lock.
+        self._listeners: tuple[PlayerListener, ...] = ()
+
+    def add(self, listener: PlayerListener) -> None:
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+    def remove(self, listener: PlayerListener) -> None:
+        with self._lock:
+            self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._listeners = ()
+
+    def emit(self, name: str, *args: Any) -> None:
+        """Deliver `listener.<name>(*args)` to the listeners of this moment."""
+        listeners = self._listeners
+        if not listeners:
+            return
+
+        def deliver() -> None:
+            for listener in listeners:
+                try:
+                    getattr(listener, name)(*args)
+                except Exception:
+                    log.exception("player listener %s failed", name)
+
+        try:
+            self._dispatch(deliver)
+        except Exception:
+            log.exception("player event dispatch failed")

@@ -15,7 +15,7 @@ import logging
 import threading
 from pathlib import Path
 
-from kiosk.audio.api import Dispatch, PlayerListener, PlayerState, call_now
+from kiosk.audio.api import Dispatch, ListenerSet, PlayerListener, PlayerState, call_now
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,9 @@ class FakePlayer:
     ):
         self.volume_cap = max(0.0, min(1.0, float(volume_cap)))
         self._start_volume = min(self.volume_cap, max(0.0, float(start_volume)))
-        self._dispatch = dispatch
         self._default_duration = default_duration
-        self._listeners: list[PlayerListener] = []
+        self._listeners = ListenerSet(dispatch)
+        self._emit = self._listeners.emit
         self._lock = threading.RLock()
         self.state = PlayerState.IDLE
         self.position = 0.0
@@ -117,18 +117,14 @@ class FakePlayer:
         self.volume = self._start_volume
 
     def add_listener(self, listener: PlayerListener) -> None:
-        with self._lock:
-            self._listeners.append(listener)
+        self._listeners.add(listener)
 
     def remove_listener(self, listener: PlayerListener) -> None:
-        with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
+        self._listeners.remove(listener)
 
     def close(self) -> None:
         self.calls.append("close")
-        with self._lock:
-            self._listeners.clear()
+        self._listeners.clear()
 
     # --- the test's controls ----------------------------------------------------------
     def advance(self, seconds: float) -> None:
@@ -180,16 +176,3 @@ class FakePlayer:
 
     def _emit_position(self) -> None:
         self._emit("on_position", self.position)
-
-    def _emit(self, name: str, *args: object) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-
-        def deliver() -> None:
-            for listener in listeners:
-                try:
-                    getattr(listener, name)(*args)
-                except Exception:
-                    log.exception("player listener %s failed", name)
-
-        self._dispatch(deliver)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.audio.api import Dispatch, PlayerListener, PlayerState, call_now
+from kiosk.audio.api import Dispatch, ListenerSet, PlayerListener, PlayerState, call_now
 from kiosk.audio.decode import DecodeError, Reader, open_reader, probe_duration
 from kiosk.audio.devices import (
     NoAudioSystem,
@@ -99,11 +99,11 @@ class PortAudioPlayer:
         self._device_name = output_device
         self._fade_ms = float(min(30.0, max(10.0, fade_ms)))
         self._buffer_seconds = float(max(0.25, buffer_seconds))
-        self._dispatch = dispatch
         self._block = int(block_frames)
         self._retry_seconds = float(retry_seconds)
         self._lock = threading.RLock()
-        self._listeners: list[PlayerListener] = []
+        self._listeners = ListenerSet(dispatch)
+        self._emit = self._listeners.emit
         # control state (under _lock)
         self._logical = PlayerState.IDLE
         self._device_error: str | None = None
@@ -307,13 +307,10 @@ class PortAudioPlayer:
         self.set_volume(self._start_volume)
 
     def add_listener(self, listener: PlayerListener) -> None:
-        with self._lock:
-            self._listeners.append(listener)
+        self._listeners.add(listener)
 
     def remove_listener(self, listener: PlayerListener) -> None:
-        with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
+        self._listeners.remove(listener)
 
     def wait_ready(self, timeout: float = 5.0) -> bool:
         """Wait for the first attempt to open the device; True when it is open."""
@@ -332,8 +329,7 @@ class PortAudioPlayer:
         self._stream = self._pa = None
         if stream is not None or pa is not None:
             self._close_device(stream, pa)
-        with self._lock:
-            self._listeners.clear()
+        self._listeners.clear()
 
     # ------------------------------------------------------------------ inside: control
     def _current_state(self) -> PlayerState:
@@ -376,24 +372,6 @@ class PortAudioPlayer:
             self._published = state
         log.debug("player state %s", state)
         self._emit("on_state", state)
-
-    def _emit(self, name: str, *args: Any) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        if not listeners:
-            return
-
-        def deliver() -> None:
-            for listener in listeners:
-                try:
-                    getattr(listener, name)(*args)
-                except Exception:
-                    log.exception("player listener %s failed", name)
-
-        try:
-            self._dispatch(deliver)
-        except Exception:
-            log.exception("player event dispatch failed")
 
     def _feed_error(self, gen: int, message: str) -> None:
         """The feeder could not read the current track."""

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kiosk.audio.api import Dispatch, PlayerListener, PlayerState, call_now
+from kiosk.audio.api import Dispatch, ListenerSet, PlayerListener, PlayerState, call_now
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +123,10 @@ class RemotePlayer:
 
     def __init__(self, *, dispatch: Dispatch = call_now, restart_seconds: float = RESTART_SECONDS,
                  **engine_kwargs: Any):
-        self._dispatch = dispatch
         self._engine_kwargs = engine_kwargs
         self._restart_seconds = restart_seconds
-        self._listeners: list[PlayerListener] = []
+        self._listeners = ListenerSet(dispatch)
+        self._emit = self._listeners.emit
         self._lock = threading.RLock()
         self._call_lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -349,13 +349,10 @@ class RemotePlayer:
         self._call("reset_volume")
 
     def add_listener(self, listener: PlayerListener) -> None:
-        with self._lock:
-            self._listeners.append(listener)
+        self._listeners.add(listener)
 
     def remove_listener(self, listener: PlayerListener) -> None:
-        with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
+        self._listeners.remove(listener)
 
     def close(self) -> None:
         if self._closing:
@@ -371,28 +368,8 @@ class RemotePlayer:
                 proc.join(2.0)
         if self._conn is not None:
             self._conn.close()
-        with self._lock:
-            self._listeners.clear()
+        self._listeners.clear()
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
-
-    # -- events ----------------------------------------------------------------------
-    def _emit(self, name: str, *args: Any) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        if not listeners:
-            return
-
-        def deliver() -> None:
-            for listener in listeners:
-                try:
-                    getattr(listener, name)(*args)
-                except Exception:
-                    log.exception("player listener %s failed", name)
-
-        try:
-            self._dispatch(deliver)
-        except Exception:
-            log.exception("player event dispatch failed")
