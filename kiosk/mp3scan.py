@@ -50,6 +50,8 @@ class Mp3Info:
     encoder_delay: int | None  # from the LAME tag, when there is one
     encoder_padding: int | None
     vbr: bool  # bitrate varies between frames
+    has_info_tag: bool = False  # a Xing/Info/VBRI frame: the decoder then knows the exact length
+    audio_end: int = 0  # byte offset just past the last frame (tags or padding may follow)
 
     @property
     def max_samples(self) -> int:
@@ -208,6 +210,7 @@ def _scan(mm: mmap.mmap, size: int) -> Mp3Info:
         promised, delay, padding = xing
         pos += length  # the Xing/Info frame is silent metadata, not audio
     frames = 0
+    has_info_tag = xing is not None
     bitrates: set[int] = set()
     unpack = struct.unpack_from
     header = _header
@@ -244,4 +247,6 @@ def _scan(mm: mmap.mmap, size: int) -> Mp3Info:
         encoder_delay=delay,
         encoder_padding=padding,
         vbr=len(bitrates) > 1,
+        has_info_tag=has_info_tag,
+        audio_end=min(pos, end),
     )

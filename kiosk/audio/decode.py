@@ -8,25 +8,25 @@ and the engine reads that FLAC with soundfile: exact samples, seeks in a few mil
 The original MP3 stays what the client takes home.
 
 miniaudio stops quietly at damage in an MP3 (a truncated file or a run of junk just gives
-fewer frames), so before decoding we walk the MPEG frame headers and refuse a file whose
-last frame is cut short or which has bytes between frames that are not audio, and after
-decoding we compare the frame count with what the file's own header (Xing/LAME) promises.
+fewer frames), so before decoding we walk the MPEG frame headers with the import's walker
+(kiosk/mp3scan.py) and refuse a file it refuses, and after decoding we compare the frame
+count with what the file's own header (Xing/LAME) promises.
 """
 
 from __future__ import annotations
 
 import logging
-import mmap
 import os
-import struct
 from array import array
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import miniaudio
 import numpy as np
 import soundfile
+
+from kiosk import mp3scan
+from kiosk.mp3scan import Mp3Error, Mp3Info
 
 log = logging.getLogger(__name__)
 
@@ -47,171 +47,18 @@ class DecodeError(Exception):
 
 
 # ---------------------------------------------------------------------------------------
-# MPEG audio frame walk: is the file whole?
-
-_BITRATES = {
-    # (mpeg1?, layer) -> kbit/s by index 1..14
-    (True, 1): (32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
-    (True, 2): (32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
-    (True, 3): (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
-    (False, 1): (32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
-    (False, 2): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
-    (False, 3): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
-}
-_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
-_TRAILING_TAGS = (b"TAG", b"ID3", b"APETAGEX", b"LYRICS")
-MAX_LEADING_JUNK = 64 * 1024  # some encoders pad after the ID3 tag; more is not an MP3
+# Is the file whole? The import's own frame walk (kiosk/mp3scan.py), with its messages.
 
 
-@dataclass(frozen=True)
-class FrameHeader:
-    version: int  # 3 = MPEG-1, 2 = MPEG-2, 0 = MPEG-2.5
-    layer: int  # 1, 2 or 3
-    sample_rate: int
-    channels: int
-    length: int  # bytes, header included
-    samples: int  # PCM frames per MPEG frame
-
-    def same_stream(self, other: FrameHeader) -> bool:
-        return (self.version, self.layer, self.sample_rate) == (other.version, other.layer, other.sample_rate)
-
-
-def parse_header(b: bytes | mmap.mmap, pos: int) -> FrameHeader | None:
-    """The MPEG audio frame header at `pos`, or None when those bytes are not one."""
-    if pos + 4 > len(b):
-        return None
-    b0, b1, b2, b3 = b[pos], b[pos + 1], b[pos + 2], b[pos + 3]
-    if b0 != 0xFF or (b1 & 0xE0) != 0xE0:
-        return None
-    version = (b1 >> 3) & 3
-    layer_bits = (b1 >> 1) & 3
-    bitrate_index = b2 >> 4
-    rate_index = (b2 >> 2) & 3
-    if version == 1 or layer_bits == 0 or bitrate_index in (0, 15) or rate_index == 3:
-        return None  # reserved values, or free format (no frame length to check)
-    layer = 4 - layer_bits
-    mpeg1 = version == 3
-    bitrate = _BITRATES[(mpeg1, layer)][bitrate_index - 1] * 1000
-    rate = _RATES[version][rate_index]
-    padding = (b2 >> 1) & 1
-    if layer == 1:
-        length = (12 * bitrate // rate + padding) * 4
-        samples = 384
-    elif layer == 2 or mpeg1:
-        length = 144 * bitrate // rate + padding
-        samples = 1152
-    else:
-        length = 72 * bitrate // rate + padding
-        samples = 576
-    channels = 1 if (b3 >> 6) == 3 else 2
-    return FrameHeader(version, layer, rate, channels, length, samples)
-
-
-@dataclass(frozen=True)
-class Mp3Scan:
-    frames: int  # MPEG frames with audio (an Xing/Info frame is not counted)
-    samples_per_frame: int
-    sample_rate: int
-    channels: int
-    has_info_tag: bool  # Xing/Info/VBRI: miniaudio then knows the exact length
-    audio_end: int  # byte offset just past the last frame (tags and padding after it)
-
-
-def _id3v2_size(b: mmap.mmap, pos: int) -> int:
-    if b[pos:pos + 3] != b"ID3" or pos + 10 > len(b):
-        return 0
-    size = 0
-    for byte in b[pos + 6:pos + 10]:
-        size = (size << 7) | (byte & 0x7F)
-    footer = 10 if b[pos + 5] & 0x10 else 0
-    return 10 + size + footer
-
-
-def _audio_end(b: mmap.mmap) -> int:
-    """Where the MPEG frames end: before an ID3v1 tag and an APEv2 tag, if any."""
-    end = len(b)
-    if end >= 128 and b[end - 128:end - 125] == b"TAG":
-        end -= 128
-    if end >= 32 and b[end - 32:end - 24] == b"APETAGEX":
-        size, flags = struct.unpack("<II", b[end - 20:end - 12])[0], struct.unpack("<I", b[end - 12:end - 8])[0]
-        end -= size + (32 if flags & 0x80000000 else 0)
-    return max(end, 0)
-
-
-def _has_info_tag(b: mmap.mmap, pos: int, h: FrameHeader) -> bool:
-    # side information length: MPEG-1 17/32 bytes (mono/stereo), MPEG-2 and 2.5 9/17
-    sides = {(True, 1): 17, (True, 2): 32, (False, 1): 9, (False, 2): 17}
-    side = sides[(h.version == 3, h.channels)]
-    at = pos + 4 + side
-    return b[at:at + 4] in (b"Xing", b"Info") or b[pos + 36:pos + 40] == b"VBRI"
-
-
-def _next_frame(b: mmap.mmap, start: int, end: int, like: FrameHeader | None) -> tuple[int, FrameHeader] | None:
-    """The next position from `start` where a believable frame begins (its successor too)."""
-    pos = start
-    while True:
-        pos = b.find(b"\xff", pos, end)
-        if pos < 0:
-            return None
-        h = parse_header(b, pos)
-        if h is not None and (like is None or h.same_stream(like)):
-            nxt = pos + h.length
-            if nxt == end:
-                return pos, h
-            h2 = parse_header(b, nxt) if nxt < end else None
-            if h2 is not None and h2.same_stream(h):
-                return pos, h
-        pos += 1
-
-
-def scan_mp3(path: Path) -> Mp3Scan:
+def scan_mp3(path: Path) -> Mp3Info:
     """Walk the MPEG frames; raise DecodeError if the file is cut short or has junk inside."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size == 0:
-            raise DecodeError(path, "the file is empty")
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as b:
-            return _scan(path, b)
+        return mp3scan.scan_mp3(path)
+    except Mp3Error as exc:
+        raise DecodeError(path, str(exc)) from exc
     except OSError as exc:
         raise DecodeError(path, f"cannot read the file ({exc.strerror or exc})") from exc
-
-
-def _scan(path: Path, b: mmap.mmap) -> Mp3Scan:
-    pos = 0
-    while (skip := _id3v2_size(b, pos)) > 0:
-        pos += skip
-    end = _audio_end(b)
-    found = _next_frame(b, pos, min(end, pos + MAX_LEADING_JUNK + 4096), None)
-    if found is None:
-        raise DecodeError(path, "no MP3 audio found (not an MP3 file, or damaged at the start)")
-    pos, first = found
-    has_tag = _has_info_tag(b, pos, first)
-    frames = 0
-    while pos < end:
-        h = parse_header(b, pos)
-        if h is None or not h.same_stream(first):
-            rest = b[pos:end]
-            if rest.strip(b"\x00") == b"" or any(rest.startswith(t) for t in _TRAILING_TAGS):
-                end = pos
-                break  # zero padding or a tag after the audio: harmless
-            found = _next_frame(b, pos + 1, end, first)
-            skipped = (found[0] if found else end) - pos
-            raise DecodeError(
-                path,
-                f"damaged MP3: {skipped} bytes that are not audio at byte {pos} of {len(b)} "
-                f"(after {frames * first.samples / first.sample_rate:.1f} s of audio)",
-            )
-        if pos + h.length > end:
-            raise DecodeError(
-                path,
-                f"the MP3 is cut short: its last frame needs {pos + h.length - end} more bytes "
-                f"(the file stops after {frames * first.samples / first.sample_rate:.1f} s of audio)",
-            )
-        frames += 1
-        pos += h.length
-    audio_frames = frames - 1 if has_tag else frames
-    return Mp3Scan(audio_frames, first.samples, first.sample_rate, first.channels, has_tag, pos)
 
 
 class _Mp3Source(miniaudio.StreamableSource):
@@ -242,7 +89,7 @@ class _Mp3Source(miniaudio.StreamableSource):
         self._f.close()
 
 
-def _mp3_stream(path: Path, scan: Mp3Scan, frames_to_read: int, seek_frame: int = 0) -> tuple[_Mp3Source, Iterator[array]]:
+def _mp3_stream(path: Path, scan: Mp3Info, frames_to_read: int, seek_frame: int = 0) -> tuple[_Mp3Source, Iterator[array]]:
     source = _Mp3Source(path, scan.audio_end)
     stream = miniaudio.stream_any(
         source, miniaudio.FileFormat.MP3,
@@ -253,7 +100,7 @@ def _mp3_stream(path: Path, scan: Mp3Scan, frames_to_read: int, seek_frame: int 
     return source, stream
 
 
-def _expected_frames(path: Path, scan: Mp3Scan) -> int:
+def _expected_frames(path: Path, scan: Mp3Info) -> int:
     """How many PCM frames the file promises: the Xing/LAME count (gapless), else the walk's."""
     if scan.has_info_tag:
         try:
