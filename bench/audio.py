@@ -57,7 +57,7 @@ from kiosk.audio.decode import make_playback_copy  # noqa: E402
 LONG_MIN = 60
 SHORT_MIN = 5
 RATE = 44100
-MEMORY_SAMPLES = 20  # RSS every 0.2 s while playing each track
+MEMORY_SAMPLES = 15  # RSS every 0.2 s while playing each track
 
 
 # ------------------------------------------------------------------------------ tracks
@@ -469,7 +469,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="30 s of real-time playback instead of 5 min (CI smoke)")
     parser.add_argument("--duration", type=float, help="seconds of real-time playback for the underrun figure (default 300)")
-    parser.add_argument("--repeats", type=int, default=30, help="samples per latency figure")
+    parser.add_argument("--repeats", type=int, default=20, help="samples per latency figure")
     parser.add_argument("--in-process", action="store_true",
                         help="also the underrun run with the engine in the UI's process, and the "
                              "playback copy's CPU (the content bench times the whole import)")
@@ -562,15 +562,11 @@ def main() -> int:
             rt = run_child("push", paced_env, *tracks, "--seconds", str(realtime_sample), "--remote")
             frames = int(realtime_sample * RATE / 1152)
             mpg_rt, _ = peer_cpu(["mpg123", "-q", "-o", "alsa", "-n", str(frames), str(long_mp3)], paced_env)
-            sox_rt, _ = peer_cpu(["sox", "-q", str(long_flac), "-t", "alsa", "default", "trim", "0",
-                                  str(realtime_sample)], paced_env)
             scale = LONG_MIN * 60 / rt["wall"]
             rows.append((f"CPU per {LONG_MIN} min at real time (paced, {realtime_sample:.0f} s sampled), engine (own process) vs mpg123",
                          "", f"{rt['cpu'] * scale:.2f} s ({rt['cpu'] / rt['wall']:.2%} of a core)",
                          f"{mpg_rt * scale:.2f} s", f"{rt['cpu'] / max(mpg_rt, 1e-9):.2f}"))
-            rows.append(("... same, vs sox playing the FLAC copy", "", f"{rt['cpu'] * scale:.2f} s",
-                         f"{sox_rt * scale:.2f} s", f"{rt['cpu'] / max(sox_rt, 1e-9):.2f}"))
-            rt_floor = run_child("floor", paced_env, *tracks, "--seconds", "5", "--callback-only")
+            rt_floor = run_child("floor", paced_env, *tracks, "--seconds", "4", "--callback-only")
             rows.append((f"... floor at real time: an empty PyAudio callback ({LONG_MIN} min, paced device)", "",
                          f"{rt_floor['callback_per_hour']:.2f} s", f"{mpg_rt * scale:.2f} s",
                          f"{rt_floor['callback_per_hour'] / (mpg_rt * scale):.2f}"))

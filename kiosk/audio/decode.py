@@ -118,13 +118,15 @@ def _is_mp3(path: Path) -> bool:
     return path.suffix.lower() in (".mp3", ".mp2", ".mpga")
 
 
-def make_playback_copy(mp3_path: Path, flac_path: Path, progress: Progress | None = None) -> float:
+def make_playback_copy(mp3_path: Path, flac_path: Path, progress: Progress | None = None,
+                       scan: Mp3Info | None = None) -> float:
     """Decode `mp3_path` exactly into a 16-bit FLAC at `flac_path`; returns the duration in s.
 
     Streams in blocks (memory stays small whatever the length); writes to a temporary file
     beside `flac_path` and renames it at the end, so a failed copy leaves nothing behind.
     Raises DecodeError (naming the file and the fault) for a missing, damaged, truncated or
     non-audio file. Other formats that libsndfile reads (WAV, FLAC, Ogg) are copied too.
+    `scan`: the MP3's frame walk when the caller has made it already (the import has).
     """
     src = Path(mp3_path)
     dst = Path(flac_path)
@@ -134,7 +136,7 @@ def make_playback_copy(mp3_path: Path, flac_path: Path, progress: Progress | Non
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         if _is_mp3(src):
-            frames, rate = _copy_mp3(src, tmp, progress)
+            frames, rate = _copy_mp3(src, tmp, progress, scan)
         else:
             frames, rate = _copy_soundfile(src, tmp, progress)
         os.replace(tmp, dst)
@@ -144,8 +146,9 @@ def make_playback_copy(mp3_path: Path, flac_path: Path, progress: Progress | Non
     return frames / rate
 
 
-def _copy_mp3(src: Path, tmp: Path, progress: Progress | None) -> tuple[int, int]:
-    scan = scan_mp3(src)
+def _copy_mp3(src: Path, tmp: Path, progress: Progress | None, scan: Mp3Info | None) -> tuple[int, int]:
+    if scan is None:
+        scan = scan_mp3(src)
     expected = _expected_frames(src, scan)
     rate, channels = scan.sample_rate, scan.channels
     total_s = expected / rate
