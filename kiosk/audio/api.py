@@ -24,6 +24,17 @@ def call_now(fn: Callable[[], None]) -> None:
     fn()
 
 
+def engine_options(audio_settings: Any) -> dict[str, Any]:
+    """An engine's keyword arguments from `settings.audio` (kiosk.config.AudioSettings)."""
+    return dict(
+        output_device=audio_settings.output_device,
+        volume_cap=audio_settings.volume_cap,
+        start_volume=audio_settings.start_volume,
+        fade_ms=audio_settings.fade_ms,
+        buffer_seconds=audio_settings.buffer_seconds,
+    )
+
+
 class PlayerState(StrEnum):
     IDLE = "idle"  # nothing loaded, just loaded, or stopped (rewound to the start)
     PLAYING = "playing"

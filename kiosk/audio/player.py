@@ -42,7 +42,14 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.audio.api import Dispatch, ListenerSet, PlayerListener, PlayerState, call_now
+from kiosk.audio.api import (
+    Dispatch,
+    ListenerSet,
+    PlayerListener,
+    PlayerState,
+    call_now,
+    engine_options,
+)
 from kiosk.audio.decode import DecodeError, Reader, open_reader, probe_duration
 from kiosk.audio.devices import (
     NoAudioSystem,
@@ -145,16 +152,7 @@ class PortAudioPlayer:
     @classmethod
     def from_settings(cls, audio_settings: Any, dispatch: Dispatch = call_now, **overrides: Any) -> PortAudioPlayer:
         """From `settings.audio` (kiosk.config.AudioSettings)."""
-        kwargs: dict[str, Any] = dict(
-            output_device=audio_settings.output_device,
-            volume_cap=audio_settings.volume_cap,
-            start_volume=audio_settings.start_volume,
-            fade_ms=audio_settings.fade_ms,
-            buffer_seconds=audio_settings.buffer_seconds,
-            dispatch=dispatch,
-        )
-        kwargs.update(overrides)
-        return cls(**kwargs)
+        return cls(**{**engine_options(audio_settings), "dispatch": dispatch, **overrides})
 
     # ------------------------------------------------------------------ the Player API
     @property

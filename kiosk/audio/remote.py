@@ -26,7 +26,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kiosk.audio.api import Dispatch, ListenerSet, PlayerListener, PlayerState, call_now
+from kiosk.audio.api import (
+    Dispatch,
+    ListenerSet,
+    PlayerListener,
+    PlayerState,
+    call_now,
+    engine_options,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,15 +156,7 @@ class RemotePlayer:
 
     @classmethod
     def from_settings(cls, audio_settings: Any, dispatch: Dispatch = call_now, **overrides: Any) -> RemotePlayer:
-        kwargs: dict[str, Any] = dict(
-            output_device=audio_settings.output_device,
-            volume_cap=audio_settings.volume_cap,
-            start_volume=audio_settings.start_volume,
-            fade_ms=audio_settings.fade_ms,
-            buffer_seconds=audio_settings.buffer_seconds,
-        )
-        kwargs.update(overrides)
-        return cls(dispatch=dispatch, **kwargs)
+        return cls(dispatch=dispatch, **{**engine_options(audio_settings), **overrides})
 
     # -- child management ------------------------------------------------------------
     def _start_child(self) -> None:
