@@ -28,6 +28,7 @@ import contextlib
 import difflib
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -92,6 +93,7 @@ LANG_TAG = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-(?:[A-Z]{2}|[0-9]{3}))?$")
 VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$")
 _FOLDER = re.compile(r"^[a-z0-9][a-z0-9-]*-\d{14}-[0-9a-f]{8}$")
 _STAGING_PREFIX = ".staging-"
+CHECKSUMS = "CHECKSUMS"  # in every imported pack's folder (write_checksums)
 
 TEXT_LIMITS = {"title": 200, "summary": 400, "introduction": 20_000, "guidance": 20_000, "publisher": 200}
 
@@ -696,6 +698,42 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def write_checksums(folder: Path) -> None:
+    """CHECKSUMS: the SHA-256 of every file in an imported pack's folder, in the format of
+    `sha256sum`, so `kiosk doctor` (or an administrator: `cd FOLDER && sha256sum -c CHECKSUMS`)
+    can tell a file damaged on disk from a whole one even when its size did not change."""
+    lines = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CHECKSUMS):
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        lines.append(f"{digest}  {path.relative_to(folder).as_posix()}\n")
+    (folder / CHECKSUMS).write_text("".join(lines), encoding="utf-8")
+
+
+def checksum_problems(folder: Path) -> list[tuple[Path, str]]:
+    """(file, fault) for what in an imported pack's folder no longer matches its CHECKSUMS."""
+    listing = folder / CHECKSUMS
+    try:
+        lines = listing.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return [(listing, "is missing, so the pack's files cannot be checked")]
+    problems = []
+    for line in lines:
+        digest, _, rel = line.partition("  ")
+        path = folder / rel
+        try:
+            with path.open("rb") as f:
+                actual = hashlib.file_digest(f, "sha256").hexdigest()
+        except FileNotFoundError:
+            continue  # a file a variant needs is reported by its row; others may go (cleanup)
+        except OSError as exc:
+            problems.append((path, f"cannot be read ({exc.strerror or exc})"))
+        else:
+            if actual != digest:
+                problems.append((path, "is damaged: its contents changed since import"))
+    return problems
+
+
 def _fsync_tree(root: Path) -> None:
     """Every file and folder under root on disk before the commit that will reference them."""
     for dirpath, _, filenames in os.walk(root):
@@ -786,6 +824,7 @@ def import_pack(
             phases.report(0.95, "writing script PDFs")
             _render_missing_pdfs(spec, staged, staging)
             shutil.rmtree(staging / "source", ignore_errors=True)
+            write_checksums(staging)
             _fsync_tree(staging)
             folder_name = f"{spec.id}-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
             final = content_dir / folder_name
@@ -1194,7 +1233,7 @@ def cleanup_leftovers(settings: Settings, db: sqlite_utils.Database) -> list[Pat
                     for name in filenames:
                         path = Path(dirpath) / name
                         rel = path.relative_to(content_dir).as_posix()
-                        if rel not in referenced and rel != f"{folder}/pack/{MANIFEST}":
+                        if rel not in referenced and rel not in (f"{folder}/pack/{MANIFEST}", f"{folder}/{CHECKSUMS}"):
                             path.unlink(missing_ok=True)
                             removed.append(path)
                     if Path(dirpath) != base:
@@ -1242,27 +1281,38 @@ def import_demo_if_empty(settings: Settings, db: sqlite_utils.Database,
 def content_problems(settings: Settings, db: sqlite_utils.Database) -> tuple[int, list[str]]:
     """(exercises in the catalogue, what is wrong with the content), for `kiosk doctor`.
 
-    Every file a variant row names must exist with the size recorded at import, and the
-    search indexes must agree with the rows.
+    Every file a variant row names must exist with the size recorded at import, every file
+    of every pack must match its CHECKSUMS, and the search indexes must agree with the rows.
     """
     from kiosk.catalogue import search_index_problems
 
     problems: list[str] = []
     content = settings.content_dir
     count = db.execute("SELECT count(*) FROM exercises").fetchone()[0]
-    for exercise_id, lang, audio, audio_bytes, playback, pdf, pdf_bytes in db.execute(
-        "SELECT exercise_id, lang, audio_path, audio_bytes, playback_path, script_pdf_path, "
-        "script_pdf_bytes FROM variants ORDER BY exercise_id, position"
+    owners: dict[Path, str] = {}  # file -> the variant that uses it, to name it
+    reported: set[Path] = set()
+    for exercise_id, lang, audio, audio_bytes, playback, cues, pdf, pdf_bytes in db.execute(
+        "SELECT exercise_id, lang, audio_path, audio_bytes, playback_path, cues_path, "
+        "script_pdf_path, script_pdf_bytes FROM variants ORDER BY exercise_id, position"
     ):
-        for rel, size in ((audio, audio_bytes), (playback, None), (pdf, pdf_bytes)):
+        owner = f"{exercise_id} ({lang})"
+        for rel, size in ((audio, audio_bytes), (playback, None), (cues, None), (pdf, pdf_bytes)):
             path = content / rel
+            owners[path] = owner
             try:
                 actual = path.stat().st_size
             except OSError:
-                problems.append(f"{exercise_id} ({lang}): {path} is missing; import its pack again")
+                problems.append(f"{owner}: {path} is missing; import its pack again")
+                reported.add(path)
                 continue
             if size is not None and actual != size:
-                problems.append(f"{exercise_id} ({lang}): {path} has changed size since import; import its pack again")
+                problems.append(f"{owner}: {path} has changed size since import; import its pack again")
+                reported.add(path)
+    for (folder,) in db.execute("SELECT folder FROM packs ORDER BY id").fetchall():
+        for path, fault in checksum_problems(content / folder):
+            if path not in reported:
+                named = f"{owners[path]}: " if path in owners else ""
+                problems.append(f"{named}{path} {fault}; import its pack again")
     problems += [f"search index damaged ({p}); the station rebuilds it at its next start"
                  for p in search_index_problems(db)]
     return count, problems
