@@ -55,7 +55,7 @@ from kiosk.catalogue import (
     delete_exercise_rows,
     search_meta,
 )
-from kiosk.config import Settings
+from kiosk.config import Settings, describe_value
 from kiosk.mp3scan import Mp3Error, Mp3Info, scan_mp3
 from kiosk.readalong import Cue, VttError, parse_vtt, script_text
 from kiosk.store import write_transaction
@@ -271,18 +271,6 @@ class _Locator:
         return self._key_line(str(path[2]), start + 1, own_end) or start + 1
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value[:40]}{"..." if len(value) > 40 else ""}"'
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__ + " " + repr(value)[:40]
-
-
 def _depth(value: Any) -> int:
     """Nesting depth of tables and arrays, without recursion (the input may be hostile)."""
     deepest = 0
@@ -325,7 +313,7 @@ class _Schema:
             return default
         value = table[key]
         if not isinstance(value, str):
-            self.fault(path + (key,), label, f"{key}: expected text, found {_describe(value)}")
+            self.fault(path + (key,), label, f"{key}: expected text, found {describe_value(value)}")
             return default
         if required and not value.strip():
             self.fault(path + (key,), label, f"{key}: must not be empty")
@@ -350,7 +338,7 @@ class _Schema:
             return []
         value = table[key]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fault(path + (key,), label, f"{key}: expected a list of text, found {_describe(value)}")
+            self.fault(path + (key,), label, f"{key}: expected a list of text, found {describe_value(value)}")
             return []
         if len(value) > limit:
             self.fault(path + (key,), label, f"{key}: at most {limit} items, found {len(value)}")
@@ -406,7 +394,7 @@ def parse_manifest(data: bytes) -> tuple[PackSpec | None, list[Fault]]:
     if fmt is None:
         schema.fault(("format",), "format", f"is missing (write format = {FORMAT_VERSION} at the top)")
     elif isinstance(fmt, bool) or not isinstance(fmt, int):
-        schema.fault(("format",), "format", f"expected a whole number, found {_describe(fmt)}")
+        schema.fault(("format",), "format", f"expected a whole number, found {describe_value(fmt)}")
     elif fmt != FORMAT_VERSION:
         schema.fault(("format",), "format",
                      f"this station reads pack format {FORMAT_VERSION}, the pack is format {fmt}")
@@ -415,7 +403,7 @@ def parse_manifest(data: bytes) -> tuple[PackSpec | None, list[Fault]]:
     pack_id = title = version = publisher = ""
     if not isinstance(pack_raw, dict):
         schema.fault(("pack",), "[pack]", "is missing" if pack_raw is None
-                     else f"expected a table, found {_describe(pack_raw)}")
+                     else f"expected a table, found {describe_value(pack_raw)}")
     else:
         schema.unknown_keys(pack_raw, _PACK_KEYS, ("pack",), "[pack]")
         pack_id = schema.slug(pack_raw, "id", ("pack",), "[pack]")
@@ -432,7 +420,7 @@ def parse_manifest(data: bytes) -> tuple[PackSpec | None, list[Fault]]:
     if exercises_raw is None:
         schema.fault(("exercises",), "[[exercises]]", "the pack has no exercises")
     elif not isinstance(exercises_raw, list) or not all(isinstance(e, dict) for e in exercises_raw):
-        schema.fault(("exercises",), "exercises", f"expected [[exercises]] tables, found {_describe(exercises_raw)}")
+        schema.fault(("exercises",), "exercises", f"expected [[exercises]] tables, found {describe_value(exercises_raw)}")
     elif not exercises_raw:
         schema.fault(("exercises",), "[[exercises]]", "the pack has no exercises")
     elif len(exercises_raw) > MAX_EXERCISES:
@@ -470,13 +458,13 @@ def _parse_exercise(schema: _Schema, index: int, ex: dict[str, Any]) -> Exercise
     visibility = ex.get("visibility", "public")
     if visibility not in ("public", "therapist"):
         schema.fault(path + ("visibility",), label,
-                     f'visibility: expected "public" or "therapist", found {_describe(visibility)}')
+                     f'visibility: expected "public" or "therapist", found {describe_value(visibility)}')
     variants_raw = ex.get("variants")
     variants: list[VariantSpec] = []
     if variants_raw is None:
         schema.fault(path, label, 'has no language variants (add a table [exercises.variants.en-GB] with "audio" and "cues")')
     elif not isinstance(variants_raw, dict):
-        schema.fault(path + ("variants",), label, f"variants: expected tables per language, found {_describe(variants_raw)}")
+        schema.fault(path + ("variants",), label, f"variants: expected tables per language, found {describe_value(variants_raw)}")
     elif not variants_raw:
         schema.fault(path + ("variants",), label, "has no language variants")
     elif len(variants_raw) > MAX_VARIANTS:
@@ -489,7 +477,7 @@ def _parse_exercise(schema: _Schema, index: int, ex: dict[str, Any]) -> Exercise
                 schema.fault(vpath, vlabel, f'"{lang}" is not a language tag like "en-GB" or "en-US"')
                 continue
             if not isinstance(table, dict):
-                schema.fault(vpath, vlabel, f"expected a table, found {_describe(table)}")
+                schema.fault(vpath, vlabel, f"expected a table, found {describe_value(table)}")
                 continue
             schema.unknown_keys(table, _VARIANT_KEYS, vpath, vlabel)
             audio = schema.text(table, "audio", vpath, vlabel, required=True)
