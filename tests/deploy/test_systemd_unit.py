@@ -172,9 +172,12 @@ def test_systemd_starts_restarts_watches_and_stops_the_station(systemd: Systemd)
 
     # Killed again and again as soon as it is up: systemd's default start limit (5 starts
     # in 10 s) would leave it dead; the unit's StartLimitIntervalSec=0 never gives up.
+    back_in = []
     for _ in range(6):
+        killed = time.monotonic()
         os.kill(systemd.outer_pid(pid), signal.SIGKILL)
         pid = systemd.wait_running_with_new_pid(pid, 60)
+        back_in.append(time.monotonic() - killed)
     assert int(systemd.show("NRestarts")) >= 6
     systemd.systemctl("is-active", "kiosk.service")
 
@@ -191,4 +194,7 @@ def test_systemd_starts_restarts_watches_and_stops_the_station(systemd: Systemd)
     systemd.systemctl("stop", "kiosk.service", timeout=60)
     assert systemd.show("ActiveState") == "inactive"
     assert systemd.show("ExecMainStatus") == "0"
-    print(f"ready after {ready_after:.1f} s; back {back_after:.1f} s after freezing")
+    # Figures for the record (timed assertions have no place on a shared machine): from a
+    # kill to the attract screen drawn (READY=1) again.
+    print(f"ready after {ready_after:.1f} s; after each kill, ready again in "
+          + ", ".join(f"{s:.1f}" for s in back_in) + f" s; back {back_after:.1f} s after freezing")
