@@ -46,12 +46,13 @@ class PlayerModel(EventDispatcher):
     loaded = StringProperty("")  # "<exercise id>/<lang>" of what is loaded, "" for nothing
     playing = BooleanProperty(False)
 
-    __events__ = ("on_trouble", "on_finished")
+    __events__ = ("on_trouble", "on_finished", "on_recovered")
 
     def __init__(self, player: Any, volume_cap: float, **kwargs: Any):
         super().__init__(**kwargs)
         self.player = player
         self.volume_cap = volume_cap
+        self._path: Path | None = None
         self._reported = 0.0
         self._reported_at = time.monotonic()
         self._live = -1.0
@@ -67,6 +68,7 @@ class PlayerModel(EventDispatcher):
 
     # -- commands (UI thread) -------------------------------------------------------------
     def load(self, key: str, path: Path, duration: float | None) -> bool:
+        self._path = path
         try:
             self.player.load(path, duration)
         except FileNotFoundError:
@@ -145,7 +147,10 @@ class PlayerModel(EventDispatcher):
 
     # -- the engine's events (on the UI thread, through clock_dispatch and _Listener) ------
     def engine_state(self, state: Any) -> None:
+        was = self.state
         self.state = state_name(state)
+        if was == ERROR and self.state != ERROR:
+            self.dispatch("on_recovered")
         self._update_playing()
         self._report(float(getattr(self.player, "position", self._reported)))
 
@@ -162,11 +167,13 @@ class PlayerModel(EventDispatcher):
         log.warning("audio trouble: %s", message)
         self.state = ERROR
         self._update_playing()
-        missing = "missing" in message.lower() or "not found" in message.lower()
-        self.dispatch("on_trouble", "banner.file_missing" if missing else "banner.audio_unavailable")
+        self.dispatch("on_trouble", trouble_banner(message, self._path))
 
     # Kivy events need default handlers.
     def on_trouble(self, key: str) -> None:
+        pass
+
+    def on_recovered(self) -> None:
         pass
 
     def on_finished(self) -> None:
@@ -257,3 +264,11 @@ class UnavailablePlayer:
     def set_volume(self, v: float) -> None: ...
     def reset_volume(self) -> None: ...
     def close(self) -> None: ...
+
+
+def trouble_banner(message: str, path: Path | None) -> str:
+    """The banner for an engine error. The engine names the file when the file is at fault
+    (kiosk.audio.decode.DecodeError); anything else is the sound device's trouble."""
+    if path is None or str(path) not in message:
+        return "banner.audio_unavailable"
+    return "banner.file_damaged" if path.exists() else "banner.file_missing"
