@@ -156,7 +156,7 @@ def child_latency(args: argparse.Namespace) -> None:
     rng = random.Random(4)
     flac_long, flac_short = Path(args.long), Path(args.short)
     player.load(flac_long)
-    time.sleep(1.0)
+    time.sleep(0.5)
     plays, loads, seeks = [], [], []
     for _ in range(args.repeats):
         player.seek(rng.uniform(0, player.duration - 10))
@@ -186,7 +186,8 @@ def child_latency(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         player.seek(target)
         gen = player._gen
-        wait_until(lambda t0=t0, gen=gen: stage().handoff_gen == gen and stage().handoff_time >= t0, 1.0)
+        # A long wait, so a slow seek is measured as slow, not as the one before it.
+        wait_until(lambda t0=t0, gen=gen: stage().handoff_gen == gen and stage().handoff_time >= t0, 5.0)
         seeks.append(stage().handoff_time - t0)
     result = {"play": plays, "load_play": loads, "seek": seeks, "block": player._block,
               "latency": player.output_latency, "underruns": player.underruns}
@@ -469,7 +470,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="30 s of real-time playback instead of 5 min (CI smoke)")
     parser.add_argument("--duration", type=float, help="seconds of real-time playback for the underrun figure (default 300)")
-    parser.add_argument("--repeats", type=int, default=20, help="samples per latency figure")
+    parser.add_argument("--repeats", type=int, default=30, help="samples per latency figure")
     parser.add_argument("--in-process", action="store_true",
                         help="also the underrun run with the engine in the UI's process, and the "
                              "playback copy's CPU (the content bench times the whole import)")
@@ -490,7 +491,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     started, load_start = time.monotonic(), os.getloadavg()[0]
     duration = args.duration or (30.0 if args.quick else 300.0)
-    realtime_sample = 5.0 if args.quick else 10.0
+    realtime_sample = 5.0 if args.quick else 8.0
     for tool in ("sox", "lame", "mpg123", "pulseaudio"):
         if shutil.which(tool) is None:
             print(f"bench/audio.py needs {tool} (deploy/system-packages.sh test)", file=sys.stderr)
@@ -535,7 +536,8 @@ def main() -> int:
                          f"block {lat['block']} frames ({block_ms:.1f} ms), so a request waits up to one "
                          f"block for the next callback; a seek while playing first fades the old audio "
                          f"out (20 ms). Output latency reported by PortAudio: "
-                         f"{lat['latency'] * 1000:.1f} ms (taken off the position).")
+                         f"{lat['latency'] * 1000:.1f} ms (taken off the position). Slowest seek "
+                         f"{max(lat['seek']) * 1000:.1f} ms; underruns during these runs: {lat['underruns']}.")
 
             print(f"[{time.monotonic() - started:.0f} s] pushing {LONG_MIN} min through the null device...", file=sys.stderr, flush=True)
             push = run_child("push", null_env, *tracks, "--remote")
@@ -566,7 +568,7 @@ def main() -> int:
             rows.append((f"CPU per {LONG_MIN} min at real time (paced, {realtime_sample:.0f} s sampled), engine (own process) vs mpg123",
                          "", f"{rt['cpu'] * scale:.2f} s ({rt['cpu'] / rt['wall']:.2%} of a core)",
                          f"{mpg_rt * scale:.2f} s", f"{rt['cpu'] / max(mpg_rt, 1e-9):.2f}"))
-            rt_floor = run_child("floor", paced_env, *tracks, "--seconds", "4", "--callback-only")
+            rt_floor = run_child("floor", paced_env, *tracks, "--seconds", "3", "--callback-only")
             rows.append((f"... floor at real time: an empty PyAudio callback ({LONG_MIN} min, paced device)", "",
                          f"{rt_floor['callback_per_hour']:.2f} s", f"{mpg_rt * scale:.2f} s",
                          f"{rt_floor['callback_per_hour'] / (mpg_rt * scale):.2f}"))
