@@ -17,6 +17,7 @@ engine. The child's log records are re-logged here, prefixed with "audio process
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import logging
 import multiprocessing
@@ -99,6 +100,10 @@ def _child_main(conn: multiprocessing.connection.Connection, engine_kwargs: dict
 
     player.add_listener(Forward())
     opened = player.wait_ready(10.0)
+    # A full garbage collection walks every object while holding the GIL (5-9 ms here for
+    # this process's ~28,000 at start, longer when the CPU is contended), and the callback
+    # waits for it. What exists now lives as long as the process: out of the collector's walk.
+    gc.freeze()
     send(("ready", opened, snapshot()))
     allowed = {"load", "play", "pause", "resume", "stop", "seek", "skip", "set_volume",
                "reset_volume", "close", "snapshot", "restore"}
