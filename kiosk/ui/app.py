@@ -16,7 +16,7 @@ from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.screenmanager import FadeTransition, Screen, ScreenManager
+from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk.ui import strings, theme
 from kiosk.ui.backend import Backend, StationBackend
@@ -116,7 +116,11 @@ class KioskApp(App):
         root = StationRoot()
         self.banner = Banner()
         root.add_widget(self.banner)
-        self.manager = ScreenManager(transition=FadeTransition(duration=0.2))
+        # No cross-fade: in software GL each of its frames renders both screens off-screen and
+        # then blends them (the first frame took 100-300 ms under load), so the touch that
+        # opened a screen waited that long to see anything. Without it the new screen is
+        # whole in the first frame.
+        self.manager = ScreenManager(transition=NoTransition())
         root.add_widget(self.manager)
         for name, screen_class in client_screens():
             self.add_screen(screen_class(name=name))
