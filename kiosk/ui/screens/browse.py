@@ -48,6 +48,9 @@ class BrowseScreen(Screen):
         super().__init__(**kwargs)
         self._refresh = Clock.create_trigger(self._ask, SEARCH_PAUSE)
         self._asked = 0
+        self._tiles: list[Tile] = []  # made once, reused for every answer
+        # ids are weak references: this keeps the keyboard while it is folded out of the tree.
+        self._keyboard = self.ids.keyboard.__self__
         self.bind(query=lambda *_: self._refresh(), technique=lambda *_: self._refresh())
         Clock.schedule_once(self._wire, 0)
 
@@ -59,10 +62,10 @@ class BrowseScreen(Screen):
     # -- data ---------------------------------------------------------------------------
     def on_pre_enter(self, *args: Any) -> None:
         self._build_languages()
-        # Coming back from an exercise, the list is still right (a change of language,
-        # filter or search asks again by itself); only an empty one is asked for.
-        if not self.cards:
-            self._refresh()
+        # Ask again each time: a pack imported or an exercise hidden while the station runs
+        # shows at once. An unchanged answer changes nothing on screen (on_cards only runs
+        # for a different list), so coming back from an exercise keeps the scroll position.
+        self.refresh_now()
 
     def refresh_now(self) -> None:
         self._refresh.cancel()
@@ -93,16 +96,28 @@ class BrowseScreen(Screen):
         app.worker.submit(job, done, failed)
 
     def on_cards(self, _instance: Any, cards: list[Any]) -> None:
+        # The tiles are reused: a tile whose words did not change keeps its textures, and a
+        # new answer costs one frame instead of a rebuild of the whole grid.
         grid = self.ids.tiles
-        grid.clear_widgets()
-        for card in cards:
-            tile = Tile(exercise_id=card.id, title=card.title, summary=card.summary,
-                        duration_seconds=float(card.duration_seconds),
-                        techniques=list(card.techniques))
-            # On press: inside a ScrollView a tap's press arrives when the finger lifts (the
-            # view first waits to see whether it is a scroll), and its release 200 ms later.
-            tile.bind(on_press=self._open)
-            grid.add_widget(tile)
+        for i, card in enumerate(cards):
+            if i == len(self._tiles):
+                tile = Tile()
+                # On press: inside a ScrollView a tap's press arrives when the finger lifts
+                # (the view first waits to see whether it is a scroll), and its release 200 ms
+                # later.
+                tile.bind(on_press=self._open)
+                self._tiles.append(tile)
+            tile = self._tiles[i]
+            tile.exercise_id = card.id
+            tile.title = card.title
+            tile.summary = card.summary
+            tile.duration_seconds = float(card.duration_seconds)
+            tile.techniques = list(card.techniques)
+            if tile.parent is None:
+                grid.add_widget(tile)
+        for tile in self._tiles[len(cards):]:
+            if tile.parent is not None:
+                grid.remove_widget(tile)
         self.ids.tiles_scroll.scroll_y = 1
 
     def on_techniques(self, _instance: Any, techniques: list[str]) -> None:
