@@ -48,10 +48,11 @@ class BrowseScreen(Screen):
         super().__init__(**kwargs)
         self._refresh = Clock.create_trigger(self._ask, SEARCH_PAUSE)
         self._asked = 0
-        self._tiles: list[Tile] = []  # made once, reused for every answer
+        self._tiles: dict[str, Tile] = {}  # by exercise id: made once, reused for every answer
         # ids are weak references: this keeps the keyboard while it is folded out of the tree.
         self._keyboard = self.ids.keyboard.__self__
-        self.bind(query=lambda *_: self._refresh(), technique=lambda *_: self._refresh())
+        # Typing waits for a pause; a touched chip asks at once.
+        self.bind(query=lambda *_: self._refresh(), technique=lambda *_: self.refresh_now())
         Clock.schedule_once(self._wire, 0)
 
     def _wire(self, _dt: float) -> None:
@@ -96,28 +97,28 @@ class BrowseScreen(Screen):
         app.worker.submit(job, done, failed)
 
     def on_cards(self, _instance: Any, cards: list[Any]) -> None:
-        # The tiles are reused: a tile whose words did not change keeps its textures, and a
-        # new answer costs one frame instead of a rebuild of the whole grid.
+        # One tile per exercise, kept: a filter or a search only adds and removes tiles,
+        # whose words (and textures) stay as they were; only a changed word is drawn anew.
+        # Rebuilding the grid made each answer cost a heavy frame that the next touch waited for.
         grid = self.ids.tiles
-        for i, card in enumerate(cards):
-            if i == len(self._tiles):
-                tile = Tile()
+        wanted = []
+        for card in cards:
+            tile = self._tiles.get(card.id)
+            if tile is None:
+                tile = self._tiles[card.id] = Tile(exercise_id=card.id)
                 # On press: inside a ScrollView a tap's press arrives when the finger lifts
                 # (the view first waits to see whether it is a scroll), and its release 200 ms
                 # later.
                 tile.bind(on_press=self._open)
-                self._tiles.append(tile)
-            tile = self._tiles[i]
-            tile.exercise_id = card.id
             tile.title = card.title
             tile.summary = card.summary
             tile.duration_seconds = float(card.duration_seconds)
             tile.techniques = list(card.techniques)
-            if tile.parent is None:
+            wanted.append(tile)
+        if list(reversed(grid.children)) != wanted:
+            grid.clear_widgets()
+            for tile in wanted:
                 grid.add_widget(tile)
-        for tile in self._tiles[len(cards):]:
-            if tile.parent is not None:
-                grid.remove_widget(tile)
         self.ids.tiles_scroll.scroll_y = 1
 
     def on_techniques(self, _instance: Any, techniques: list[str]) -> None:
