@@ -7,7 +7,9 @@ test audio exists, plus about a minute the first time to make it with sox and la
   decode into the FLAC playback copy, the script PDF, the commit), measured in a fresh
   subprocess so that its peak RSS is the import's own. Peers: `mpg123` decoding the same
   file to nothing (a bare decode, no checks, no copy), and the RSS of a process that only
-  imports the same modules.
+  imports the same modules. Then `kiosk doctor`'s content check of that pack (every size,
+  and the SHA-256 of every file against the CHECKSUMS written at import), against
+  coreutils' `sha256sum -c CHECKSUMS` on the same files.
 - Search: `Catalogue.cards(lang, query=...)` over 10,000 synthetic exercises (20,000
   variants with scripts of about 300 words), a mix of type-ahead prefixes, whole words,
   two-word queries and misses, with and without filters; each query's time is the best of
@@ -85,7 +87,7 @@ def write_long_pack(root: Path) -> Path:
 
 
 def child_import(data_dir: str, pack: str) -> None:
-    from kiosk.packs import import_pack
+    from kiosk.packs import content_problems, import_pack
 
     settings = default_settings(Path(data_dir))
     db = open_db(settings.db_path)
@@ -93,7 +95,18 @@ def child_import(data_dir: str, pack: str) -> None:
     result = import_pack(settings, db, Path(pack))
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "audio": result.audio_seconds}))
+    # kiosk doctor's content check right after, against `sha256sum -c` on the same files.
+    started = time.perf_counter()
+    _count, problems = content_problems(settings, db)
+    doctor = time.perf_counter() - started
+    assert not problems, problems
+    started = time.perf_counter()
+    subprocess.run(["sha256sum", "--quiet", "-c", "CHECKSUMS"], cwd=result.folder, check=True)
+    sha256sum = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "audio": result.audio_seconds,
+                      "doctor": doctor, "sha256sum": sha256sum,
+                      "content_mb": sum(f.stat().st_size for f in result.folder.rglob("*")
+                                        if f.is_file()) / 1e6}))
 
 
 def child_baseline() -> None:
@@ -125,9 +138,12 @@ def bench_import() -> list[tuple[str, str, float, float | None, str]]:
         decode = time.perf_counter() - started if mpg123.returncode == 0 else None
     baseline = run_child("--baseline-child")["peak_mb"]
     size_mb = LONG_MP3.stat().st_size / 1e6
+    doctor = min(runs, key=lambda r: r["doctor"])
     return [
         (f"import, one {MINUTES}-min VBR MP3 ({size_mb:.0f} MB, stereo 44.1 kHz)", "<= 10 s", seconds, decode, "s"),
         ("import, peak memory (RSS of the importing process)", "<= 200 MB", peak, baseline, "MB"),
+        (f"kiosk doctor's content check of that pack (sizes + SHA-256 of {doctor['content_mb']:.0f} MB)",
+         "-", doctor["doctor"], doctor["sha256sum"], "s"),
     ]
 
 

@@ -175,16 +175,17 @@ def schema_keys() -> list[str]:
     return keys
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """A TOML value as an error message shows it ("found ..."); config and pack manifests."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{value[:40]}{"..." if len(value) > 40 else ""}"'
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    return str(value)[:40]  # numbers, and TOML dates and times as written
 
 
 def _expected(kind: Any, meta: typing.Mapping[str, Any]) -> str:
@@ -201,7 +202,7 @@ def _expected(kind: Any, meta: typing.Mapping[str, Any]) -> str:
 
 def _check_value(path: str, kind: Any, meta: typing.Mapping[str, Any], value: Any) -> tuple[Any, str | None]:
     """Returns (converted value, problem or None)."""
-    wrong = f"{path}: expected {_expected(kind, meta)}, found {_describe(value)}"
+    wrong = f"{path}: expected {_expected(kind, meta)}, found {describe_value(value)}"
     if kind is bool:
         return (value, None) if isinstance(value, bool) else (None, wrong)
     if kind is int:
@@ -234,7 +235,7 @@ def _unknown(path: str, key: str, known: list[str]) -> str:
 
 def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
     if not isinstance(raw, dict):
-        problems.append(f"{name}: expected a table ([{name}]), found {_describe(raw)}")
+        problems.append(f"{name}: expected a table ([{name}]), found {describe_value(raw)}")
         return cls()
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -263,7 +264,7 @@ def settings_from_mapping(raw: dict[str, Any], config_path: Path) -> Settings:
             if isinstance(value, str) and value.strip():
                 top[key] = value
             else:
-                problems.append(f"{key}: expected non-empty text, found {_describe(value)}")
+                problems.append(f"{key}: expected non-empty text, found {describe_value(value)}")
         elif key in SECTIONS:
             sections[key] = _build_section(key, SECTIONS[key], value, problems)
         else:

@@ -28,6 +28,7 @@ import contextlib
 import difflib
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -54,7 +55,7 @@ from kiosk.catalogue import (
     delete_exercise_rows,
     search_meta,
 )
-from kiosk.config import Settings
+from kiosk.config import Settings, describe_value
 from kiosk.mp3scan import Mp3Error, Mp3Info, scan_mp3
 from kiosk.readalong import Cue, VttError, parse_vtt, script_text
 from kiosk.store import write_transaction
@@ -92,6 +93,7 @@ LANG_TAG = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-(?:[A-Z]{2}|[0-9]{3}))?$")
 VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$")
 _FOLDER = re.compile(r"^[a-z0-9][a-z0-9-]*-\d{14}-[0-9a-f]{8}$")
 _STAGING_PREFIX = ".staging-"
+CHECKSUMS = "CHECKSUMS"  # in every imported pack's folder (write_checksums)
 
 TEXT_LIMITS = {"title": 200, "summary": 400, "introduction": 20_000, "guidance": 20_000, "publisher": 200}
 
@@ -269,18 +271,6 @@ class _Locator:
         return self._key_line(str(path[2]), start + 1, own_end) or start + 1
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value[:40]}{"..." if len(value) > 40 else ""}"'
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__ + " " + repr(value)[:40]
-
-
 def _depth(value: Any) -> int:
     """Nesting depth of tables and arrays, without recursion (the input may be hostile)."""
     deepest = 0
@@ -323,7 +313,7 @@ class _Schema:
             return default
         value = table[key]
         if not isinstance(value, str):
-            self.fault(path + (key,), label, f"{key}: expected text, found {_describe(value)}")
+            self.fault(path + (key,), label, f"{key}: expected text, found {describe_value(value)}")
             return default
         if required and not value.strip():
             self.fault(path + (key,), label, f"{key}: must not be empty")
@@ -348,7 +338,7 @@ class _Schema:
             return []
         value = table[key]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fault(path + (key,), label, f"{key}: expected a list of text, found {_describe(value)}")
+            self.fault(path + (key,), label, f"{key}: expected a list of text, found {describe_value(value)}")
             return []
         if len(value) > limit:
             self.fault(path + (key,), label, f"{key}: at most {limit} items, found {len(value)}")
@@ -404,7 +394,7 @@ def parse_manifest(data: bytes) -> tuple[PackSpec | None, list[Fault]]:
     if fmt is None:
         schema.fault(("format",), "format", f"is missing (write format = {FORMAT_VERSION} at the top)")
     elif isinstance(fmt, bool) or not isinstance(fmt, int):
-        schema.fault(("format",), "format", f"expected a whole number, found {_describe(fmt)}")
+        schema.fault(("format",), "format", f"expected a whole number, found {describe_value(fmt)}")
     elif fmt != FORMAT_VERSION:
         schema.fault(("format",), "format",
                      f"this station reads pack format {FORMAT_VERSION}, the pack is format {fmt}")
@@ -413,7 +403,7 @@ def parse_manifest(data: bytes) -> tuple[PackSpec | None, list[Fault]]:
     pack_id = title = version = publisher = ""
     if not isinstance(pack_raw, dict):
         schema.fault(("pack",), "[pack]", "is missing" if pack_raw is None
-                     else f"expected a table, found {_describe(pack_raw)}")
+                     else f"expected a table, found {describe_value(pack_raw)}")
     else:
         schema.unknown_keys(pack_raw, _PACK_KEYS, ("pack",), "[pack]")
         pack_id = schema.slug(pack_raw, "id", ("pack",), "[pack]")
@@ -430,7 +420,7 @@ def parse_manifest(data: bytes) -> tuple[PackSpec | None, list[Fault]]:
     if exercises_raw is None:
         schema.fault(("exercises",), "[[exercises]]", "the pack has no exercises")
     elif not isinstance(exercises_raw, list) or not all(isinstance(e, dict) for e in exercises_raw):
-        schema.fault(("exercises",), "exercises", f"expected [[exercises]] tables, found {_describe(exercises_raw)}")
+        schema.fault(("exercises",), "exercises", f"expected [[exercises]] tables, found {describe_value(exercises_raw)}")
     elif not exercises_raw:
         schema.fault(("exercises",), "[[exercises]]", "the pack has no exercises")
     elif len(exercises_raw) > MAX_EXERCISES:
@@ -468,13 +458,13 @@ def _parse_exercise(schema: _Schema, index: int, ex: dict[str, Any]) -> Exercise
     visibility = ex.get("visibility", "public")
     if visibility not in ("public", "therapist"):
         schema.fault(path + ("visibility",), label,
-                     f'visibility: expected "public" or "therapist", found {_describe(visibility)}')
+                     f'visibility: expected "public" or "therapist", found {describe_value(visibility)}')
     variants_raw = ex.get("variants")
     variants: list[VariantSpec] = []
     if variants_raw is None:
         schema.fault(path, label, 'has no language variants (add a table [exercises.variants.en-GB] with "audio" and "cues")')
     elif not isinstance(variants_raw, dict):
-        schema.fault(path + ("variants",), label, f"variants: expected tables per language, found {_describe(variants_raw)}")
+        schema.fault(path + ("variants",), label, f"variants: expected tables per language, found {describe_value(variants_raw)}")
     elif not variants_raw:
         schema.fault(path + ("variants",), label, "has no language variants")
     elif len(variants_raw) > MAX_VARIANTS:
@@ -487,7 +477,7 @@ def _parse_exercise(schema: _Schema, index: int, ex: dict[str, Any]) -> Exercise
                 schema.fault(vpath, vlabel, f'"{lang}" is not a language tag like "en-GB" or "en-US"')
                 continue
             if not isinstance(table, dict):
-                schema.fault(vpath, vlabel, f"expected a table, found {_describe(table)}")
+                schema.fault(vpath, vlabel, f"expected a table, found {describe_value(table)}")
                 continue
             schema.unknown_keys(table, _VARIANT_KEYS, vpath, vlabel)
             audio = schema.text(table, "audio", vpath, vlabel, required=True)
@@ -696,6 +686,42 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def write_checksums(folder: Path) -> None:
+    """CHECKSUMS: the SHA-256 of every file in an imported pack's folder, in the format of
+    `sha256sum`, so `kiosk doctor` (or an administrator: `cd FOLDER && sha256sum -c CHECKSUMS`)
+    can tell a file damaged on disk from a whole one even when its size did not change."""
+    lines = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CHECKSUMS):
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        lines.append(f"{digest}  {path.relative_to(folder).as_posix()}\n")
+    (folder / CHECKSUMS).write_text("".join(lines), encoding="utf-8")
+
+
+def checksum_problems(folder: Path) -> list[tuple[Path, str]]:
+    """(file, fault) for what in an imported pack's folder no longer matches its CHECKSUMS."""
+    listing = folder / CHECKSUMS
+    try:
+        lines = listing.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return [(listing, "is missing, so the pack's files cannot be checked")]
+    problems = []
+    for line in lines:
+        digest, _, rel = line.partition("  ")
+        path = folder / rel
+        try:
+            with path.open("rb") as f:
+                actual = hashlib.file_digest(f, "sha256").hexdigest()
+        except FileNotFoundError:
+            continue  # a file a variant needs is reported by its row; others may go (cleanup)
+        except OSError as exc:
+            problems.append((path, f"cannot be read ({exc.strerror or exc})"))
+        else:
+            if actual != digest:
+                problems.append((path, "is damaged: its contents changed since import"))
+    return problems
+
+
 def _fsync_tree(root: Path) -> None:
     """Every file and folder under root on disk before the commit that will reference them."""
     for dirpath, _, filenames in os.walk(root):
@@ -786,6 +812,7 @@ def import_pack(
             phases.report(0.95, "writing script PDFs")
             _render_missing_pdfs(spec, staged, staging)
             shutil.rmtree(staging / "source", ignore_errors=True)
+            write_checksums(staging)
             _fsync_tree(staging)
             folder_name = f"{spec.id}-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
             final = content_dir / folder_name
@@ -1194,7 +1221,7 @@ def cleanup_leftovers(settings: Settings, db: sqlite_utils.Database) -> list[Pat
                     for name in filenames:
                         path = Path(dirpath) / name
                         rel = path.relative_to(content_dir).as_posix()
-                        if rel not in referenced and rel != f"{folder}/pack/{MANIFEST}":
+                        if rel not in referenced and rel not in (f"{folder}/pack/{MANIFEST}", f"{folder}/{CHECKSUMS}"):
                             path.unlink(missing_ok=True)
                             removed.append(path)
                     if Path(dirpath) != base:
@@ -1242,27 +1269,38 @@ def import_demo_if_empty(settings: Settings, db: sqlite_utils.Database,
 def content_problems(settings: Settings, db: sqlite_utils.Database) -> tuple[int, list[str]]:
     """(exercises in the catalogue, what is wrong with the content), for `kiosk doctor`.
 
-    Every file a variant row names must exist with the size recorded at import, and the
-    search indexes must agree with the rows.
+    Every file a variant row names must exist with the size recorded at import, every file
+    of every pack must match its CHECKSUMS, and the search indexes must agree with the rows.
     """
     from kiosk.catalogue import search_index_problems
 
     problems: list[str] = []
     content = settings.content_dir
     count = db.execute("SELECT count(*) FROM exercises").fetchone()[0]
-    for exercise_id, lang, audio, audio_bytes, playback, pdf, pdf_bytes in db.execute(
-        "SELECT exercise_id, lang, audio_path, audio_bytes, playback_path, script_pdf_path, "
-        "script_pdf_bytes FROM variants ORDER BY exercise_id, position"
+    owners: dict[Path, str] = {}  # file -> the variant that uses it, to name it
+    reported: set[Path] = set()
+    for exercise_id, lang, audio, audio_bytes, playback, cues, pdf, pdf_bytes in db.execute(
+        "SELECT exercise_id, lang, audio_path, audio_bytes, playback_path, cues_path, "
+        "script_pdf_path, script_pdf_bytes FROM variants ORDER BY exercise_id, position"
     ):
-        for rel, size in ((audio, audio_bytes), (playback, None), (pdf, pdf_bytes)):
+        owner = f"{exercise_id} ({lang})"
+        for rel, size in ((audio, audio_bytes), (playback, None), (cues, None), (pdf, pdf_bytes)):
             path = content / rel
+            owners[path] = owner
             try:
                 actual = path.stat().st_size
             except OSError:
-                problems.append(f"{exercise_id} ({lang}): {path} is missing; import its pack again")
+                problems.append(f"{owner}: {path} is missing; import its pack again")
+                reported.add(path)
                 continue
             if size is not None and actual != size:
-                problems.append(f"{exercise_id} ({lang}): {path} has changed size since import; import its pack again")
+                problems.append(f"{owner}: {path} has changed size since import; import its pack again")
+                reported.add(path)
+    for (folder,) in db.execute("SELECT folder FROM packs ORDER BY id").fetchall():
+        for path, fault in checksum_problems(content / folder):
+            if path not in reported:
+                named = f"{owners[path]}: " if path in owners else ""
+                problems.append(f"{named}{path} {fault}; import its pack again")
     problems += [f"search index damaged ({p}); the station rebuilds it at its next start"
                  for p in search_index_problems(db)]
     return count, problems

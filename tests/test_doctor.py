@@ -62,3 +62,27 @@ def test_doctor_names_a_content_file_damaged_after_import(settings):
     damaged.write_bytes(damaged.read_bytes()[:1000])
     results = [r for r in run_checks(settings) if r.name == "content"]
     assert any(r.status == FAIL and "compassionate-other (en-GB)" in r.detail for r in results)
+
+
+def test_doctor_names_a_file_damaged_in_place_and_the_checksums_are_sha256sum_s(settings):
+    """Bit rot or a bad copy that keeps the size: only the checksums can see it."""
+    import subprocess
+
+    from kiosk.packs import import_pack
+    from kiosk.store import open_db
+
+    db = open_db(settings.db_path)
+    result = import_pack(settings, db, settings.demo_pack_path)
+    db.close()
+    assert result.folder is not None
+    # The list an administrator can check by hand, with the standard tool.
+    check = subprocess.run(["sha256sum", "--quiet", "-c", "CHECKSUMS"], cwd=result.folder,
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    playback = next(result.folder.glob("playback/**/safe-place/en-US.*"))
+    data = bytearray(playback.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    playback.write_bytes(bytes(data))
+    details = [r.detail for r in run_checks(settings) if r.name == "content" and r.status == FAIL]
+    assert details == [f"safe-place (en-US): {playback} is damaged: its contents changed since "
+                       "import; import its pack again"]

@@ -203,6 +203,7 @@ class KioskApp(App):
         self._help.open(animation=False)
 
     def show_banner(self, key: str) -> None:
+        log.info("banner shown: %s", key)  # what the client saw, for whoever reads the log
         if self.banner is not None:
             self.banner.show(key)
 

@@ -70,6 +70,7 @@ class PlayerModel(EventDispatcher):
         super().__init__(**kwargs)
         self.player = player
         self.volume_cap = volume_cap
+        self._path: Path | None = None
         self._reported = 0.0
         self._reported_at = time.monotonic()
         # A few updates a second move the clock and the seek bar; redrawing the whole screen
@@ -83,6 +84,7 @@ class PlayerModel(EventDispatcher):
 
     # -- commands (UI thread) -------------------------------------------------------------
     def load(self, key: str, path: Path, duration: float | None) -> bool:
+        self._path = path
         try:
             self.player.load(path, duration)
         except FileNotFoundError:
@@ -178,8 +180,7 @@ class PlayerModel(EventDispatcher):
         log.warning("audio trouble: %s", message)
         self.state = ERROR
         self._update_playing()
-        missing = "missing" in message.lower() or "not found" in message.lower()
-        self.dispatch("on_trouble", "banner.file_missing" if missing else "banner.audio_unavailable")
+        self.dispatch("on_trouble", trouble_banner(message, self._path))
 
     # Kivy events need default handlers.
     def on_trouble(self, key: str) -> None:
@@ -266,3 +267,11 @@ class UnavailablePlayer:
     def set_volume(self, v: float) -> None: ...
     def reset_volume(self) -> None: ...
     def close(self) -> None: ...
+
+
+def trouble_banner(message: str, path: Path | None) -> str:
+    """The banner for an engine error. The engine names the file when the file is at fault
+    (kiosk.audio.decode.DecodeError); anything else is the sound device's trouble."""
+    if path is None or str(path) not in message:
+        return "banner.audio_unavailable"
+    return "banner.file_damaged" if path.exists() else "banner.file_missing"
