@@ -174,3 +174,27 @@ def test_every_tile_opens_its_exercise_wherever_it_is_on_screen(station):
         assert s.app.exercise.id == exercise_id
         s.tap(s.ids("exercise").top.ids.back)
         s.on("browse")
+
+
+def test_browse_shows_a_catalogue_change_when_entered_again(launch):
+    """An exercise hidden while the station runs (`kiosk hide`) is gone from browse the next
+    time browse is entered, without waiting for the idle reset."""
+    from kiosk.catalogue import Catalogue
+    from kiosk.store import open_db
+    from tests.ui.helpers import tile, tile_ids
+
+    s = launch()
+    s.tap_at(640, 400)
+    s.on("browse")
+    s.wait_for(lambda: "safe-place" in tile_ids(s), what="every tile")
+    db = open_db(s.app.settings.db_path)
+    try:
+        assert Catalogue(db, s.app.settings.content_dir).set_hidden("safe-place", True)
+    finally:
+        db.close()
+    s.tap(tile(s, "soothing-breath"))
+    s.on("exercise")
+    s.tap(s.ids("exercise").top.ids.back)
+    s.on("browse")
+    s.wait_for(lambda: "safe-place" not in tile_ids(s) and "soothing-breath" in tile_ids(s),
+               what="the hidden exercise gone, the others still there")
