@@ -224,21 +224,22 @@ class KioskApp(App):
 
     def open_exercise(self, exercise_id: str, then: str = "exercise") -> None:
         lang, backend = self.lang, self.backend
-
-        def done(exercise: Any) -> None:
-            if exercise is None:
-                self.show_banner("exercise.missing")
-                return
-            self.exercise = exercise
-            if then == "player":
-                self._start_playing()
-                return
-            self.go(then)
-            if then == "take_home":
-                self.manager.get_screen("take_home").agree()
-
-        self.worker.submit(lambda db: backend.exercise(db, exercise_id, lang), done,
+        self.worker.submit(lambda db: backend.exercise(db, exercise_id, lang),
+                           lambda exercise: self.show_exercise(exercise, then),
                            lambda _exc: self.show_banner("banner.error"))
+
+    def show_exercise(self, exercise: Any, then: str = "exercise") -> None:
+        """`exercise` as the catalogue answered (None: it has gone), on the `then` screen."""
+        if exercise is None:
+            self.show_banner("exercise.missing")
+            return
+        self.exercise = exercise
+        if then == "player":
+            self._start_playing()
+            return
+        self.go(then)
+        if then == "take_home":
+            self.manager.get_screen("take_home").agree()
 
     def listen(self) -> None:
         self._start_playing()

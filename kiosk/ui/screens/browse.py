@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 Builder.load_file(os.path.join(os.path.dirname(__file__), "browse.kv"))
 
 SEARCH_PAUSE = 0.15  # seconds of no typing before the catalogue is asked
+PREFETCH = 24  # tiles whose exercises are fetched ahead: a screenful and a scroll or two
 
 
 class Tile(ButtonBehavior, BoxLayout):
@@ -49,6 +50,7 @@ class BrowseScreen(Screen):
         self._refresh = Clock.create_trigger(self._ask, SEARCH_PAUSE)
         self._asked = 0
         self._tiles: dict[str, Tile] = {}  # by exercise id: made once, reused for every answer
+        self._prefetched: dict[str, Any] = {}  # exercise id -> Exercise, for the current answer
         # ids are weak references: this keeps the keyboard while it is folded out of the tree.
         self._keyboard = self.ids.keyboard.__self__
         # Typing waits for a pause; a touched chip asks at once.
@@ -88,6 +90,7 @@ class BrowseScreen(Screen):
                 return  # a newer question is on its way
             self.loading = False
             self.techniques, self.cards = result
+            self._prefetch(asked, lang, result[1][:PREFETCH])
 
         def failed(_exc: BaseException) -> None:
             if asked == self._asked:
@@ -95,6 +98,24 @@ class BrowseScreen(Screen):
                 app.show_banner("banner.error")
 
         app.worker.submit(job, done, failed)
+
+    def _prefetch(self, asked: int, lang: str, cards: list[Any]) -> None:
+        """The exercises behind the first tiles, asked now, so that a touched tile opens its
+        exercise in the next frame instead of waiting for the worker's answer, which
+        arrives while the frame showing the pressed tile is drawn (30-60 ms in software GL)."""
+        app = App.get_running_app()
+        backend = app.backend
+        ids = [card.id for card in cards]
+
+        def job(db: Any) -> dict[str, Any]:
+            return {exercise_id: backend.exercise(db, exercise_id, lang) for exercise_id in ids}
+
+        def done(exercises: dict[str, Any]) -> None:
+            if asked == self._asked:
+                self._prefetched = exercises
+
+        self._prefetched = {}
+        app.worker.submit(job, done)
 
     def on_cards(self, _instance: Any, cards: list[Any]) -> None:
         # One tile per exercise, kept: a filter or a search only adds and removes tiles,
@@ -141,7 +162,12 @@ class BrowseScreen(Screen):
 
     def _open(self, tile: Tile) -> None:
         self.close_keyboard()
-        App.get_running_app().open_exercise(tile.exercise_id)
+        app = App.get_running_app()
+        exercise = self._prefetched.get(tile.exercise_id)
+        if exercise is not None and exercise.variant.lang == app.lang:
+            app.show_exercise(exercise)
+        else:
+            app.open_exercise(tile.exercise_id)
 
     # -- search ----------------------------------------------------------------------------
     def open_keyboard(self) -> None:
@@ -169,6 +195,7 @@ class BrowseScreen(Screen):
     # -- a new visitor -----------------------------------------------------------------------
     def forget(self) -> None:
         self._asked += 1
+        self._prefetched = {}
         self.keyboard_open = False
         self.ids.keyboard.text = ""
         self.query = ""
