@@ -198,3 +198,43 @@ def test_browse_shows_a_catalogue_change_when_entered_again(launch):
     s.on("browse")
     s.wait_for(lambda: "safe-place" not in tile_ids(s) and "soothing-breath" in tile_ids(s),
                what="the hidden exercise gone, the others still there")
+
+
+def test_the_seek_knob_is_drawn_in_the_themes_colours(launch):
+    """Kivy's own slider knob is blue in any theme; ours is the accent, in both themes."""
+    from PIL import Image
+
+    s = launch(start_id="compassionate-other")
+    s.on("player")
+    seek = s.ids("player").seek
+    for high_contrast in (False, True):
+        s.app.high_contrast = high_contrast
+        s.pump(0.2)
+        shot = Image.open(s.screenshot(f"seek-knob-{'high-contrast' if high_contrast else 'calm'}"))
+        x, y = seek.to_window(seek.value_pos[0], seek.center_y)  # the knob's centre
+        pixel = shot.getpixel((int(x), int(s.window.height - y)))
+        accent = tuple(round(c * 255) for c in s.app.colors.accent[:3])
+        assert all(abs(a - b) <= 2 for a, b in zip(pixel, accent, strict=True)), (pixel, accent)
+
+
+def test_a_long_title_shows_whole_on_two_lines(launch, ui_settings):
+    """Larger text once cut long titles short with an ellipsis; now they wrap and shrink."""
+    from tests.ui.fakes import DEMO, FakeBackend, FakeExerciseSpec
+
+    title = "Your compassionate other: a longer guided imagery practice"
+    long_one = FakeExerciseSpec("long-title", {"en-GB": title, "en-US": title}, "One line.",
+                                "An introduction.", ("breathing",), 300.0)
+    s = launch(backend_factory=lambda services: FakeBackend(ui_settings, exercises=[*DEMO, long_one],
+                                                            services=services),
+               start_id="long-title")
+    s.on("player")
+    s.app.large_text = True
+    s.pump(0.3)
+    s.screenshot("player-long-title-large")
+    label = s.ids("player").top.ids.title_label
+    assert label.text == title and not label.shorten
+    assert s.ids("player").top.title_fit < 1.0
+    # Two lines of text at this size are under 3 font heights (three would be over), and the
+    # bar holds them.
+    assert label.texture_size[1] < 3 * label.font_size, (label.texture_size, label.font_size)
+    assert label.texture_size[1] <= label.height

@@ -59,8 +59,9 @@ class TopBar(BoxLayout):
         App.get_running_app().bind(text_scale=self._fit_title)
 
     def _fit_title(self, *_args: Any) -> None:
-        """Shrinks the title until its words, laid in one line, would fill two lines of
-        the room it has (with a margin for where the words break)."""
+        """The largest title size, in steps of a tenth, at which the title's words wrap into
+        two lines of the room it has (laid out without drawing: cheap, and only when the
+        title, its room or the text size change)."""
         from kivy.core.text import Label as CoreLabel
 
         label = self.ids.title_label
@@ -68,10 +69,15 @@ class TopBar(BoxLayout):
             self.title_fit = 1.0
             return
         full = sp(self.title_size) * App.get_running_app().text_scale
-        one_line = CoreLabel(text=self.title, font_size=full, font_name=label.font_name,
-                             bold=True).get_extents(self.title)[0]
-        room = TITLE_LINES * label.width * 0.85
-        self.title_fit = max(SMALLEST_TITLE, min(1.0, room / one_line)) if one_line else 1.0
+        fit = 1.0
+        while fit > SMALLEST_TITLE:
+            core = CoreLabel(text=self.title, font_size=full * fit, font_name=label.font_name,
+                             bold=True, text_size=(label.width, None))
+            core.render()  # lays the lines out; no texture is made
+            if len(core._cached_lines) <= TITLE_LINES:
+                break
+            fit = round(fit - 0.1, 1)
+        self.title_fit = max(fit, SMALLEST_TITLE)
 
     def on_back(self) -> None:
         pass
