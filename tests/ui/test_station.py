@@ -208,8 +208,7 @@ def test_the_seek_knob_is_drawn_in_the_themes_colours(launch):
     s.on("player")
     seek = s.ids("player").seek
     for high_contrast in (False, True):
-        s.app.high_contrast = high_contrast
-        s.pump(0.2)
+        s.app.high_contrast = high_contrast  # the colours change at once; the shot draws them
         shot = Image.open(s.screenshot(f"seek-knob-{'high-contrast' if high_contrast else 'calm'}"))
         x, y = seek.to_window(seek.value_pos[0], seek.center_y)  # the knob's centre
         pixel = shot.getpixel((int(x), int(s.window.height - y)))
@@ -219,6 +218,8 @@ def test_the_seek_knob_is_drawn_in_the_themes_colours(launch):
 
 def test_a_long_title_shows_whole_on_two_lines(launch, ui_settings):
     """Larger text once cut long titles short with an ellipsis; now they wrap and shrink."""
+    from kivy.metrics import sp
+
     from tests.ui.fakes import DEMO, FakeBackend, FakeExerciseSpec
 
     title = "Your compassionate other: a longer guided imagery practice"
@@ -229,11 +230,12 @@ def test_a_long_title_shows_whole_on_two_lines(launch, ui_settings):
                start_id="long-title")
     s.on("player")
     s.app.large_text = True
-    s.pump(0.3)
+    top = s.ids("player").top
+    label = top.ids.title_label
+    s.wait_for(lambda: top.title_fit < 1.0 and label.font_size == sp(top.title_size * top.title_fit) * s.app.text_scale,
+               what="the title fitted to the larger text")
     s.screenshot("player-long-title-large")
-    label = s.ids("player").top.ids.title_label
     assert label.text == title and not label.shorten
-    assert s.ids("player").top.title_fit < 1.0
     # Two lines of text at this size are under 3 font heights (three would be over), and the
     # bar holds them.
     assert label.texture_size[1] < 3 * label.font_size, (label.texture_size, label.font_size)
