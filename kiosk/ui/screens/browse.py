@@ -64,7 +64,6 @@ class BrowseScreen(Screen):
 
     # -- data ---------------------------------------------------------------------------
     def on_pre_enter(self, *args: Any) -> None:
-        self._build_languages()
         # Ask again each time: a pack imported or an exercise hidden while the station runs
         # shows at once. An unchanged answer changes nothing on screen (on_cards only runs
         # for a different list), so coming back from an exercise keeps the scroll position.
