@@ -18,8 +18,8 @@ clinic Wi-Fi), each through a take-home link issued for it.
   released at a random moment within a frame); from the release, when buttons act, to the
   end of the first drawn frame that shows the answer (browse after the attract screen, a
   chip selected and the tiles asked for, Play turned to Pause, the exercise screen opened
-  with what the worker thread fetched from the catalogue). Meanwhile an exercise plays and the downloads run. Peer: a bare Kivy
-  Button changing its text, with nothing else running.
+  with what the worker thread fetched from the catalogue). Meanwhile an exercise plays and
+  the downloads run. Peer: a bare Kivy Button changing its text, with nothing else running.
 - Read-along: while playing, a seek to a moment before a passage's start, then the time
   from that start as heard to the end of the frame that shows the passage highlighted.
   "As heard" is the engine's own clock: its position reports (position as heard, output
