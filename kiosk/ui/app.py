@@ -105,6 +105,7 @@ class KioskApp(App):
         player = self.backend.make_player(clock_dispatch)
         self.playback = PlayerModel(player, self.settings.audio.volume_cap)
         self.playback.bind(on_trouble=lambda _p, key: self.show_banner(key),
+                           on_recovered=lambda _p: self._sound_is_back(),
                            on_finished=lambda _p: self.idle.activity())
         Window.clearcolor = self.theme.background
         Window.bind(on_request_close=self._on_request_close, on_keyboard=self._on_keyboard,
@@ -201,6 +202,11 @@ class KioskApp(App):
         if self._help is None:
             self._help = HelpView()
         self._help.open(animation=False)
+
+    def _sound_is_back(self) -> None:
+        log.info("the audio engine recovered")
+        if self.banner is not None and self.banner.message_key == "banner.audio_unavailable":
+            self.banner.hide()  # it no longer tells the truth; Play works again
 
     def show_banner(self, key: str) -> None:
         log.info("banner shown: %s", key)  # what the client saw, for whoever reads the log

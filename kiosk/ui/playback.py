@@ -64,7 +64,7 @@ class PlayerModel(EventDispatcher):
     loaded = StringProperty("")  # "<exercise id>/<lang>" of what is loaded, "" for nothing
     playing = BooleanProperty(False)
 
-    __events__ = ("on_trouble", "on_finished")
+    __events__ = ("on_trouble", "on_finished", "on_recovered")
 
     def __init__(self, player: Any, volume_cap: float, **kwargs: Any):
         super().__init__(**kwargs)
@@ -163,7 +163,10 @@ class PlayerModel(EventDispatcher):
 
     # -- the engine's events (on the UI thread, through clock_dispatch and _Listener) ------
     def engine_state(self, state: Any) -> None:
+        was = self.state
         self.state = state_name(state)
+        if was == ERROR and self.state != ERROR:
+            self.dispatch("on_recovered")
         self._update_playing()
         self._report(float(getattr(self.player, "position", self._reported)), _arrived)
 
@@ -184,6 +187,9 @@ class PlayerModel(EventDispatcher):
 
     # Kivy events need default handlers.
     def on_trouble(self, key: str) -> None:
+        pass
+
+    def on_recovered(self) -> None:
         pass
 
     def on_finished(self) -> None:

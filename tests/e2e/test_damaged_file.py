@@ -13,18 +13,9 @@ import pytest
 from kiosk.config import load_settings
 from kiosk.store import open_db
 from tests.audio_device import PulseFileDevice, tools_available
+from tests.e2e.helpers import screenshot_root, wait_for_log
 
 pytestmark = [pytest.mark.ui, pytest.mark.audio, pytest.mark.slow]
-
-
-def wait_for_log(log, text: str, proc: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if log.exists() and text in log.read_text():
-            return
-        assert proc.poll() is None, f"the station exited ({proc.returncode}) waiting for {text!r}"
-        time.sleep(0.1)
-    raise AssertionError(f"no {text!r} in the log within {seconds} s:\n" + log.read_text()[-3000:])
 
 
 def test_a_damaged_file_gets_a_banner_the_station_carries_on_and_doctor_names_it(
@@ -61,8 +52,7 @@ def test_a_damaged_file_gets_a_banner_the_station_carries_on_and_doctor_names_it
         wait_for_log(log, "banner shown: banner.file_damaged", station)
         time.sleep(1.0)
         assert station.poll() is None, "the station quit over a damaged file"
-        subprocess.run(["import", "-window", "root", str(screenshot_dir / "e2e-damaged-file.png")],
-                       check=True, timeout=30)
+        screenshot_root(screenshot_dir / "e2e-damaged-file.png")
         assert "banner.audio_unavailable" not in log.read_text()
     finally:
         station.send_signal(signal.SIGTERM)

@@ -4,16 +4,12 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.e2e.helpers import screenshot_root
+
 pytestmark = pytest.mark.ui
-
-
-def screenshot_root(path: Path) -> None:
-    subprocess.run(["import", "-window", "root", str(path)], check=True, timeout=30,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def test_kiosk_run_shows_the_attract_screen_and_survives_escape(tmp_path, screenshot_dir):
