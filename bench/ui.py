@@ -288,20 +288,28 @@ def bench_in_process(tmp: Path) -> dict[str, Any]:
         raise SystemExit(f"bench/ui.py needs the paced sound device: {why_not}")
     device = PulseFileDevice(tmp / "sound")
     device.start()
-    # The engine's process (spawned) reads ALSA's configuration from its environment.
-    os.environ.update(device.env())
-
-    results: dict[str, Any] = {}
     services = Services(settings)
-    services.start()  # imports the demo collection unless the start-up runs already did
+    try:
+        # The engine's process (spawned) reads ALSA's configuration from its environment.
+        os.environ.update(device.env())
+        services.start()  # imports the demo collection unless the start-up runs already did
+        return station_figures(services, KioskApp, EventLoop, UnitTestTouch)
+    finally:
+        services.stop()
+        device.stop()
+
+
+def station_figures(services: Any, app_class: Any, loop: Any, touch_class: Any) -> dict[str, Any]:
+    settings = services.settings
+    results: dict[str, Any] = {}
     assert services.take_home is not None, services.problems
-    app = KioskApp(services)
+    app = app_class(services)
     app._run_prepare()
-    EventLoop.ensure_window()
+    loop.ensure_window()
     app.dispatch("on_start")
-    loop = EventLoop
     player = app.playback.player
     if not player.wait_ready(20):
+        app.dispatch("on_stop")
         raise SystemExit("the audio engine did not open the paced sound device")
 
     def settle(seconds: float) -> None:
@@ -321,7 +329,7 @@ def bench_in_process(tmp: Path) -> dict[str, Any]:
         """A finger down for about 50 ms (frames keep running), then up at a random moment
         within a frame; returns the time of release, when buttons act."""
         x, y = widget.to_window(*widget.center)
-        touch = UnitTestTouch(x, y)
+        touch = touch_class(x, y)
         touch.touch_down()
         settle(0.05)
         time.sleep(random.uniform(0, 0.016))
@@ -338,7 +346,7 @@ def bench_in_process(tmp: Path) -> dict[str, Any]:
 
         button = Button(text="off", size_hint=(None, None), size=(300, 120), pos=(900, 40))
         button.bind(on_release=lambda b: setattr(b, "text", "on" if b.text == "off" else "off"))
-        window = EventLoop.window
+        window = loop.window
         window.add_widget(button)
         settle(0.3)
         peer = []
@@ -418,8 +426,6 @@ def bench_in_process(tmp: Path) -> dict[str, Any]:
     finally:
         results["downloads"] = downloads.stop()
         app.dispatch("on_stop")
-        services.stop()
-        device.stop()
     return results
 
 
