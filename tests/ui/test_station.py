@@ -13,6 +13,21 @@ def test_attract_screen_leads_to_browse_on_a_touch(station):
     station.wait_for(lambda: station.screen == "browse", what="the browse screen")
 
 
+def test_tiles_side_by_side_line_up(station):
+    """A tile with a two-line summary beside a one-line one: both as tall, tops level."""
+    from tests.ui.helpers import tile_ids
+
+    station.tap_at(100, 100)
+    station.wait_for(lambda: station.screen == "browse" and len(tile_ids(station)) > 2,
+                     what="the tiles")
+    tiles = list(reversed(station.ids("browse").tiles.children))
+    rows = [tiles[i:i + 2] for i in range(0, len(tiles) - 1, 2)]
+    assert any(a.minimum_height != b.minimum_height for a, b in rows), \
+        "the test needs a row whose tiles hold different amounts of text"
+    station.wait_for(lambda: all(a.top == b.top and a.height == b.height for a, b in rows),
+                     what="tiles in a row of the same height, tops level")
+
+
 def test_escape_f1_and_close_do_nothing_when_locked_down(station):
     station.key(KEY_ESCAPE)
     station.key(KEY_F1)

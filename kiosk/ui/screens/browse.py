@@ -9,7 +9,13 @@ from typing import Any
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
@@ -31,6 +37,9 @@ class Tile(ButtonBehavior, BoxLayout):
     summary = StringProperty("")
     duration_seconds = ObjectProperty(0.0)
     techniques = ListProperty([])
+    # The tallest content among the tiles of its row: tiles side by side are the same height
+    # (a GridLayout would sit a shorter tile at the bottom of its row).
+    row_height = NumericProperty(0)
 
 
 class Chip(KButton):
@@ -50,6 +59,7 @@ class BrowseScreen(Screen):
         self._refresh = Clock.create_trigger(self._ask, SEARCH_PAUSE)
         self._asked = 0
         self._tiles: dict[str, Tile] = {}  # by exercise id: made once, reused for every answer
+        self._even_rows = Clock.create_trigger(self._set_row_heights)
         self._prefetched: dict[str, Any] = {}  # exercise id -> Exercise, for the current answer
         # ids are weak references: this keeps the keyboard while it is folded out of the tree.
         self._keyboard = self.ids.keyboard.__self__
@@ -129,7 +139,7 @@ class BrowseScreen(Screen):
                 # On press: inside a ScrollView a tap's press arrives when the finger lifts
                 # (the view first waits to see whether it is a scroll), and its release 200 ms
                 # later.
-                tile.bind(on_press=self._open)
+                tile.bind(on_press=self._open, minimum_height=self._even_rows)
             tile.title = card.title
             tile.summary = card.summary
             tile.duration_seconds = float(card.duration_seconds)
@@ -140,6 +150,17 @@ class BrowseScreen(Screen):
             for tile in wanted:
                 grid.add_widget(tile)
         self.ids.tiles_scroll.scroll_y = 1
+        self._even_rows()
+
+    def _set_row_heights(self, *_args: Any) -> None:
+        grid = self.ids.tiles
+        tiles = list(reversed(grid.children))
+        cols = max(1, int(grid.cols or 1))
+        for first in range(0, len(tiles), cols):
+            row = tiles[first:first + cols]
+            height = max(tile.minimum_height for tile in row)
+            for tile in row:
+                tile.row_height = height
 
     def on_techniques(self, _instance: Any, techniques: list[str]) -> None:
         self._build_chips()
