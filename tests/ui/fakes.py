@@ -12,7 +12,6 @@ the files through its real catalogue lookup.
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
@@ -21,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.catalogue import Catalogue, cues_to_json, search_meta
+from kiosk.catalogue import Catalogue
 from kiosk.config import Settings
-from kiosk.readalong import Cue, script_text
-from kiosk.store import open_db
+from kiosk.packs import ExerciseSpec, VariantRow, insert_exercise
+from kiosk.readalong import Cue
+from kiosk.store import open_db, write_transaction
 from kiosk.ui.backend import StationBackend, TakeHomeCode
 
 PASSAGES = [
@@ -107,7 +107,7 @@ class FakeBackend(StationBackend):
         self.calls: list[tuple[str, str]] = []
         db = open_db(settings.db_path)
         try:
-            with db.conn:
+            with write_transaction(db):
                 self._write_catalogue(db)
             catalogue = Catalogue(db, settings.content_dir)
             self.variants: dict[tuple[str, str], Any] = {
@@ -119,7 +119,7 @@ class FakeBackend(StationBackend):
         self.player: FakePlayer | None = None
 
     def _write_catalogue(self, db: Any) -> None:
-        """The rows an import of these exercises would leave (see kiosk.packs._commit), with
+        """The rows an import of these exercises would leave (kiosk.packs.insert_exercise), with
         stand-in files: an MP3 of random bytes and a one-line PDF per variant."""
         folder = f"{FAKE_PACK}-files"
         files = self.settings.content_dir / folder
@@ -128,29 +128,24 @@ class FakeBackend(StationBackend):
                    "VALUES (?, 'UI test exercises', '1', '', ?, 'tests/ui/fakes.py', "
                    "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))", [FAKE_PACK, folder])
         for position, spec in enumerate(self.specs):
-            db.execute("INSERT INTO exercises (id, pack_id, position, guidance, references_json, "
-                       "techniques_json, languages_json, visibility) VALUES (?, ?, ?, '', '[]', ?, ?, ?)",
-                       [spec.id, FAKE_PACK, position, json.dumps(list(spec.techniques)),
-                        json.dumps(list(spec.languages)), spec.visibility])
-            for t_position, technique in enumerate(spec.techniques):
-                db.execute("INSERT INTO exercise_techniques (exercise_id, technique, position) "
-                           "VALUES (?, ?, ?)", [spec.id, technique, t_position])
-            for v_position, lang in enumerate(spec.languages):
+            rows = []
+            for lang in spec.languages:
                 audio = files / f"{spec.id}-{lang}.mp3"
                 audio.write_bytes(b"ID3" + secrets.token_bytes(4000))
                 pdf = files / f"{spec.id}-{lang}.pdf"
                 pdf.write_bytes(b"%PDF-1.4\n% a stand-in script\n%%EOF\n")
-                cues = _cues(spec.duration, spec.timed)
-                db.execute(
-                    """INSERT INTO variants (exercise_id, lang, position, title, summary, introduction,
-                       techniques, script, search_meta, duration_seconds, audio_path, audio_bytes,
-                       playback_path, cues_path, script_pdf_path, script_pdf_bytes, cues_json)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    [spec.id, lang, v_position, spec.titles[lang], spec.summary, spec.introduction,
-                     " ".join(t.replace("-", " ") for t in spec.techniques), script_text(cues),
-                     search_meta(lang, spec.visibility, spec.techniques, False), spec.duration,
-                     f"{folder}/{audio.name}", audio.stat().st_size, f"{folder}/{audio.name}",
-                     "", f"{folder}/{pdf.name}", pdf.stat().st_size, cues_to_json(cues)])
+                rows.append(VariantRow(
+                    lang=lang, title=spec.titles[lang], summary=spec.summary,
+                    introduction=spec.introduction, cues=_cues(spec.duration, spec.timed),
+                    duration=spec.duration, audio_path=f"{folder}/{audio.name}",
+                    audio_bytes=audio.stat().st_size, playback_path=f"{folder}/{audio.name}",
+                    cues_path="", script_pdf_path=f"{folder}/{pdf.name}",
+                    script_pdf_bytes=pdf.stat().st_size))
+            exercise = ExerciseSpec(id=spec.id, title=spec.titles[spec.languages[0]],
+                                    summary=spec.summary, introduction=spec.introduction,
+                                    guidance="", references=[], techniques=list(spec.techniques),
+                                    visibility=spec.visibility)
+            insert_exercise(db, FAKE_PACK, position, exercise, rows)
 
     def _record(self, what: str) -> None:
         self.calls.append((what, threading.current_thread().name))
