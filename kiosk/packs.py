@@ -1129,37 +1129,16 @@ def _commit(db: sqlite_utils.Database, spec: PackSpec, staged: list[_Staged],
             for item in staged:
                 by_exercise.setdefault(item.exercise.id, []).append(item)
             for position, ex in enumerate(spec.exercises):
-                items = by_exercise[ex.id]
-                db.execute(
-                    "INSERT INTO exercises (id, pack_id, position, guidance, references_json, "
-                    "techniques_json, languages_json, visibility) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [ex.id, spec.id, position, ex.guidance, _json(ex.references), _json(ex.techniques),
-                     _json([i.variant.lang for i in items]), ex.visibility],
-                )
-                for t_position, technique in enumerate(ex.techniques):
-                    db.execute(
-                        "INSERT INTO exercise_techniques (exercise_id, technique, position) VALUES (?, ?, ?)",
-                        [ex.id, technique, t_position],
-                    )
-                search_techniques = " ".join(t.replace("-", " ") for t in ex.techniques)
-                hidden = db.execute("SELECT 1 FROM hidden_exercises WHERE exercise_id = ?", [ex.id]).fetchone()
-                for v_position, item in enumerate(items):
-                    v = item.variant
-                    db.execute(
-                        """INSERT INTO variants (exercise_id, lang, position, title, summary, introduction,
-                           techniques, script, search_meta, duration_seconds, audio_path, audio_bytes,
-                           playback_path, cues_path, script_pdf_path, script_pdf_bytes, script_pdf_rendered,
-                           cues_json)
-                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                        [ex.id, v.lang, v_position, v.title, v.summary, v.introduction, search_techniques,
-                         script_text(item.cues),
-                         search_meta(v.lang, ex.visibility, ex.techniques, hidden is not None),
-                         item.duration,
-                         f"{folder}/pack/{_normal(v.audio)}", item.audio_bytes,
-                         f"{folder}/{item.playback}", f"{folder}/pack/{_normal(v.cues)}",
-                         f"{folder}/{item.pdf}", item.pdf_bytes, int(item.pdf_rendered),
-                         cues_to_json(item.cues)],
-                    )
+                insert_exercise(db, spec.id, position, ex, [
+                    VariantRow(
+                        lang=i.variant.lang, title=i.variant.title, summary=i.variant.summary,
+                        introduction=i.variant.introduction, cues=i.cues, duration=i.duration,
+                        audio_path=f"{folder}/pack/{_normal(i.variant.audio)}", audio_bytes=i.audio_bytes,
+                        playback_path=f"{folder}/{i.playback}",
+                        cues_path=f"{folder}/pack/{_normal(i.variant.cues)}",
+                        script_pdf_path=f"{folder}/{i.pdf}", script_pdf_bytes=i.pdf_bytes,
+                        script_pdf_rendered=i.pdf_rendered)
+                    for i in by_exercise[ex.id]])
         except BaseException:
             db.rollback()
             raise
@@ -1167,6 +1146,57 @@ def _commit(db: sqlite_utils.Database, spec: PackSpec, staged: list[_Staged],
     finally:
         db.execute("PRAGMA synchronous=NORMAL")
     return (old[0], old[1]) if old else (None, None)
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    """One language variant as the catalogue stores it; paths relative to the content folder."""
+
+    lang: str
+    title: str
+    summary: str
+    introduction: str
+    cues: tuple[Cue, ...]
+    duration: float
+    audio_path: str
+    audio_bytes: int
+    playback_path: str
+    cues_path: str
+    script_pdf_path: str
+    script_pdf_bytes: int
+    script_pdf_rendered: bool = False
+
+
+def insert_exercise(db: sqlite_utils.Database, pack_id: str, position: int, ex: ExerciseSpec,
+                    variants: list[VariantRow]) -> None:
+    """The catalogue rows of one exercise (and its search text), inside the caller's
+    transaction. The import's only writer of these rows; the UI tests' stand-in catalogue
+    uses it too, so the two cannot disagree."""
+    db.execute(
+        "INSERT INTO exercises (id, pack_id, position, guidance, references_json, "
+        "techniques_json, languages_json, visibility) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [ex.id, pack_id, position, ex.guidance, _json(ex.references), _json(ex.techniques),
+         _json([v.lang for v in variants]), ex.visibility],
+    )
+    for t_position, technique in enumerate(ex.techniques):
+        db.execute(
+            "INSERT INTO exercise_techniques (exercise_id, technique, position) VALUES (?, ?, ?)",
+            [ex.id, technique, t_position],
+        )
+    search_techniques = " ".join(t.replace("-", " ") for t in ex.techniques)
+    hidden = db.execute("SELECT 1 FROM hidden_exercises WHERE exercise_id = ?", [ex.id]).fetchone()
+    for v_position, v in enumerate(variants):
+        db.execute(
+            """INSERT INTO variants (exercise_id, lang, position, title, summary, introduction,
+               techniques, script, search_meta, duration_seconds, audio_path, audio_bytes,
+               playback_path, cues_path, script_pdf_path, script_pdf_bytes, script_pdf_rendered,
+               cues_json)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [ex.id, v.lang, v_position, v.title, v.summary, v.introduction, search_techniques,
+             script_text(v.cues), search_meta(v.lang, ex.visibility, ex.techniques, hidden is not None),
+             v.duration, v.audio_path, v.audio_bytes, v.playback_path, v.cues_path,
+             v.script_pdf_path, v.script_pdf_bytes, int(v.script_pdf_rendered), cues_to_json(v.cues)],
+        )
 
 
 def _json(value: Any) -> str:

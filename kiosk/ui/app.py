@@ -16,7 +16,7 @@ from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.screenmanager import FadeTransition, Screen, ScreenManager
+from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk.ui import strings, theme
 from kiosk.ui.backend import Backend, StationBackend
@@ -117,7 +117,11 @@ class KioskApp(App):
         root = StationRoot()
         self.banner = Banner()
         root.add_widget(self.banner)
-        self.manager = ScreenManager(transition=FadeTransition(duration=0.2))
+        # No cross-fade: in software GL each of its frames renders both screens off-screen and
+        # then blends them (the first frame took 100-300 ms under load), so the touch that
+        # opened a screen waited that long to see anything. Without it the new screen is
+        # whole in the first frame.
+        self.manager = ScreenManager(transition=NoTransition())
         root.add_widget(self.manager)
         for name, screen_class in client_screens():
             self.add_screen(screen_class(name=name))
@@ -226,21 +230,22 @@ class KioskApp(App):
 
     def open_exercise(self, exercise_id: str, then: str = "exercise") -> None:
         lang, backend = self.lang, self.backend
-
-        def done(exercise: Any) -> None:
-            if exercise is None:
-                self.show_banner("exercise.missing")
-                return
-            self.exercise = exercise
-            if then == "player":
-                self._start_playing()
-                return
-            self.go(then)
-            if then == "take_home":
-                self.manager.get_screen("take_home").agree()
-
-        self.worker.submit(lambda db: backend.exercise(db, exercise_id, lang), done,
+        self.worker.submit(lambda db: backend.exercise(db, exercise_id, lang),
+                           lambda exercise: self.show_exercise(exercise, then),
                            lambda _exc: self.show_banner("banner.error"))
+
+    def show_exercise(self, exercise: Any, then: str = "exercise") -> None:
+        """`exercise` as the catalogue answered (None: it has gone), on the `then` screen."""
+        if exercise is None:
+            self.show_banner("exercise.missing")
+            return
+        self.exercise = exercise
+        if then == "player":
+            self._start_playing()
+            return
+        self.go(then)
+        if then == "take_home":
+            self.manager.get_screen("take_home").agree()
 
     def listen(self) -> None:
         self._start_playing()

@@ -41,6 +41,15 @@ def prepare_kivy(settings: Settings) -> None:
     Config.set("graphics", "height", str(display.height))
     Config.set("graphics", "show_cursor", "0" if display.lockdown else "1")
     Config.set("graphics", "resizable", "0" if display.lockdown else "1")
+    # Kivy asks for 2x multisampling by default. In software GL (Mesa llvmpipe, what these
+    # stations have) that makes every frame two to three times dearer (a full redraw of the
+    # browse screen: about 90 ms instead of 30), and a touch waits for the frame in flight;
+    # the edges it would smooth are a pixel's worth on shapes drawn at rest.
+    Config.set("graphics", "multisamples", "0")
+    # The default clock sleeps out each 1/60 s even when a worker thread or the audio engine
+    # has just handed it an answer; this one wakes for them, so a catalogue answer or the
+    # engine's position is acted on at once rather than up to 16 ms later.
+    Config.set("kivy", "kivy_clock", "interrupt")
 
 
 def run_ui(services: Services, *, start_id: str | None = None, take_home_id: str | None = None,

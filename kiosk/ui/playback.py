@@ -32,9 +32,27 @@ def state_name(state: Any) -> str:
     return str(value).lower()
 
 
+_arrived: float | None = None  # while an engine event is delivered: when it reached us
+
+
 def clock_dispatch(call: Callable[[], None]) -> None:
-    """The dispatch handed to the engine: run the event on the UI thread, soon."""
-    Clock.schedule_once(lambda _dt: call(), 0)
+    """The dispatch handed to the engine: run the event on the UI thread, soon.
+
+    The event may wait there behind a frame being drawn (30-60 ms in software GL), so the
+    moment it arrived is noted here, on the engine's thread, and a position it carries is
+    dated from then, not from when the UI thread gets to it.
+    """
+    arrived = time.monotonic()
+
+    def deliver(_dt: float) -> None:
+        global _arrived
+        _arrived = arrived
+        try:
+            call()
+        finally:
+            _arrived = None
+
+    Clock.schedule_once(deliver, 0)
 
 
 class PlayerModel(EventDispatcher):
@@ -55,8 +73,6 @@ class PlayerModel(EventDispatcher):
         self._path: Path | None = None
         self._reported = 0.0
         self._reported_at = time.monotonic()
-        self._live = -1.0
-        self._live_at = self._reported_at
         # A few updates a second move the clock and the seek bar; redrawing the whole screen
         # every frame would cost the rest of the station its frames (software GL on a small
         # box). The read-along highlight does not wait for these: the script view times its
@@ -152,10 +168,10 @@ class PlayerModel(EventDispatcher):
         if was == ERROR and self.state != ERROR:
             self.dispatch("on_recovered")
         self._update_playing()
-        self._report(float(getattr(self.player, "position", self._reported)))
+        self._report(float(getattr(self.player, "position", self._reported)), _arrived)
 
     def engine_position(self, seconds: float) -> None:
-        self._report(seconds)
+        self._report(seconds, _arrived)
 
     def engine_ended(self) -> None:
         self.state = ENDED
@@ -187,26 +203,19 @@ class PlayerModel(EventDispatcher):
         else:
             self._ticker.cancel()
 
-    def _report(self, seconds: float) -> None:
+    def _report(self, seconds: float, at: float | None = None) -> None:
+        """`seconds` was the position as heard at monotonic time `at` (None: now)."""
         self._reported = float(seconds)
-        self._reported_at = time.monotonic()
+        self._reported_at = time.monotonic() if at is None else at
         self.position = self._reported
 
     def live_position(self) -> float:
-        """The position as heard now: the engine's own value read now (its last event may
-        have waited up to a frame in the Clock queue), carried forward by the wall clock
-        while the engine's value stands still between its updates."""
+        """The position as heard now: the last report carried forward by the time since it
+        was taken. The engine reports 20 times a second, so this never runs on for long."""
         if self.state != PLAYING:
             return float(self.position)
-        now = time.monotonic()
-        try:
-            live = float(self.player.position)
-        except Exception:
-            live = self._reported
-        if live != self._live:
-            self._live, self._live_at = live, now
-        # Never run ahead of the engine by more than half a second (a stalled device).
-        estimate = live + min(now - self._live_at, 0.5)
+        # Never run ahead of the last report by more than half a second (a stalled device).
+        estimate = self._reported + min(time.monotonic() - self._reported_at, 0.5)
         return min(estimate, self.duration) if self.duration else estimate
 
     def _carry_forward(self, _dt: float) -> None:

@@ -41,8 +41,8 @@ def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Itera
     """Starts a real KioskApp in a real window (Xvfb) with its services; one per test.
 
     launch(settings=..., backend=..., start_id=..., take_home_id=..., lang=...): the backend
-    defaults to FakeBackend (tests/ui/fakes.py): the real take-home links, QR codes and
-    server on loopback, with an in-memory catalogue that the server looks files up in.
+    defaults to FakeBackend (tests/ui/fakes.py): the real catalogue holding a few test
+    exercises, the real take-home links, QR codes and server on loopback, a fake player.
     """
     started: list[tuple[Any, Services, Any]] = []
 
@@ -56,25 +56,11 @@ def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Itera
 
         from kiosk.ui.app import KioskApp
 
-        # Services starts the take-home server with the real catalogue's lookup; until the
-        # catalogue is in main, the tests start it themselves with the fake one's.
-        services = Services(dataclasses.replace(
-            settings, take_home=dataclasses.replace(settings.take_home, enabled=False)))
-        services.start()
-        services.settings = settings
+        services = Services(settings)
+        services.start()  # the real take-home server too, when the settings enable it
         if backend_factory is not None:
             backend = backend_factory(services)
-        fake = backend or FakeBackend(settings, tmp_path / "fake-content", services=services)
-        if settings.take_home.enabled:
-            from kiosk.takehome.server import TakeHomeServer, default_lookup_factory
-
-            lookup = getattr(fake, "lookup", None)
-            factory = default_lookup_factory if lookup is None else (lambda _db, _s: lookup)
-            server = TakeHomeServer(settings, lookup_factory=factory)
-            server.start()
-            services.take_home = server
-            services._stops.append(("take-home server", server.stop))
-        backend = fake
+        backend = backend or FakeBackend(settings, services=services)
         app = KioskApp(services, backend=backend, **deep_link)
         started.append((app, services, backend))
         app._run_prepare()  # what App.run() does before its main loop; we pump the loop ourselves

@@ -1,11 +1,13 @@
-"""Stand-ins for the parts of the station that are not in this build yet (or that a test
-wants to control): a small in-memory catalogue and a player whose clock runs on a named
-thread like the real engine's.
+"""Stand-ins for the parts of the station that a test wants to control: a small catalogue
+with exercises of chosen lengths and cues, and a player whose clock runs on a named thread
+like the real engine's.
 
-FakeBackend is the real StationBackend with only the catalogue replaced: take-home links are
-issued into the real database, QR matrices come from kiosk.takehome.qr, and the real
-TakeHomeServer serves the files (its catalogue lookup pointed at this fake catalogue).
-Each fake goes as soon as the real piece lands in main.
+FakeBackend is the real StationBackend, on the real catalogue: its exercises are written as
+rows into the station's own database (the schema kiosk.store creates), with stand-in files in
+the content folder, so browsing, filtering, search and lookups are the catalogue's own and a
+test cannot pass on a filter the station does not have. Take-home links are issued into the
+same database, QR matrices come from kiosk.takehome.qr, and the real TakeHomeServer serves
+the files through its real catalogue lookup.
 """
 
 from __future__ import annotations
@@ -18,58 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kiosk.catalogue import Catalogue
 from kiosk.config import Settings
+from kiosk.packs import ExerciseSpec, VariantRow, insert_exercise
+from kiosk.readalong import Cue
+from kiosk.store import open_db, write_transaction
 from kiosk.ui.backend import StationBackend, TakeHomeCode
-
-
-@dataclass(frozen=True)
-class Cue:
-    start: float
-    end: float
-    text: str
-
-
-@dataclass(frozen=True)
-class Variant:
-    exercise_id: str
-    lang: str
-    title: str
-    summary: str
-    duration_seconds: float
-    audio_path: Path
-    playback_path: Path
-    cues: tuple[Cue, ...]
-    audio_bytes: int = 0
-    script_pdf_path: Path | None = None
-    script_pdf_bytes: int = 0
-
-
-@dataclass(frozen=True)
-class Card:
-    id: str
-    title: str
-    summary: str
-    duration_seconds: float
-    techniques: tuple[str, ...]
-    languages: tuple[str, ...]
-    visibility: str = "public"
-    hidden: bool = False
-
-
-@dataclass(frozen=True)
-class Exercise:
-    id: str
-    title: str
-    summary: str
-    introduction: str
-    guidance: str
-    references: tuple[str, ...]
-    techniques: tuple[str, ...]
-    visibility: str
-    hidden: bool
-    languages: tuple[str, ...]
-    variant: Variant
-
 
 PASSAGES = [
     "Find a comfortable way to sit, with your feet resting on the floor.",
@@ -136,74 +92,79 @@ def _cues(duration: float, timed: bool) -> tuple[Cue, ...]:
                  for i, text in enumerate(PASSAGES))
 
 
-class FakeBackend(StationBackend):
-    """StationBackend with an in-memory catalogue; `calls` records which thread asked what."""
+FAKE_PACK = "ui-test-exercises"
 
-    def __init__(self, settings: Settings, root: Path, exercises: list[FakeExerciseSpec] | None = None,
+
+class FakeBackend(StationBackend):
+    """StationBackend on the real catalogue, holding these exercises; `calls` records which
+    thread asked what."""
+
+    def __init__(self, settings: Settings, exercises: list[FakeExerciseSpec] | None = None,
                  player_factory: Callable[[Callable[[Callable[[], None]], None]], Any] | None = None,
                  services: Any = None):
         super().__init__(settings, services)
         self.specs = list(exercises or DEMO)
-        self.root = root
         self.calls: list[tuple[str, str]] = []
-        self.variants: dict[tuple[str, str], Variant] = {}
-        root.mkdir(parents=True, exist_ok=True)
-        for spec in self.specs:
-            for lang in spec.languages:
-                audio = root / f"{spec.id}-{lang}.mp3"
-                audio.write_bytes(b"ID3" + secrets.token_bytes(4000))
-                pdf = root / f"{spec.id}-{lang}.pdf"
-                pdf.write_bytes(b"%PDF-1.4\n% a stand-in script\n%%EOF\n")
-                self.variants[(spec.id, lang)] = Variant(
-                    spec.id, lang, spec.titles[lang], spec.summary, spec.duration, audio, audio,
-                    _cues(spec.duration, spec.timed), audio.stat().st_size, pdf, pdf.stat().st_size)
+        db = open_db(settings.db_path)
+        try:
+            with write_transaction(db):
+                self._write_catalogue(db)
+            catalogue = Catalogue(db, settings.content_dir)
+            self.variants: dict[tuple[str, str], Any] = {
+                (spec.id, lang): catalogue.variant(spec.id, lang)
+                for spec in self.specs for lang in spec.languages}
+        finally:
+            db.close()
         self._player_factory = player_factory
         self.player: FakePlayer | None = None
+
+    def _write_catalogue(self, db: Any) -> None:
+        """The rows an import of these exercises would leave (kiosk.packs.insert_exercise), with
+        stand-in files: an MP3 of random bytes and a one-line PDF per variant."""
+        folder = f"{FAKE_PACK}-files"
+        files = self.settings.content_dir / folder
+        files.mkdir(parents=True, exist_ok=True)
+        db.execute("INSERT INTO packs (id, title, version, publisher, folder, source, imported_at) "
+                   "VALUES (?, 'UI test exercises', '1', '', ?, 'tests/ui/fakes.py', "
+                   "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))", [FAKE_PACK, folder])
+        for position, spec in enumerate(self.specs):
+            rows = []
+            for lang in spec.languages:
+                audio = files / f"{spec.id}-{lang}.mp3"
+                audio.write_bytes(b"ID3" + secrets.token_bytes(4000))
+                pdf = files / f"{spec.id}-{lang}.pdf"
+                pdf.write_bytes(b"%PDF-1.4\n% a stand-in script\n%%EOF\n")
+                rows.append(VariantRow(
+                    lang=lang, title=spec.titles[lang], summary=spec.summary,
+                    introduction=spec.introduction, cues=_cues(spec.duration, spec.timed),
+                    duration=spec.duration, audio_path=f"{folder}/{audio.name}",
+                    audio_bytes=audio.stat().st_size, playback_path=f"{folder}/{audio.name}",
+                    cues_path="", script_pdf_path=f"{folder}/{pdf.name}",
+                    script_pdf_bytes=pdf.stat().st_size))
+            exercise = ExerciseSpec(id=spec.id, title=spec.titles[spec.languages[0]],
+                                    summary=spec.summary, introduction=spec.introduction,
+                                    guidance="", references=[], techniques=list(spec.techniques),
+                                    visibility=spec.visibility)
+            insert_exercise(db, FAKE_PACK, position, exercise, rows)
 
     def _record(self, what: str) -> None:
         self.calls.append((what, threading.current_thread().name))
 
-    def lookup(self, exercise_id: str, lang: str) -> Variant | None:
-        """The take-home server's catalogue lookup (`variant(exercise_id, lang)`)."""
-        return self.variants.get((exercise_id, lang))
-
-    def cards(self, db: Any, lang: str, technique: str | None, query: str | None) -> list[Card]:
+    def cards(self, db: Any, lang: str, technique: str | None, query: str | None) -> list[Any]:
         self._record("cards")
-        return self.query_cards(lang, technique, query)
+        return super().cards(db, lang, technique, query)
 
-    def therapist_cards(self, db: Any, lang: str, query: str | None) -> list[Card]:
+    def therapist_cards(self, db: Any, lang: str, query: str | None) -> list[Any]:
         self._record("therapist_cards")
-        return self.query_cards(lang, None, query, include_hidden=True)
-
-    def query_cards(self, lang: str, technique: str | None = None, query: str | None = None,
-                    include_hidden: bool = False) -> list[Card]:
-        """The same answer as cards(), for a test's own expectations (not recorded)."""
-        out = []
-        for spec in self.specs:
-            if spec.visibility != "public" and not include_hidden:
-                continue
-            if technique and technique not in spec.techniques:
-                continue
-            title = spec.titles.get(lang) or next(iter(spec.titles.values()))
-            text = f"{title} {spec.summary} {spec.introduction}".lower()
-            if query and not all(word in text for word in query.lower().split()):
-                continue
-            out.append(Card(spec.id, title, spec.summary, spec.duration, spec.techniques, spec.languages,
-                            spec.visibility))
-        return out
+        return super().therapist_cards(db, lang, query)
 
     def techniques(self, db: Any) -> list[str]:
         self._record("techniques")
-        return sorted({t for s in self.specs if s.visibility == "public" for t in s.techniques})
+        return super().techniques(db)
 
-    def exercise(self, db: Any, exercise_id: str, lang: str) -> Exercise | None:
+    def exercise(self, db: Any, exercise_id: str, lang: str) -> Any:
         self._record("exercise")
-        spec = next((s for s in self.specs if s.id == exercise_id), None)
-        if spec is None:
-            return None
-        variant = self.variants.get((spec.id, lang)) or self.variants[(spec.id, spec.languages[0])]
-        return Exercise(spec.id, variant.title, spec.summary, spec.introduction, "", (),
-                        spec.techniques, spec.visibility, False, spec.languages, variant)
+        return super().exercise(db, exercise_id, lang)
 
     def qr_matrix(self, text: str) -> list[list[bool]]:
         self._record("qr_matrix")

@@ -33,7 +33,11 @@ def type_on_screen(s: StationDriver, text: str) -> None:
 
 
 def tile(s: StationDriver, exercise_id: str) -> Any:
-    return next(t for t in s.ids("browse").tiles.children if t.exercise_id == exercise_id)
+    """The exercise's tile, scrolled into view (the catalogue sorts by title: it may be low)."""
+    found = next(t for t in s.ids("browse").tiles.children if t.exercise_id == exercise_id)
+    s.ids("browse").tiles_scroll.scroll_to(found, animate=False)
+    s.pump(0.05)  # the scroll view moves its content in the next frame
+    return found
 
 
 def tile_ids(s: StationDriver) -> list[str]:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from kiosk.config import BUILTIN_DEMO_PACK
+from kiosk.ui.backend import StationBackend
 from tests.ui.helpers import (
     chip,
     decode_qr,
@@ -96,13 +97,12 @@ class _Recorded:
 
 
 def expected_ids(backend: Any, lang: str, technique: str | None = None, query: str | None = None) -> list[str]:
-    """What the catalogue itself answers, asked by the test (on its own connection)."""
-    inner = getattr(backend, "inner", None)
-    if inner is None:
-        return [c.id for c in backend.query_cards(lang, technique, query)]
+    """What the catalogue itself answers, asked by the test (on its own connection, and not
+    through the backend's call log, which must show only the station's own calls)."""
+    inner = getattr(backend, "inner", backend)
     db = inner.open_db()
     try:
-        return [c.id for c in inner.cards(db, lang, technique, query)]
+        return [c.id for c in StationBackend.cards(inner, db, lang, technique, query)]
     finally:
         db.close()
 

@@ -104,6 +104,28 @@ def test_cue_index():
     assert cue_index(starts, ends, 15.0) == -1
 
 
+def test_the_attract_circle_breathes_six_times_a_minute():
+    from kiosk.ui.screens.attract import LARGEST, SMALLEST, breath_scale
+
+    assert breath_scale(0.0) == pytest.approx(SMALLEST)
+    assert breath_scale(5.0) == pytest.approx(LARGEST)
+    assert breath_scale(10.0) == pytest.approx(SMALLEST)
+    assert breath_scale(2.5) == pytest.approx((SMALLEST + LARGEST) / 2)
+    assert breath_scale(62.5) == pytest.approx(breath_scale(2.5))
+
+
+def test_the_seek_knob_moves_only_by_whole_pixels():
+    from types import SimpleNamespace
+
+    from kiosk.ui.screens.player import SeekBar
+
+    # The bar's figures without a window (its kv rule needs a running app): 400 px of track.
+    bar = SimpleNamespace(min=0, max=600, value=100, width=448, padding=24)
+    assert not SeekBar.moves_by_a_pixel(bar, 100.5)  # a third of a pixel
+    assert SeekBar.moves_by_a_pixel(bar, 101.5)  # one pixel
+    assert SeekBar.moves_by_a_pixel(bar, 20.0)
+
+
 def test_qr_pixels_have_a_quiet_zone_and_dark_modules_black():
     from kiosk.ui.widgets.qr_code import QUIET_ZONE, matrix_to_rgb
 

@@ -7,6 +7,8 @@ import dataclasses
 
 import pytest
 
+from tests.ui.helpers import tile
+
 pytestmark = pytest.mark.ui
 
 
@@ -69,8 +71,7 @@ def test_every_screen(launch, ui_settings, lang, large):
     s.tap(browse.ids.clear_search)
     s.wait_for(lambda: len(browse.ids.tiles.children) == 5, what="all tiles again")
 
-    tile = next(t for t in browse.ids.tiles.children if t.exercise_id == "compassionate-other")
-    s.tap(tile)
+    s.tap(tile(s, "compassionate-other"))
     s.on("exercise")
     shot(s, f"exercise-{tag}")
 

@@ -13,6 +13,21 @@ def test_attract_screen_leads_to_browse_on_a_touch(station):
     station.wait_for(lambda: station.screen == "browse", what="the browse screen")
 
 
+def test_tiles_side_by_side_line_up(station):
+    """A tile with a two-line summary beside a one-line one: both as tall, tops level."""
+    from tests.ui.helpers import tile_ids
+
+    station.tap_at(100, 100)
+    station.wait_for(lambda: station.screen == "browse" and len(tile_ids(station)) > 2,
+                     what="the tiles")
+    tiles = list(reversed(station.ids("browse").tiles.children))
+    rows = [tiles[i:i + 2] for i in range(0, len(tiles) - 1, 2)]
+    assert any(a.minimum_height != b.minimum_height for a, b in rows), \
+        "the test needs a row whose tiles hold different amounts of text"
+    station.wait_for(lambda: all(a.top == b.top and a.height == b.height for a, b in rows),
+                     what="tiles in a row of the same height, tops level")
+
+
 def test_escape_f1_and_close_do_nothing_when_locked_down(station):
     station.key(KEY_ESCAPE)
     station.key(KEY_F1)
@@ -174,3 +189,69 @@ def test_every_tile_opens_its_exercise_wherever_it_is_on_screen(station):
         assert s.app.exercise.id == exercise_id
         s.tap(s.ids("exercise").top.ids.back)
         s.on("browse")
+
+
+def test_browse_shows_a_catalogue_change_when_entered_again(launch):
+    """An exercise hidden while the station runs (`kiosk hide`) is gone from browse the next
+    time browse is entered, without waiting for the idle reset."""
+    from kiosk.catalogue import Catalogue
+    from kiosk.store import open_db
+    from tests.ui.helpers import tile, tile_ids
+
+    s = launch()
+    s.tap_at(640, 400)
+    s.on("browse")
+    s.wait_for(lambda: "safe-place" in tile_ids(s), what="every tile")
+    db = open_db(s.app.settings.db_path)
+    try:
+        assert Catalogue(db, s.app.settings.content_dir).set_hidden("safe-place", True)
+    finally:
+        db.close()
+    s.tap(tile(s, "soothing-breath"))
+    s.on("exercise")
+    s.tap(s.ids("exercise").top.ids.back)
+    s.on("browse")
+    s.wait_for(lambda: "safe-place" not in tile_ids(s) and "soothing-breath" in tile_ids(s),
+               what="the hidden exercise gone, the others still there")
+
+
+def test_the_seek_knob_is_drawn_in_the_themes_colours(launch):
+    """Kivy's own slider knob is blue in any theme; ours is the accent, in both themes."""
+    from PIL import Image
+
+    s = launch(start_id="compassionate-other")
+    s.on("player")
+    seek = s.ids("player").seek
+    for high_contrast in (False, True):
+        s.app.high_contrast = high_contrast  # the colours change at once; the shot draws them
+        shot = Image.open(s.screenshot(f"seek-knob-{'high-contrast' if high_contrast else 'calm'}"))
+        x, y = seek.to_window(seek.value_pos[0], seek.center_y)  # the knob's centre
+        pixel = shot.getpixel((int(x), int(s.window.height - y)))
+        accent = tuple(round(c * 255) for c in s.app.colors.accent[:3])
+        assert all(abs(a - b) <= 2 for a, b in zip(pixel, accent, strict=True)), (pixel, accent)
+
+
+def test_a_long_title_shows_whole_on_two_lines(launch, ui_settings):
+    """Larger text once cut long titles short with an ellipsis; now they wrap and shrink."""
+    from kivy.metrics import sp
+
+    from tests.ui.fakes import DEMO, FakeBackend, FakeExerciseSpec
+
+    title = "Your compassionate other: a longer guided imagery practice"
+    long_one = FakeExerciseSpec("long-title", {"en-GB": title, "en-US": title}, "One line.",
+                                "An introduction.", ("breathing",), 300.0)
+    s = launch(backend_factory=lambda services: FakeBackend(ui_settings, exercises=[*DEMO, long_one],
+                                                            services=services),
+               start_id="long-title")
+    s.on("player")
+    s.app.large_text = True
+    top = s.ids("player").top
+    label = top.ids.title_label
+    s.wait_for(lambda: top.title_fit < 1.0 and label.font_size == sp(top.title_size * top.title_fit) * s.app.text_scale,
+               what="the title fitted to the larger text")
+    s.screenshot("player-long-title-large")
+    assert label.text == title and not label.shorten
+    # Two lines of text at this size are under 3 font heights (three would be over), and the
+    # bar holds them.
+    assert label.texture_size[1] < 3 * label.font_size, (label.texture_size, label.font_size)
+    assert label.texture_size[1] <= label.height

@@ -46,7 +46,7 @@ def therapist_settings(ui_settings, pin_hash):
 @pytest.fixture
 def station(launch, therapist_settings, tmp_path) -> StationDriver:
     def backend(services: Any) -> FakeBackend:
-        return FakeBackend(therapist_settings, tmp_path / "fake-content", exercises=[*DEMO, THERAPIST_ONLY],
+        return FakeBackend(therapist_settings, exercises=[*DEMO, THERAPIST_ONLY],
                            services=services)
 
     return launch(settings=therapist_settings, backend_factory=backend)

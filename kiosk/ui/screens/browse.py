@@ -9,7 +9,13 @@ from typing import Any
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
@@ -22,6 +28,7 @@ log = logging.getLogger(__name__)
 Builder.load_file(os.path.join(os.path.dirname(__file__), "browse.kv"))
 
 SEARCH_PAUSE = 0.15  # seconds of no typing before the catalogue is asked
+PREFETCH = 24  # tiles whose exercises are fetched ahead: a screenful and a scroll or two
 
 
 class Tile(ButtonBehavior, BoxLayout):
@@ -30,6 +37,9 @@ class Tile(ButtonBehavior, BoxLayout):
     summary = StringProperty("")
     duration_seconds = ObjectProperty(0.0)
     techniques = ListProperty([])
+    # The tallest content among the tiles of its row: tiles side by side are the same height
+    # (a GridLayout would sit a shorter tile at the bottom of its row).
+    row_height = NumericProperty(0)
 
 
 class Chip(KButton):
@@ -48,7 +58,13 @@ class BrowseScreen(Screen):
         super().__init__(**kwargs)
         self._refresh = Clock.create_trigger(self._ask, SEARCH_PAUSE)
         self._asked = 0
-        self.bind(query=lambda *_: self._refresh(), technique=lambda *_: self._refresh())
+        self._tiles: dict[str, Tile] = {}  # by exercise id: made once, reused for every answer
+        self._even_rows = Clock.create_trigger(self._set_row_heights)
+        self._prefetched: dict[str, Any] = {}  # exercise id -> Exercise, for the current answer
+        # ids are weak references: this keeps the keyboard while it is folded out of the tree.
+        self._keyboard = self.ids.keyboard.__self__
+        # Typing waits for a pause; a touched chip asks at once.
+        self.bind(query=lambda *_: self._refresh(), technique=lambda *_: self.refresh_now())
         Clock.schedule_once(self._wire, 0)
 
     def _wire(self, _dt: float) -> None:
@@ -58,11 +74,10 @@ class BrowseScreen(Screen):
 
     # -- data ---------------------------------------------------------------------------
     def on_pre_enter(self, *args: Any) -> None:
-        self._build_languages()
-        # Coming back from an exercise, the list is still right (a change of language,
-        # filter or search asks again by itself); only an empty one is asked for.
-        if not self.cards:
-            self._refresh()
+        # Ask again each time: a pack imported or an exercise hidden while the station runs
+        # shows at once. An unchanged answer changes nothing on screen (on_cards only runs
+        # for a different list), so coming back from an exercise keeps the scroll position.
+        self.refresh_now()
 
     def refresh_now(self) -> None:
         self._refresh.cancel()
@@ -84,6 +99,7 @@ class BrowseScreen(Screen):
                 return  # a newer question is on its way
             self.loading = False
             self.techniques, self.cards = result
+            self._prefetch(asked, lang, result[1][:PREFETCH])
 
         def failed(_exc: BaseException) -> None:
             if asked == self._asked:
@@ -92,18 +108,59 @@ class BrowseScreen(Screen):
 
         app.worker.submit(job, done, failed)
 
+    def _prefetch(self, asked: int, lang: str, cards: list[Any]) -> None:
+        """The exercises behind the first tiles, asked now, so that a touched tile opens its
+        exercise in the next frame instead of waiting for the worker's answer, which
+        arrives while the frame showing the pressed tile is drawn (30-60 ms in software GL)."""
+        app = App.get_running_app()
+        backend = app.backend
+        ids = [card.id for card in cards]
+
+        def job(db: Any) -> dict[str, Any]:
+            return {exercise_id: backend.exercise(db, exercise_id, lang) for exercise_id in ids}
+
+        def done(exercises: dict[str, Any]) -> None:
+            if asked == self._asked:
+                self._prefetched = exercises
+
+        self._prefetched = {}
+        app.worker.submit(job, done)
+
     def on_cards(self, _instance: Any, cards: list[Any]) -> None:
+        # One tile per exercise, kept: a filter or a search only adds and removes tiles,
+        # whose words (and textures) stay as they were; only a changed word is drawn anew.
+        # Rebuilding the grid made each answer cost a heavy frame that the next touch waited for.
         grid = self.ids.tiles
-        grid.clear_widgets()
+        wanted = []
         for card in cards:
-            tile = Tile(exercise_id=card.id, title=card.title, summary=card.summary,
-                        duration_seconds=float(card.duration_seconds),
-                        techniques=list(card.techniques))
-            # On press: inside a ScrollView a tap's press arrives when the finger lifts (the
-            # view first waits to see whether it is a scroll), and its release 200 ms later.
-            tile.bind(on_press=self._open)
-            grid.add_widget(tile)
+            tile = self._tiles.get(card.id)
+            if tile is None:
+                tile = self._tiles[card.id] = Tile(exercise_id=card.id)
+                # On press: inside a ScrollView a tap's press arrives when the finger lifts
+                # (the view first waits to see whether it is a scroll), and its release 200 ms
+                # later.
+                tile.bind(on_press=self._open, minimum_height=self._even_rows)
+            tile.title = card.title
+            tile.summary = card.summary
+            tile.duration_seconds = float(card.duration_seconds)
+            tile.techniques = list(card.techniques)
+            wanted.append(tile)
+        if list(reversed(grid.children)) != wanted:
+            grid.clear_widgets()
+            for tile in wanted:
+                grid.add_widget(tile)
         self.ids.tiles_scroll.scroll_y = 1
+        self._even_rows()
+
+    def _set_row_heights(self, *_args: Any) -> None:
+        grid = self.ids.tiles
+        tiles = list(reversed(grid.children))
+        cols = max(1, int(grid.cols or 1))
+        for first in range(0, len(tiles), cols):
+            row = tiles[first:first + cols]
+            height = max(tile.minimum_height for tile in row)
+            for tile in row:
+                tile.row_height = height
 
     def on_techniques(self, _instance: Any, techniques: list[str]) -> None:
         self._build_chips()
@@ -125,7 +182,12 @@ class BrowseScreen(Screen):
 
     def _open(self, tile: Tile) -> None:
         self.close_keyboard()
-        App.get_running_app().open_exercise(tile.exercise_id)
+        app = App.get_running_app()
+        exercise = self._prefetched.get(tile.exercise_id)
+        if exercise is not None and exercise.variant.lang == app.lang:
+            app.show_exercise(exercise)
+        else:
+            app.open_exercise(tile.exercise_id)
 
     # -- search ----------------------------------------------------------------------------
     def open_keyboard(self) -> None:
@@ -153,6 +215,7 @@ class BrowseScreen(Screen):
     # -- a new visitor -----------------------------------------------------------------------
     def forget(self) -> None:
         self._asked += 1
+        self._prefetched = {}
         self.keyboard_open = False
         self.ids.keyboard.text = ""
         self.query = ""

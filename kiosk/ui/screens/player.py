@@ -28,6 +28,11 @@ class SeekBar(Slider):
 
     dragging = BooleanProperty(False)
 
+    def moves_by_a_pixel(self, value: float) -> bool:
+        span = (self.max - self.min) or 1.0
+        track = max(1.0, self.width - 2 * self.padding)
+        return abs(value - self.value) * track / span >= 1.0
+
     def on_touch_down(self, touch: Any) -> bool:
         if self.disabled or not self.collide_point(*touch.pos):
             return False
@@ -76,8 +81,15 @@ class PlayerScreen(Screen):
         self._on_position(playback, playback.live_position())
 
     def _on_position(self, playback: Any, position: float) -> None:
-        if not self.ids.seek.dragging:
-            self.ids.seek.value = position
+        seek = self.ids.seek
+        # The position changes 20 times a second, and every change of the bar redraws the whole
+        # window (30 ms and more in software GL) while a touch that arrives meanwhile waits for
+        # that frame. So the knob moves only when it would move by a pixel and, while playing
+        # on, only as the elapsed seconds change: those labels redraw the window then anyway.
+        jumped = abs(position - seek.value) >= 1.0
+        if (not seek.dragging and seek.moves_by_a_pixel(position)
+                and (jumped or int(position) != int(seek.value))):
+            seek.value = position
         self.ids.script.follow(position, playback.live_position if playback.playing else None)
 
     # -- controls ----------------------------------------------------------------------------

@@ -85,6 +85,8 @@ class TherapistScreen(Screen):
         super().__init__(**kwargs)
         self._asked = 0
         self.bind(query=lambda *_: self.refresh(), lang=lambda *_: self.refresh())
+        # ids are weak references: this keeps the keyboard while it is folded out of the tree.
+        self._keyboard = self.ids.keyboard.__self__
 
     def on_kv_post(self, base_widget: Any) -> None:
         app = App.get_running_app()

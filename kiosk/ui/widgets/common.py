@@ -9,7 +9,7 @@ from typing import Any
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
-from kivy.metrics import dp
+from kivy.metrics import dp, sp
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
@@ -38,13 +38,46 @@ class KButton(ButtonBehavior, Label):
     hidden = BooleanProperty(False)  # no height, not drawn, not touchable
 
 
+TITLE_LINES = 2
+SMALLEST_TITLE = 0.6  # of the title's size: below this, a third line is the lesser evil
+
+
 class TopBar(BoxLayout):
     """Back (optional), the screen's title, and the controls that must be one touch away."""
 
     title = StringProperty("")
     show_back = BooleanProperty(True)
+    title_size = NumericProperty(26)  # sp, at normal text size
+    title_fit = NumericProperty(1.0)  # what title_size is multiplied by to fit two lines
 
     __events__ = ("on_back",)
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        label = self.ids.title_label
+        self.bind(title=self._fit_title)
+        label.bind(width=self._fit_title)
+        App.get_running_app().bind(text_scale=self._fit_title)
+
+    def _fit_title(self, *_args: Any) -> None:
+        """The largest title size, in steps of a tenth, at which the title's words wrap into
+        two lines of the room it has (laid out without drawing: cheap, and only when the
+        title, its room or the text size change)."""
+        from kivy.core.text import Label as CoreLabel
+
+        label = self.ids.title_label
+        if not self.title or label.width < 10:
+            self.title_fit = 1.0
+            return
+        full = sp(self.title_size) * App.get_running_app().text_scale
+        fit = 1.0
+        while fit > SMALLEST_TITLE:
+            core = CoreLabel(text=self.title, font_size=full * fit, font_name=label.font_name,
+                             bold=True, text_size=(label.width, None))
+            core.render()  # lays the lines out; no texture is made
+            if len(core._cached_lines) <= TITLE_LINES:
+                break
+            fit = round(fit - 0.1, 1)
+        self.title_fit = max(fit, SMALLEST_TITLE)
 
     def on_back(self) -> None:
         pass

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from kivy.clock import Clock
 from kivy.lang import Builder
-from kivy.properties import NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.ui.widgets.common import KButton
@@ -21,12 +22,44 @@ class KeyButton(KButton):
 
 
 class OnScreenKeyboard(BoxLayout):
-    """Edits `text`; dispatches on_done when the visitor touches Done."""
+    """Edits `text`; dispatches on_done when the visitor touches Done.
+
+    Folded away (`shown` False) it leaves the widget tree and comes back to the same place
+    when shown: drawn at zero opacity, its forty-odd keys still cost llvmpipe about 40 ms in
+    every frame of the screen behind it.
+    """
 
     text = StringProperty("")
     key_height = NumericProperty(0)
+    shown = BooleanProperty(False)
 
     __events__ = ("on_done",)
+
+    def __init__(self, **kwargs: Any):
+        self._place: tuple[Any, int] | None = None  # (parent, index) while folded away
+        super().__init__(**kwargs)
+
+    def on_parent(self, _instance: Any, parent: Any) -> None:
+        # Built by a screen's rule, it is added to its place after its own rule set `shown`:
+        # fold it away once it is there (not during add_widget itself).
+        if parent is not None and not self.shown:
+            Clock.schedule_once(lambda _dt: self._fold(), 0)
+
+    def on_shown(self, _instance: Any, shown: bool) -> None:
+        if shown:
+            if self._place is not None and self.parent is None:
+                parent, index = self._place
+                parent.add_widget(self, index=min(index, len(parent.children)))
+            self._place = None
+        else:
+            self._fold()
+
+    def _fold(self) -> None:
+        parent = self.parent
+        if parent is None or self.shown:
+            return
+        self._place = (parent, parent.children.index(self))
+        parent.remove_widget(self)
 
     def on_kv_post(self, base_widget: Any) -> None:
         # Kivy applies the kv rule after __init__ when this keyboard is built by another
@@ -39,13 +72,6 @@ class OnScreenKeyboard(BoxLayout):
                 button.bind(on_release=self._typed)
                 line.add_widget(button)
             self.ids.rows.add_widget(line)
-
-    def on_touch_down(self, touch: Any) -> bool:
-        # Folded away (no height), its keys still lie about the screen, disabled; a disabled
-        # widget swallows the touches that land on it, so a folded keyboard takes none.
-        if self.height < 1 or self.opacity == 0:
-            return False
-        return bool(super().on_touch_down(touch))
 
     def _typed(self, button: KeyButton) -> None:
         self.press(button.key)

@@ -89,25 +89,32 @@ class ScriptView(ScrollView):
         self.follow(0.0)  # cancels a timed change
         self.set_script([], timed=False)
 
-    def follow(self, position: float, live: Callable[[], float] | None = None) -> None:
+    def follow(self, position: float, live: Callable[[], float] | None = None,
+               not_before: float = 0.0) -> None:
         """Highlights the passage heard at `position`. With `live` (while playing: a function
-        giving the position as heard now), the next change is timed to the moment it is due,
-        rather than waiting for the next position update."""
+        giving the position as heard now), the position is taken from it and the next change
+        is timed to the moment it is due, rather than waiting for the next position update;
+        each call (every position update, seek, pause) times it afresh."""
         if self._next_change is not None:
             self._next_change.cancel()
             self._next_change = None
         if not self.timed or not self._starts:
             return
+        if live is not None:
+            # A timed change may fire a hair early: it is for `not_before` all the same.
+            position = max(live(), not_before)
         self._highlight(position)
         if live is not None:
-            due = self._next_boundary(position)
+            due = self._next_start(position)
             if due is not None:
                 self._next_change = Clock.schedule_once(
-                    lambda _dt: self.follow(live(), live), max(0.0, due - position))
+                    lambda _dt: self.follow(due, live, not_before=due), max(0.0, due - position))
 
-    def _next_boundary(self, position: float) -> float | None:
-        later = [t for t in (*self._starts, *self._ends) if t > position + 1e-3]
-        return min(later) if later else None
+    def _next_start(self, position: float) -> float | None:
+        """The next passage's start; only starts change the highlight (between passages the
+        last one stays lit)."""
+        i = bisect.bisect_right(self._starts, position)
+        return self._starts[i] if i < len(self._starts) else None
 
     def _highlight(self, position: float) -> None:
         index = cue_index(self._starts, self._ends, position)
