@@ -525,6 +525,7 @@ class PortAudioPlayer:
                 self._feeder.reconfigure(rate)
             self._raise_priority = self._realtime
             self._callback_tid = 0
+            self._stage.silence()  # no stream is running: the old one is gone or never was
             with portaudio_lock, quiet_stderr("opening the output stream"):
                 stream = pa.open(
                     format=PA_INT16, channels=CHANNELS, rate=rate, output=True,

@@ -161,6 +161,12 @@ class OutputStage:
     def source_time(self) -> float:
         return self.where()[0]
 
+    def silence(self) -> None:
+        """Only while no stream renders: the next stream starts silent. A fade-out that a lost
+        device cut short is not finished on the device that comes back (a burst of the old
+        sound when the headphones are plugged in again, with nobody pressing play)."""
+        self.envelope = 0.0
+
     # -- the callback ----------------------------------------------------------------
     def render(self, out: np.ndarray, status: int = 0) -> None:
         """Fill `out` (frames, 2) int16. Called by PortAudio's thread only."""

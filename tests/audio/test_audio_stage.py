@@ -229,3 +229,18 @@ def test_callback_wakes_the_feeder_once_the_ring_reaches_wake_at():
     assert not wake.locked(), "the read index passed wake_at: the feeder is released"
     render(stage, 64)  # released already: nothing more to do, nothing raised
     assert wake.acquire(blocking=False)
+
+
+def test_a_new_stream_does_not_finish_the_fade_the_lost_one_cut_short():
+    stage = make()
+    start_segment(stage, 1, ramp_source(2000))
+    stage.run = True
+    render(stage, 256)  # playing at full level when the device goes
+    stage.run = False  # lost: the player stops the sound...
+    kept = stage.ring.read_index
+    stage.silence()  # ...and the next stream starts silent
+    assert not render(stage, 512).any()
+    assert stage.ring.read_index == kept, "the place to resume from is kept"
+    stage.run = True  # the client presses play again: back with a fade in
+    out = render(stage, 256)
+    assert out[0, 0] < out[FADE, 0]
