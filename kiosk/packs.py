@@ -673,7 +673,7 @@ def _make_playback_copy(mp3: Path, flac: Path, progress: Callable[[float], None]
             progress(min(done_seconds / total_seconds, 1.0))
 
     flac.parent.mkdir(parents=True, exist_ok=True)
-    duration = make_playback_copy(mp3, flac, report)
+    duration = make_playback_copy(mp3, flac, report, scan=info)  # walked once, by the checks
     _fsync_file(flac)
     return round(duration * info.sample_rate)
 
