@@ -9,7 +9,6 @@ next report.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +18,8 @@ from typing import Any
 from kivy.clock import Clock
 from kivy.event import EventDispatcher
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+
+from kiosk.audio.api import ListenerSet
 
 log = logging.getLogger(__name__)
 
@@ -244,25 +245,23 @@ class _Listener:
 
 
 class UnavailablePlayer:
-    """Stands in when this build has no audio engine: every play says sound is unavailable."""
+    """Stands in when the audio engine could not start: every play says sound is unavailable."""
 
     def __init__(self, dispatch: Callable[[Callable[[], None]], None]):
-        self._dispatch = dispatch
-        self._listeners: list[Any] = []
+        self._listeners = ListenerSet(dispatch)
         self.state = ERROR
         self.position = 0.0
         self.duration = 0.0
         self.volume = 0.0
 
     def add_listener(self, listener: Any) -> None:
-        self._listeners.append(listener)
+        self._listeners.add(listener)
 
     def load(self, path: Path, duration: float | None = None) -> None:
         self.duration = duration or 0.0
 
     def play(self) -> None:
-        for listener in self._listeners:
-            self._dispatch(functools.partial(listener.on_error, "no audio engine in this build"))
+        self._listeners.emit("on_error", "the audio engine could not start (see the log)")
 
     resume = play
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kiosk.audio.api import ListenerSet
 from kiosk.catalogue import Catalogue
 from kiosk.config import Settings
 from kiosk.packs import ExerciseSpec, VariantRow, insert_exercise
@@ -188,7 +189,6 @@ class FakePlayer:
 
     def __init__(self, dispatch: Callable[[Callable[[], None]], None], volume_cap: float = 0.8,
                  start_volume: float = 0.4, speed: float = 1.0, report_every: float = 0.1):
-        self._dispatch = dispatch
         self.volume_cap = volume_cap
         self.start_volume = start_volume
         self.volume = start_volume
@@ -198,7 +198,8 @@ class FakePlayer:
         self.duration = 0.0
         self.path: Path | None = None
         self.commands: list[str] = []
-        self._listeners: list[Any] = []
+        self._listeners = ListenerSet(dispatch)
+        self._emit = self._listeners.emit
         self._base = 0.0
         self._since: float | None = None
         self._lock = threading.Lock()
@@ -217,11 +218,7 @@ class FakePlayer:
         return min(self.duration, self._base + (time.monotonic() - self._since) * self.speed)
 
     def add_listener(self, listener: Any) -> None:
-        self._listeners.append(listener)
-
-    def _emit(self, name: str, *args: Any) -> None:
-        for listener in self._listeners:
-            self._dispatch(lambda listener=listener: getattr(listener, name)(*args))
+        self._listeners.add(listener)
 
     def _set_state(self, state: str) -> None:
         self.state = state
