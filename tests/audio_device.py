@@ -92,6 +92,10 @@ class PulseFileDevice:
                 [
                     "pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1",
                     "--use-pid-file=no", "--disable-shm=yes", "--log-target=stderr",
+                    # The daemon stands in for a sound card, whose clock is hardware: its
+                    # null-sink thread at real-time priority (where allowed) keeps time when
+                    # the machine is busy, so a late device is not counted as the engine's gap.
+                    "--high-priority=yes", "--realtime=yes",
                     "-L", f"module-null-sink sink_name=test rate={self.rate} channels=2 norewinds=1",
                     "-L", f"module-native-protocol-unix auth-anonymous=1 socket={self.socket_path}",
                 ],
