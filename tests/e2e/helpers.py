@@ -1,7 +1,10 @@
 """Watching a station process from outside: its log, and what it shows."""
 
+import contextlib
+import signal
 import subprocess
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 
@@ -20,3 +23,21 @@ def wait_for_log(log: Path, text: str, proc: subprocess.Popen, seconds: float = 
 def screenshot_root(path: Path) -> None:
     subprocess.run(["import", "-window", "root", str(path)], check=True, timeout=30,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def station_process(command: list[str], env: Mapping[str, str]) -> Iterator[subprocess.Popen]:
+    """The station as a process; when the block ends, SIGTERM, which must stop it cleanly."""
+    station = subprocess.Popen(command, env=dict(env), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        yield station
+    finally:
+        station.send_signal(signal.SIGTERM)
+        try:
+            code = station.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            station.kill()
+            raise
+    assert code == 0, f"the station exited with {code} on SIGTERM"
+    assert "Traceback" not in (station.stderr.read() if station.stderr else "")

@@ -3,7 +3,6 @@ real audio engine on a real (file-backed) sound device plays it, shows a banner 
 the file (not the headphones) and carries on; `kiosk doctor` names the file."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,17 +11,13 @@ import pytest
 
 from kiosk.config import load_settings
 from kiosk.store import open_db
-from tests.audio_device import PulseFileDevice, tools_available
-from tests.e2e.helpers import screenshot_root, wait_for_log
+from tests.e2e.helpers import screenshot_root, station_process, wait_for_log
 
 pytestmark = [pytest.mark.ui, pytest.mark.audio, pytest.mark.slow]
 
 
 def test_a_damaged_file_gets_a_banner_the_station_carries_on_and_doctor_names_it(
-        tmp_path, screenshot_dir):
-    why = tools_available()
-    if why:
-        pytest.skip(why)
+        tmp_path, screenshot_dir, sound_device):
     config = tmp_path / "config.toml"
     config.write_text('data_dir = "data"\n[take_home]\nport = 18769\n')
     settings = load_settings(config)
@@ -41,29 +36,15 @@ def test_a_damaged_file_gets_a_banner_the_station_carries_on_and_doctor_names_it
     data[start:start + 4000] = os.urandom(4000)
     playback.write_bytes(bytes(data))
 
-    device = PulseFileDevice(tmp_path / "device")
-    device.start()
-    env = {**os.environ, **device.env()}
-    station = subprocess.Popen([*kiosk, "run", "--start", "soothing-rhythm-breathing", "--lang", "en-GB"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
+    env = {**os.environ, **sound_device.env()}
     log = settings.log_dir / "kiosk.log"
-    try:
+    with station_process([*kiosk, "run", "--start", "soothing-rhythm-breathing", "--lang", "en-GB"],
+                         env) as station:
         wait_for_log(log, "banner shown: banner.file_damaged", station)
         time.sleep(1.0)
         assert station.poll() is None, "the station quit over a damaged file"
         screenshot_root(screenshot_dir / "e2e-damaged-file.png")
         assert "banner.audio_unavailable" not in log.read_text()
-    finally:
-        station.send_signal(signal.SIGTERM)
-        try:
-            code = station.wait(timeout=20)
-        finally:
-            if station.poll() is None:
-                station.kill()
-            device.stop()
-    assert code == 0
-    assert "Traceback" not in (station.stderr.read() if station.stderr else "")
 
     doctor = subprocess.run([*kiosk, "doctor"], capture_output=True, text=True, timeout=120,
                             env=env)

@@ -2,7 +2,6 @@
 outside: the whole station with its real audio engine on a real file-backed device."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -10,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.audio_device import PulseFileDevice, tools_available
-from tests.e2e.helpers import screenshot_root, wait_for_log
+from tests.audio_device import PulseFileDevice
+from tests.e2e.helpers import screenshot_root, station_process, wait_for_log
 
 pytestmark = [pytest.mark.ui, pytest.mark.audio, pytest.mark.slow]
 
@@ -31,56 +30,40 @@ def loudest(device: PulseFileDevice, last_seconds: float | None = 1.0) -> float:
     return float(np.abs(played).max()) / 32768 if len(played) else 0.0
 
 
-def test_sound_lost_gives_a_banner_then_comes_back_and_plays(tmp_path, screenshot_dir):
-    why = tools_available()
-    if why:
-        pytest.skip(why)
+def test_sound_lost_gives_a_banner_then_comes_back_and_plays(tmp_path, screenshot_dir,
+                                                             sound_device):
     config = tmp_path / "config.toml"
     config.write_text('data_dir = "data"\n[take_home]\nport = 18770\n')
-    device = PulseFileDevice(tmp_path / "device")
-    device.start()
-    env = {**os.environ, **device.env()}
-    # The station imports its demo collection on this first start, then plays the deep link.
-    station = subprocess.Popen(
-        [sys.executable, "-m", "kiosk", "--config", str(config), "run",
-         "--start", "soothing-rhythm-breathing", "--lang", "en-GB"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, **sound_device.env()}
     log = tmp_path / "data" / "logs" / "kiosk.log"
-    try:
+    # The station imports its demo collection on this first start, then plays the deep link.
+    with station_process([sys.executable, "-m", "kiosk", "--config", str(config), "run",
+                          "--start", "soothing-rhythm-breathing", "--lang", "en-GB"],
+                         env) as station:
         wait_for_log(log, "first frame drawn", station, seconds=120)
         deadline = time.monotonic() + 20
-        while loudest(device) < 0.01:
+        while loudest(sound_device) < 0.01:
             assert time.monotonic() < deadline, "the deep link never played a sound"
             time.sleep(0.3)
 
         mark = len(log.read_text())
-        device.stop()  # the cable pulled: the sound server dies
+        sound_device.stop()  # the cable pulled: the sound server dies
         wait_for_log(log, "banner shown: banner.audio_unavailable", station, seconds=10,
                      after=mark)
         screenshot_root(screenshot_dir / "e2e-sound-lost.png")
 
         mark = len(log.read_text())
-        device.start()  # plugged back in
+        sound_device.start()  # plugged back in
         wait_for_log(log, "the audio engine recovered", station, seconds=15, after=mark)
         time.sleep(1.5)
         # The device starts over (a new file): it must hold nothing but silence so far, not
         # even the end of the fade that the pulled cable cut short.
-        assert loudest(device, last_seconds=None) < 0.001, "sound came back without a touch"
+        assert loudest(sound_device, last_seconds=None) < 0.001, "sound came back without a touch"
         # The client presses Play again (a real pointer event on the virtual display).
         subprocess.run(["xdotool", "mousemove", *map(str, PLAY_BUTTON), "click", "1"],
                        check=True, timeout=10)
         deadline = time.monotonic() + 10
-        while loudest(device) < 0.01:
+        while loudest(sound_device) < 0.01:
             assert time.monotonic() < deadline, "Play did not bring the sound back"
             time.sleep(0.3)
         screenshot_root(screenshot_dir / "e2e-sound-back.png")
-    finally:
-        station.send_signal(signal.SIGTERM)
-        try:
-            code = station.wait(timeout=20)
-        finally:
-            if station.poll() is None:
-                station.kill()
-            device.stop()
-    assert code == 0
-    assert "Traceback" not in (station.stderr.read() if station.stderr else "")
