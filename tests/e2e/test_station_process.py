@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.e2e.helpers import screenshot_root
+from tests.e2e.helpers import screenshot_root, station_process, wait_for_log
 
 pytestmark = pytest.mark.ui
 
@@ -17,17 +17,11 @@ def test_kiosk_run_shows_the_attract_screen_and_survives_escape(tmp_path, screen
 
     config = tmp_path / "config.toml"
     config.write_text('data_dir = "data"\n[display]\nlockdown = true\n[take_home]\nport = 18766\n')
-    env = dict(os.environ)
-    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "--config", str(config), "run"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        log = tmp_path / "data" / "logs" / "kiosk.log"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if log.exists() and "Start application main loop" in log.read_text():
-                break
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.1)
+    log = tmp_path / "data" / "logs" / "kiosk.log"
+    # station_process: SIGTERM at the end must stop it cleanly (exit 0, no traceback).
+    with station_process([sys.executable, "-m", "kiosk", "--config", str(config), "run"],
+                         os.environ) as proc:
+        wait_for_log(log, "Start application main loop", proc, seconds=30)
         time.sleep(1.0)
         shot = screenshot_dir / "e2e-attract.png"
         screenshot_root(shot)
@@ -39,13 +33,4 @@ def test_kiosk_run_shows_the_attract_screen_and_survives_escape(tmp_path, screen
         subprocess.run(["xdotool", "key", "Escape"], check=False, timeout=10)
         time.sleep(0.5)
         assert proc.poll() is None, "Escape closed the station"
-    finally:
-        proc.terminate()
-        try:
-            code = proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert code == 0, "SIGTERM should stop the station cleanly"
-    assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
     assert "received signal 15, stopping" in log.read_text()
