@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 # Modules that own tables, each with a `migrations = Migrations("kiosk.<name>")` set.
 # Sets are independent, so each part of the product evolves its own tables.
-MIGRATION_MODULES: list[str] = ["kiosk.usage", "kiosk.therapist", "kiosk.takehome.links", "kiosk.catalogue"]
+MIGRATION_MODULES: list[str] = ["kiosk.usage", "kiosk.therapist", "kiosk.takehome.links", "kiosk.content.catalogue"]
 
 
 class StoreError(Exception):

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk.config import default_settings
-from kiosk.packs import PackRefused, import_pack, parse_manifest
-from kiosk.readalong import VttError, parse_vtt
+from kiosk.content.cues import VttError, parse_vtt
+from kiosk.content.packs import PackRefused, import_pack, parse_manifest
 from kiosk.store import open_db
 
 FAST = settings(  # each example must finish well inside the 1 s the issue allows

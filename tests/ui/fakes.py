@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.audio.api import ListenerSet
-from kiosk.catalogue import Catalogue
 from kiosk.config import Settings
-from kiosk.packs import ExerciseSpec, VariantRow, insert_exercise
-from kiosk.readalong import Cue
+from kiosk.content.catalogue import Catalogue
+from kiosk.content.cues import Cue
+from kiosk.content.packs import ExerciseSpec, VariantRow, insert_exercise
 from kiosk.store import open_db, write_transaction
 from kiosk.ui.backend import StationBackend, TakeHomeCode
 
@@ -120,7 +120,7 @@ class FakeBackend(StationBackend):
         self.player: FakePlayer | None = None
 
     def _write_catalogue(self, db: Any) -> None:
-        """The rows an import of these exercises would leave (kiosk.packs.insert_exercise), with
+        """The rows an import of these exercises would leave (kiosk.content.packs.insert_exercise), with
         stand-in files: an MP3 of random bytes and a one-line PDF per variant."""
         folder = f"{FAKE_PACK}-files"
         files = self.settings.content_dir / folder

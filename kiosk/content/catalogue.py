@@ -1,7 +1,7 @@
 """The catalogue: which exercises the station holds, in which languages, and finding them.
 
 A small library API shared by the screen, the CLI and the take-home server (no Kivy, no
-click here). Rows are written only by `kiosk.packs` (import) and by the admin functions
+click here). Rows are written only by `kiosk.content.packs` (import) and by the admin functions
 below; everything else reads. Paths are stored relative to the content folder, so a data
 folder can be moved, and handed out absolute.
 
@@ -25,7 +25,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from kiosk.readalong import Cue
+from kiosk.content.cues import Cue
 from kiosk.store import write_transaction
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ __all__ = [
 VISIBILITIES = ("public", "therapist")
 _MAX_QUERY_WORDS = 12
 
+# The set keeps the name it had before the module moved: stations' databases record it.
 migrations = Migrations("kiosk.catalogue")
 
 
@@ -584,9 +585,9 @@ class Catalogue:
 
         When it was the last exercise of its pack, the pack and its folder go too. Files
         left behind by a crash between the commit and the deletion are removed by
-        `kiosk.packs.cleanup_leftovers` at the next start.
+        `kiosk.content.packs.cleanup_leftovers` at the next start.
         """
-        from kiosk.packs import content_lock  # the importer owns the lock's protocol
+        from kiosk.content.packs import content_lock  # the importer owns the lock's protocol
 
         with content_lock(self.content_dir):
             row = self.db.execute(

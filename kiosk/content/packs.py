@@ -48,16 +48,16 @@ from typing import Any
 
 import sqlite_utils
 
-from kiosk.catalogue import (
+from kiosk.config import Settings, describe_value
+from kiosk.content.catalogue import (
     Catalogue,
     content_lock_path,
     cues_to_json,
     delete_exercise_rows,
     search_meta,
 )
-from kiosk.config import Settings, describe_value
-from kiosk.mp3scan import Mp3Error, Mp3Info, scan_mp3
-from kiosk.readalong import Cue, VttError, parse_vtt, script_text
+from kiosk.content.cues import Cue, VttError, parse_vtt, script_text
+from kiosk.content.mp3scan import Mp3Error, Mp3Info, scan_mp3
 from kiosk.store import write_transaction
 
 log = logging.getLogger(__name__)
@@ -1085,7 +1085,7 @@ def _check_cues(rel: str, path: Path, faults: list[Fault]) -> tuple[Cue, ...] | 
 
 def _render_missing_pdfs(spec: PackSpec, staged: list[_Staged], staging: Path) -> None:
     # Imported here: fpdf2 is only needed when a pack ships no PDF, not by every CLI command.
-    from kiosk.scriptpdf import render_script_pdf
+    from kiosk.content.scriptpdf import render_script_pdf
 
     for item in staged:
         if item.pdf:
@@ -1215,7 +1215,7 @@ def cleanup_leftovers(settings: Settings, db: sqlite_utils.Database) -> list[Pat
     search indexes if they disagree with the rows (a damaged file; cheap for a clinic's
     catalogue, about a second for 10,000 exercises).
     """
-    from kiosk.catalogue import rebuild_search_indexes, search_index_problems
+    from kiosk.content.catalogue import rebuild_search_indexes, search_index_problems
 
     damaged = search_index_problems(db)
     if damaged:
@@ -1302,7 +1302,7 @@ def content_problems(settings: Settings, db: sqlite_utils.Database) -> tuple[int
     Every file a variant row names must exist with the size recorded at import, every file
     of every pack must match its CHECKSUMS, and the search indexes must agree with the rows.
     """
-    from kiosk.catalogue import search_index_problems
+    from kiosk.content.catalogue import search_index_problems
 
     problems: list[str] = []
     content = settings.content_dir

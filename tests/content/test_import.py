@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kiosk.catalogue import Catalogue, search_index_problems
 from kiosk.config import ContentSettings, Settings, default_settings
-from kiosk.mp3scan import Mp3Error, scan_mp3
-from kiosk.packs import (
+from kiosk.content.catalogue import Catalogue, search_index_problems
+from kiosk.content.mp3scan import Mp3Error, scan_mp3
+from kiosk.content.packs import (
     ContentBusy,
     PackRefused,
     cleanup_leftovers,
@@ -47,7 +47,7 @@ from tests.packfactory import (
     write_pack,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # ---- fixtures ----------------------------------------------------------------------------
@@ -688,7 +688,7 @@ CRASH_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {repo!r})
     from kiosk.config import default_settings
     from kiosk.store import open_db
-    import kiosk.packs as packs
+    import kiosk.content.packs as packs
 
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
@@ -827,7 +827,7 @@ def test_sigkill_at_random_moments(baseline, tmp_path):
 
 @pytest.mark.parametrize("name", ["tone-cbr.mp3", "tone-cbr44.mp3", "tone-vbr.mp3", "tone-vbr-stereo.mp3"])
 def test_playback_copy_matches_a_whole_file_decode(tmp_path, name):
-    from kiosk.packs import _make_playback_copy
+    from kiosk.content.packs import _make_playback_copy
 
     mp3 = DATA / name
     info = scan_mp3(mp3)
@@ -893,7 +893,7 @@ def _readme_content_section() -> str:
 
 
 def test_readme_example_pack_is_valid(tmp_path):
-    from kiosk.packs import parse_manifest
+    from kiosk.content.packs import parse_manifest
 
     section = _readme_content_section()
     example = section.split("```toml\n", 1)[1].split("```", 1)[0]
@@ -901,7 +901,7 @@ def test_readme_example_pack_is_valid(tmp_path):
     assert faults == [] and spec is not None
     assert [e.id for e in spec.exercises] == ["soothing-breathing", "safe-place"]
     cues = section.split("```\nWEBVTT", 1)[1].split("```", 1)[0]
-    from kiosk.readalong import parse_vtt
+    from kiosk.content.cues import parse_vtt
 
     assert len(parse_vtt("WEBVTT" + cues)) == 2
 
@@ -912,7 +912,7 @@ def test_import_from_the_manifest_path(station):
 
 
 def test_content_problems_for_doctor(station):
-    from kiosk.packs import content_problems
+    from kiosk.content.packs import content_problems
 
     assert content_problems(station.settings, station.db) == (2, [])
     v = station.catalogue.variant("safe-place", "en-GB")
