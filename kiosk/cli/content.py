@@ -1,6 +1,6 @@
 """`kiosk import / list / search / remove / hide / show`: the administrator's content commands.
 
-Thin: each opens the database, calls kiosk.content.packs or kiosk.content.catalogue, and prints. A refused
+Thin: each opens the database, calls kiosk.content, and prints. A refused
 pack or an unknown id is a plain message and exit status 1, never a traceback.
 """
 
@@ -17,8 +17,7 @@ import click
 import sqlite_utils
 
 from kiosk.cli import CliContext
-from kiosk.content.catalogue import Catalogue, ExerciseListing
-from kiosk.content.packs import ContentBusy, PackRefused, import_pack
+from kiosk.content import Catalogue, ContentBusy, ExerciseListing, PackRefused, import_pack
 from kiosk.store import StoreError, open_db
 
 EXIT_REFUSED = 1

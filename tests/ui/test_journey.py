@@ -41,7 +41,7 @@ EXERCISE = "compassionate-other"
 def demo_data(tmp_path_factory) -> Path:
     """A data folder with the demo pack imported by the real importer, made once."""
     pytest.importorskip("kiosk.content.catalogue", reason="the catalogue is not in this build yet")
-    packs = pytest.importorskip("kiosk.content.packs")
+    packs = pytest.importorskip("kiosk.content")
     from kiosk.config import default_settings
     from kiosk.store import open_db
 
