@@ -25,7 +25,7 @@ import miniaudio
 import numpy as np
 import soundfile
 
-from kiosk.content import mp3scan
+import kiosk.content.mp3scan as mp3scan
 from kiosk.content.mp3scan import Mp3Error, Mp3Info
 
 log = logging.getLogger(__name__)

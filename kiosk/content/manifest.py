@@ -7,15 +7,15 @@ author should fix everything in one round. The format itself is described in the
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from kiosk.config import describe_value
 from kiosk.content.faults import Fault
+from kiosk.content.models import VISIBILITIES
+from kiosk.validation import did_you_mean, expected, is_text_list, is_whole_number, one_of
 
 __all__ = [
     "FORMAT_VERSION",
@@ -176,9 +176,7 @@ class _Schema:
     def unknown_keys(self, table: dict[str, Any], known: list[str], path: tuple[Any, ...], label: str) -> None:
         for key in table:
             if key not in known:
-                guess = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-                hint = f'; did you mean "{guess[0]}"?' if guess else f" (known keys: {', '.join(known)})"
-                self.fault(path + (key,), label, f'unknown key "{key}"{hint}')
+                self.fault(path + (key,), label, f'unknown key "{key}"{did_you_mean(key, known)}')
 
     def text(self, table: dict[str, Any], key: str, path: tuple[Any, ...], label: str,
              required: bool, default: str = "") -> str:
@@ -188,7 +186,7 @@ class _Schema:
             return default
         value = table[key]
         if not isinstance(value, str):
-            self.fault(path + (key,), label, f"{key}: expected text, found {describe_value(value)}")
+            self.fault(path + (key,), label, f"{key}: {expected('text', value)}")
             return default
         if required and not value.strip():
             self.fault(path + (key,), label, f"{key}: must not be empty")
@@ -212,8 +210,8 @@ class _Schema:
         if key not in table:
             return []
         value = table[key]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fault(path + (key,), label, f"{key}: expected a list of text, found {describe_value(value)}")
+        if not is_text_list(value):
+            self.fault(path + (key,), label, f"{key}: {expected('a list of text', value)}")
             return []
         if len(value) > limit:
             self.fault(path + (key,), label, f"{key}: at most {limit} items, found {len(value)}")
@@ -268,8 +266,8 @@ def parse_manifest(data: bytes) -> tuple[PackSpec | None, list[Fault]]:
     fmt = raw.get("format")
     if fmt is None:
         schema.fault(("format",), "format", f"is missing (write format = {FORMAT_VERSION} at the top)")
-    elif isinstance(fmt, bool) or not isinstance(fmt, int):
-        schema.fault(("format",), "format", f"expected a whole number, found {describe_value(fmt)}")
+    elif not is_whole_number(fmt):
+        schema.fault(("format",), "format", expected("a whole number", fmt))
     elif fmt != FORMAT_VERSION:
         schema.fault(("format",), "format",
                      f"this station reads pack format {FORMAT_VERSION}, the pack is format {fmt}")
@@ -278,7 +276,7 @@ def parse_manifest(data: bytes) -> tuple[PackSpec | None, list[Fault]]:
     pack_id = title = version = publisher = ""
     if not isinstance(pack_raw, dict):
         schema.fault(("pack",), "[pack]", "is missing" if pack_raw is None
-                     else f"expected a table, found {describe_value(pack_raw)}")
+                     else expected("a table", pack_raw))
     else:
         schema.unknown_keys(pack_raw, _PACK_KEYS, ("pack",), "[pack]")
         pack_id = schema.slug(pack_raw, "id", ("pack",), "[pack]")
@@ -295,7 +293,7 @@ def parse_manifest(data: bytes) -> tuple[PackSpec | None, list[Fault]]:
     if exercises_raw is None:
         schema.fault(("exercises",), "[[exercises]]", "the pack has no exercises")
     elif not isinstance(exercises_raw, list) or not all(isinstance(e, dict) for e in exercises_raw):
-        schema.fault(("exercises",), "exercises", f"expected [[exercises]] tables, found {describe_value(exercises_raw)}")
+        schema.fault(("exercises",), "exercises", expected("[[exercises]] tables", exercises_raw))
     elif not exercises_raw:
         schema.fault(("exercises",), "[[exercises]]", "the pack has no exercises")
     elif len(exercises_raw) > MAX_EXERCISES:
@@ -331,15 +329,15 @@ def _parse_exercise(schema: _Schema, index: int, ex: dict[str, Any]) -> Exercise
     references = schema.text_list(ex, "references", path, label, MAX_REFERENCES)
     techniques = schema.text_list(ex, "techniques", path, label, MAX_TECHNIQUES, slugs=True)
     visibility = ex.get("visibility", "public")
-    if visibility not in ("public", "therapist"):
+    if visibility not in VISIBILITIES:
         schema.fault(path + ("visibility",), label,
-                     f'visibility: expected "public" or "therapist", found {describe_value(visibility)}')
+                     f"visibility: {expected(one_of(VISIBILITIES), visibility)}")
     variants_raw = ex.get("variants")
     variants: list[VariantSpec] = []
     if variants_raw is None:
         schema.fault(path, label, 'has no language variants (add a table [exercises.variants.en-GB] with "audio" and "cues")')
     elif not isinstance(variants_raw, dict):
-        schema.fault(path + ("variants",), label, f"variants: expected tables per language, found {describe_value(variants_raw)}")
+        schema.fault(path + ("variants",), label, f"variants: {expected('tables per language', variants_raw)}")
     elif not variants_raw:
         schema.fault(path + ("variants",), label, "has no language variants")
     elif len(variants_raw) > MAX_VARIANTS:
@@ -352,7 +350,7 @@ def _parse_exercise(schema: _Schema, index: int, ex: dict[str, Any]) -> Exercise
                 schema.fault(vpath, vlabel, f'"{lang}" is not a language tag like "en-GB" or "en-US"')
                 continue
             if not isinstance(table, dict):
-                schema.fault(vpath, vlabel, f"expected a table, found {describe_value(table)}")
+                schema.fault(vpath, vlabel, expected("a table", table))
                 continue
             schema.unknown_keys(table, _VARIANT_KEYS, vpath, vlabel)
             audio = schema.text(table, "audio", vpath, vlabel, required=True)
