@@ -43,9 +43,11 @@ OUT = HERE / "out"
 LONG_MP3 = OUT / "long-60min-vbr.mp3"
 sys.path.insert(0, str(REPO))
 
-from kiosk.catalogue import Catalogue, cues_to_json, fts_query, search_meta  # noqa: E402
 from kiosk.config import default_settings  # noqa: E402
-from kiosk.readalong import Cue  # noqa: E402
+from kiosk.content import Catalogue  # noqa: E402
+from kiosk.content.catalogue import cues_to_json  # noqa: E402
+from kiosk.content.cues import Cue  # noqa: E402
+from kiosk.content.search import fts_query, search_meta  # noqa: E402
 from kiosk.store import open_db  # noqa: E402
 
 MINUTES = 60
@@ -87,7 +89,7 @@ def write_long_pack(root: Path) -> Path:
 
 
 def child_import(data_dir: str, pack: str) -> None:
-    from kiosk.packs import content_problems, import_pack
+    from kiosk.content import content_problems, import_pack
 
     settings = default_settings(Path(data_dir))
     db = open_db(settings.db_path)
@@ -114,8 +116,8 @@ def child_baseline() -> None:
     import numpy  # noqa: F401
     import soundfile  # noqa: F401
 
-    import kiosk.packs  # noqa: F401
-    import kiosk.scriptpdf  # noqa: F401
+    import kiosk.content  # noqa: F401
+    import kiosk.content.scriptpdf  # noqa: F401
 
     print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 

@@ -9,13 +9,22 @@ edits this file by hand and should not have to fix it one error per restart.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from kiosk.validation import (
+    describe_value,
+    did_you_mean,
+    expected,
+    is_number,
+    is_text_list,
+    is_whole_number,
+    one_of,
+)
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 ASSETS_DIR = REPO_DIR / "assets"
@@ -175,24 +184,11 @@ def schema_keys() -> list[str]:
     return keys
 
 
-def describe_value(value: Any) -> str:
-    """A TOML value as an error message shows it ("found ..."); config and pack manifests."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value[:40]}{"..." if len(value) > 40 else ""}"'
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    return str(value)[:40]  # numbers, and TOML dates and times as written
-
-
 def _expected(kind: Any, meta: typing.Mapping[str, Any]) -> str:
     if kind is bool:
         return "true or false"
     if "choices" in meta:
-        return "one of " + ", ".join(f'"{c}"' for c in meta["choices"])
+        return one_of(meta["choices"])
     low, high = meta.get("range", (None, None))
     noun = {int: "a whole number", float: "a number", str: "text"}.get(kind, "a list of text")
     if low is not None and high is not None:
@@ -202,14 +198,14 @@ def _expected(kind: Any, meta: typing.Mapping[str, Any]) -> str:
 
 def _check_value(path: str, kind: Any, meta: typing.Mapping[str, Any], value: Any) -> tuple[Any, str | None]:
     """Returns (converted value, problem or None)."""
-    wrong = f"{path}: expected {_expected(kind, meta)}, found {describe_value(value)}"
+    wrong = f"{path}: {expected(_expected(kind, meta), value)}"
     if kind is bool:
         return (value, None) if isinstance(value, bool) else (None, wrong)
     if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_whole_number(value):
             return None, wrong
     elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if not is_number(value):
             return None, wrong
         value = float(value)
     elif kind is str:
@@ -218,7 +214,7 @@ def _check_value(path: str, kind: Any, meta: typing.Mapping[str, Any], value: An
         if "choices" in meta and value not in meta["choices"]:
             return None, wrong
     else:  # tuple[str, ...]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not is_text_list(value):
             return None, wrong
         value = tuple(value)
     low, high = meta.get("range", (None, None))
@@ -228,9 +224,7 @@ def _check_value(path: str, kind: Any, meta: typing.Mapping[str, Any], value: An
 
 
 def _unknown(path: str, key: str, known: list[str]) -> str:
-    guess = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    hint = f'; did you mean "{guess[0]}"?' if guess else f"; known keys here: {', '.join(known)}"
-    return f"{path}: unknown key{hint}"
+    return f"{path}: unknown key{did_you_mean(key, known)}"
 
 
 def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:

@@ -271,7 +271,7 @@ def check_audio(settings: Settings) -> Iterable[CheckResult]:
 
 
 def check_content(settings: Settings) -> Iterable[CheckResult]:
-    from kiosk.packs import content_problems
+    from kiosk.content import content_problems
 
     try:
         db = open_db(settings.db_path)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk.config import Settings
-from kiosk.packs import cleanup_leftovers, import_demo_if_empty
+from kiosk.content import cleanup_leftovers, import_demo_if_empty
 from kiosk.store import open_db
 from kiosk.takehome.server import TakeHomeError, TakeHomeServer
 from kiosk.watchdog import Watchdog

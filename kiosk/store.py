@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 # Modules that own tables, each with a `migrations = Migrations("kiosk.<name>")` set.
 # Sets are independent, so each part of the product evolves its own tables.
-MIGRATION_MODULES: list[str] = ["kiosk.usage", "kiosk.therapist", "kiosk.takehome.links", "kiosk.catalogue"]
+MIGRATION_MODULES: list[str] = ["kiosk.usage", "kiosk.therapist", "kiosk.takehome.links", "kiosk.content.schema"]
 
 
 class StoreError(Exception):
@@ -53,27 +53,40 @@ def open_db(path: Path, *, migrate: bool = True) -> sqlite_utils.Database:
 
 
 @contextlib.contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """A transaction that holds the write lock from its first statement.
+def write_transaction(db: sqlite_utils.Database, *, durable: bool = False) -> Iterator[sqlite_utils.Database]:
+    """The one way to write: a transaction that holds the write lock from its first statement.
 
     sqlite-utils' `atomic()` begins a deferred transaction: one that reads before it writes
     fails at once with "database is locked" when another thread wrote in between (WAL cannot
     upgrade a stale read snapshot; the busy timeout does not help). BEGIN IMMEDIATE waits
     for the lock instead. Nested use becomes a savepoint of the outer transaction.
+
+    durable=True makes this commit synchronous=FULL (the WAL is fsynced before COMMIT
+    returns), for a commit that something irreversible follows, such as deleting the files
+    the old rows named; the connection's NORMAL (see open_db) is restored after. It cannot
+    be nested: a savepoint is only as durable as the outer commit.
     """
     if db.conn.in_transaction:
+        if durable:
+            raise RuntimeError("a durable write transaction cannot be nested in another transaction")
         with db.atomic():
             yield db
         return
-    db.conn.execute("BEGIN IMMEDIATE")
+    if durable:
+        db.conn.execute("PRAGMA synchronous=FULL")
     try:
-        yield db
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        raise
-    else:
-        db.conn.execute("COMMIT")
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+        else:
+            db.conn.execute("COMMIT")
+    finally:
+        if durable:
+            db.conn.execute("PRAGMA synchronous=NORMAL")
 
 
 def integrity_problems(db: sqlite_utils.Database) -> list[str]:

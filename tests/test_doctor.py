@@ -50,7 +50,7 @@ def test_database_check_opens_and_checks_integrity(settings):
 
 
 def test_doctor_names_a_content_file_damaged_after_import(settings):
-    from kiosk.packs import import_pack
+    from kiosk.content import import_pack
     from kiosk.store import open_db
 
     db = open_db(settings.db_path)
@@ -68,7 +68,7 @@ def test_doctor_names_a_file_damaged_in_place_and_the_checksums_are_sha256sum_s(
     """Bit rot or a bad copy that keeps the size: only the checksums can see it."""
     import subprocess
 
-    from kiosk.packs import import_pack
+    from kiosk.content import import_pack
     from kiosk.store import open_db
 
     db = open_db(settings.db_path)

@@ -9,7 +9,7 @@ this project) and writes a complete content pack to `assets/demo/pack/` (or `--o
     pack.toml
     <exercise id>/<lang>.mp3   speech from espeak-ng, with real silences between passages
     <exercise id>/<lang>.vtt   WebVTT, one cue per passage, timed from the synthesis itself
-    <exercise id>/<lang>.pdf   the script, rendered by kiosk.scriptpdf
+    <exercise id>/<lang>.pdf   the script, rendered by kiosk.content.scriptpdf
 
 Needs espeak-ng and lame on PATH (Debian: `apt-get install espeak-ng lame`) and the
 project's venv (numpy, soundfile, fpdf2, and the kiosk package for the PDFs).
@@ -238,7 +238,7 @@ def dump_pack(pack: dict, exercises: list[dict]) -> str:
 def make_variant(ex: dict, voice: Voice, audio: dict, pack: dict, folder: Path, work: Path,
                  keep_wav: Path | None) -> tuple[float, int]:
     """Write <folder>/<lang>.mp3, .vtt and .pdf for one exercise; return (seconds, MP3 bytes)."""
-    from kiosk.scriptpdf import render_script_pdf
+    from kiosk.content.scriptpdf import render_script_pdf
 
     rate = int(audio["sample_rate"])
     title = choose(ex["title"], voice.spelling)
@@ -328,7 +328,7 @@ def main() -> None:
     out = args.out.resolve()
     if args.only and out == DEFAULT_OUT:
         parser.error("--only writes a partial pack: give it an --out folder of its own")
-    sys.path.insert(0, str(REPO))  # the PDFs come from kiosk.scriptpdf, even without the venv's install
+    sys.path.insert(0, str(REPO))  # the PDFs come from kiosk.content.scriptpdf, even without the venv's install
     out.parent.mkdir(parents=True, exist_ok=True)
     print(f"writing {out}")
     report = generate(out, set(args.only), args.keep_wav)

@@ -52,7 +52,7 @@ class _Watcher(BaseListener):
 def _find_audio(settings: Any, exercise_id: str, lang: str) -> Path:
     """The playback copy (or the original MP3) of an exercise's language variant."""
     try:
-        from kiosk.catalogue import Catalogue
+        from kiosk.content import Catalogue
         from kiosk.store import open_db
     except ImportError as exc:  # the catalogue is not part of this build yet
         raise click.ClickException(f"the catalogue is not available ({exc}); use --file PATH") from exc

@@ -1,6 +1,6 @@
 """`kiosk import / list / search / remove / hide / show`: the administrator's content commands.
 
-Thin: each opens the database, calls kiosk.packs or kiosk.catalogue, and prints. A refused
+Thin: each opens the database, calls kiosk.content, and prints. A refused
 pack or an unknown id is a plain message and exit status 1, never a traceback.
 """
 
@@ -16,9 +16,8 @@ from typing import NoReturn
 import click
 import sqlite_utils
 
-from kiosk.catalogue import Catalogue, ExerciseListing
 from kiosk.cli import CliContext
-from kiosk.packs import ContentBusy, PackRefused, import_pack
+from kiosk.content import Catalogue, ContentBusy, ExerciseListing, PackRefused, import_pack
 from kiosk.store import StoreError, open_db
 
 EXIT_REFUSED = 1

@@ -113,7 +113,7 @@ def default_lookup_factory(db: sqlite_utils.Database, settings: Settings) -> Loo
     """The catalogue's `variant(exercise_id, lang)` on this thread's connection."""
     import importlib
 
-    catalogue_module = importlib.import_module("kiosk.catalogue")
+    catalogue_module = importlib.import_module("kiosk.content")
     catalogue = catalogue_module.Catalogue(db, settings.content_dir)
     lookup: Lookup = catalogue.variant
     return lookup

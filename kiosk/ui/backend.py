@@ -110,7 +110,7 @@ class StationBackend:
         return open_db(self.settings.db_path)
 
     def _catalogue(self, db: Any) -> Any:
-        from kiosk.catalogue import Catalogue
+        from kiosk.content import Catalogue
 
         return Catalogue(db, self.settings.content_dir)
 

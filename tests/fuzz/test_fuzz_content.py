@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk.config import default_settings
-from kiosk.packs import PackRefused, import_pack, parse_manifest
-from kiosk.readalong import VttError, parse_vtt
+from kiosk.content import PackRefused, import_pack
+from kiosk.content.cues import VttError, parse_vtt
+from kiosk.content.manifest import parse_manifest
 from kiosk.store import open_db
 
 FAST = settings(  # each example must finish well inside the 1 s the issue allows

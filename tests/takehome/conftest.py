@@ -21,7 +21,7 @@ from kiosk.takehome.server import Limits, TakeHomeServer
 
 @dataclass(frozen=True)
 class FakeVariant:
-    """The fields of kiosk.catalogue.Variant that the take-home part uses."""
+    """The fields of kiosk.content.catalogue.Variant that the take-home part uses."""
 
     exercise_id: str
     lang: str
@@ -35,7 +35,7 @@ class FakeVariant:
 
 
 class FakeCatalogue:
-    """Stand-in for kiosk.catalogue.Catalogue until it lands: variant(exercise_id, lang)."""
+    """Stand-in for kiosk.content.catalogue.Catalogue until it lands: variant(exercise_id, lang)."""
 
     def __init__(self, variants: list[FakeVariant]):
         self._variants = {(v.exercise_id, v.lang): v for v in variants}

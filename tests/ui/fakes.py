@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.audio.api import ListenerSet
-from kiosk.catalogue import Catalogue
 from kiosk.config import Settings
-from kiosk.packs import ExerciseSpec, VariantRow, insert_exercise
-from kiosk.readalong import Cue
+from kiosk.content import Catalogue
+from kiosk.content.catalogue import insert_exercise
+from kiosk.content.cues import Cue
+from kiosk.content.manifest import ExerciseSpec
+from kiosk.content.models import VariantRow
 from kiosk.store import open_db, write_transaction
 from kiosk.ui.backend import StationBackend, TakeHomeCode
 
@@ -120,7 +122,7 @@ class FakeBackend(StationBackend):
         self.player: FakePlayer | None = None
 
     def _write_catalogue(self, db: Any) -> None:
-        """The rows an import of these exercises would leave (kiosk.packs.insert_exercise), with
+        """The rows an import of these exercises would leave (kiosk.content.catalogue.insert_exercise), with
         stand-in files: an MP3 of random bytes and a one-line PDF per variant."""
         folder = f"{FAKE_PACK}-files"
         files = self.settings.content_dir / folder

@@ -194,7 +194,7 @@ def test_every_tile_opens_its_exercise_wherever_it_is_on_screen(station):
 def test_browse_shows_a_catalogue_change_when_entered_again(launch):
     """An exercise hidden while the station runs (`kiosk hide`) is gone from browse the next
     time browse is entered, without waiting for the idle reset."""
-    from kiosk.catalogue import Catalogue
+    from kiosk.content import Catalogue
     from kiosk.store import open_db
     from tests.ui.helpers import tile, tile_ids
 

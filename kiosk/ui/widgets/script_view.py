@@ -33,7 +33,7 @@ class Passage(ButtonBehavior, KLabel):
 def cue_index(starts: Sequence[float], ends: Sequence[float], position: float) -> int:
     """The passage being heard at `position`, or -1 between or outside passages.
 
-    (kiosk.readalong.cue_at does the same for the catalogue's Cue type; this one works on
+    (kiosk.content.cues.cue_at does the same for the catalogue's Cue type; this one works on
     plain lists so the view can bisect without building objects per frame.)
     """
     i = bisect.bisect_right(starts, position) - 1

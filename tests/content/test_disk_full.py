@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import default_settings
-from kiosk.packs import PackRefused, import_pack
+from kiosk.content import PackRefused, import_pack
 from kiosk.store import integrity_problems, open_db
 from tests.packfactory import db_dump, tree_digest, write_pack
 

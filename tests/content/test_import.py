@@ -25,10 +25,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kiosk.catalogue import Catalogue, search_index_problems
 from kiosk.config import ContentSettings, Settings, default_settings
-from kiosk.mp3scan import Mp3Error, scan_mp3
-from kiosk.packs import (
+from kiosk.content import (
+    Catalogue,
     ContentBusy,
     PackRefused,
     cleanup_leftovers,
@@ -36,6 +35,8 @@ from kiosk.packs import (
     import_demo_if_empty,
     import_pack,
 )
+from kiosk.content.mp3scan import Mp3Error, scan_mp3
+from kiosk.content.search import search_index_problems
 from kiosk.store import integrity_problems, open_db
 from tests.packfactory import (
     DATA,
@@ -47,7 +48,7 @@ from tests.packfactory import (
     write_pack,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # ---- fixtures ----------------------------------------------------------------------------
@@ -688,34 +689,38 @@ CRASH_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {repo!r})
     from kiosk.config import default_settings
     from kiosk.store import open_db
-    import kiosk.packs as packs
+    import shutil
+    import kiosk.content.catalogue as catalogue
+    import importlib
+    decode = importlib.import_module("kiosk.content.importer.decode")  # the module, not its function
+    from kiosk.content import import_pack
 
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
 
     where = sys.argv[3]
     if where == "decode":
-        real_copy = packs._make_playback_copy
+        real_copy = decode.decode_to_playback_copy
         def copy(*args, **kw):
             real_copy(*args, **kw)
             die()
-        packs._make_playback_copy = copy
+        decode.decode_to_playback_copy = copy
     elif where == "before-commit":
-        packs._commit = lambda *a, **k: die()
+        catalogue.Catalogue.replace_pack = lambda *a, **k: die()
     elif where == "inside-commit":
-        real_delete = packs.delete_exercise_rows
+        real_delete = catalogue.delete_exercise_rows
         def delete(*args):
             real_delete(*args)
             die()
-        packs.delete_exercise_rows = delete
+        catalogue.delete_exercise_rows = delete
     elif where == "after-commit":
-        real_commit = packs._commit
+        real_commit = catalogue.Catalogue.replace_pack
         def commit(*args):
             real_commit(*args)
             die()
-        packs._commit = commit
+        catalogue.Catalogue.replace_pack = commit
     elif where == "deleting-old":
-        real_rmtree = packs.shutil.rmtree
+        real_rmtree = shutil.rmtree
         def rmtree(path, *a, **k):
             if ".staging-" not in str(path):
                 # delete part of the old folder, then die
@@ -723,11 +728,11 @@ CRASH_SCRIPT = textwrap.dedent(
                     p.unlink()
                 die()
             real_rmtree(path, *a, **k)
-        packs.shutil.rmtree = rmtree
+        shutil.rmtree = rmtree
     settings = default_settings(Path(sys.argv[1]))
     db = open_db(settings.db_path)
     print("started", flush=True)
-    packs.import_pack(settings, db, Path(sys.argv[2]))
+    import_pack(settings, db, Path(sys.argv[2]))
     print("done", flush=True)
     """
 )
@@ -827,12 +832,12 @@ def test_sigkill_at_random_moments(baseline, tmp_path):
 
 @pytest.mark.parametrize("name", ["tone-cbr.mp3", "tone-cbr44.mp3", "tone-vbr.mp3", "tone-vbr-stereo.mp3"])
 def test_playback_copy_matches_a_whole_file_decode(tmp_path, name):
-    from kiosk.packs import _make_playback_copy
+    from kiosk.content.importer.decode import decode_to_playback_copy
 
     mp3 = DATA / name
     info = scan_mp3(mp3)
     flac = tmp_path / "copy.flac"
-    samples = _make_playback_copy(mp3, flac, lambda f: None, info)
+    samples = decode_to_playback_copy(mp3, flac, lambda f: None, info)
     copy, rate = sf.read(str(flac), dtype="int16", always_2d=True)
     assert rate == info.sample_rate and copy.shape == (samples, info.channels)
     # the same decoder, reading the whole file at once: identical
@@ -893,7 +898,7 @@ def _readme_content_section() -> str:
 
 
 def test_readme_example_pack_is_valid(tmp_path):
-    from kiosk.packs import parse_manifest
+    from kiosk.content.manifest import parse_manifest
 
     section = _readme_content_section()
     example = section.split("```toml\n", 1)[1].split("```", 1)[0]
@@ -901,7 +906,7 @@ def test_readme_example_pack_is_valid(tmp_path):
     assert faults == [] and spec is not None
     assert [e.id for e in spec.exercises] == ["soothing-breathing", "safe-place"]
     cues = section.split("```\nWEBVTT", 1)[1].split("```", 1)[0]
-    from kiosk.readalong import parse_vtt
+    from kiosk.content.cues import parse_vtt
 
     assert len(parse_vtt("WEBVTT" + cues)) == 2
 
@@ -912,7 +917,7 @@ def test_import_from_the_manifest_path(station):
 
 
 def test_content_problems_for_doctor(station):
-    from kiosk.packs import content_problems
+    from kiosk.content import content_problems
 
     assert content_problems(station.settings, station.db) == (2, [])
     v = station.catalogue.variant("safe-place", "en-GB")

@@ -1,297 +1,66 @@
 """The catalogue: which exercises the station holds, in which languages, and finding them.
 
 A small library API shared by the screen, the CLI and the take-home server (no Kivy, no
-click here). Rows are written only by `kiosk.packs` (import) and by the admin functions
-below; everything else reads. Paths are stored relative to the content folder, so a data
-folder can be moved, and handed out absolute.
-
-Search is SQLite FTS5 over each language variant's title, summary, techniques and script
-text. Every word the person typed is quoted (so FTS syntax such as `"`, `*`, `NEAR` or
-`-` is just text) and matched as a prefix (so "breat" finds "breathing" while typing).
+click here). It owns every read and every write of the catalogue's tables (created in
+kiosk.content.schema): the importer hands it rows to write (`replace_pack`), the
+administrator's changes are its methods. Paths are stored relative to the content folder,
+so a data folder can be moved, and handed out absolute.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
-import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
-from sqlite_utils.migrations import Migrations
 
-from kiosk.readalong import Cue
+from kiosk.content.cues import Cue, script_text
+from kiosk.content.lock import content_lock
+from kiosk.content.models import (
+    Card,
+    Exercise,
+    ExerciseFields,
+    ExerciseListing,
+    PackRow,
+    Variant,
+    VariantRow,
+)
+from kiosk.content.search import filter_token, fts_query, ranked_variant_ids, search_meta
 from kiosk.store import write_transaction
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "Card",
     "Catalogue",
-    "Exercise",
-    "ExerciseListing",
-    "Variant",
-    "content_lock_path",
-    "fts_query",
-    "migrations",
-    "rebuild_search_indexes",
-    "search_index_problems",
-    "search_meta",
+    "ExerciseIdTaken",
+    "StoredFile",
+    "cues_to_json",
+    "delete_exercise_rows",
+    "insert_exercise",
 ]
 
-VISIBILITIES = ("public", "therapist")
-_MAX_QUERY_WORDS = 12
 
-migrations = Migrations("kiosk.catalogue")
+class ExerciseIdTaken(Exception):
+    """An exercise id already belongs to another installed pack."""
 
-
-@migrations()
-def m001_create_catalogue(db: sqlite_utils.Database) -> None:
-    db.execute(
-        """
-        CREATE TABLE packs (
-            id TEXT PRIMARY KEY,
-            title TEXT NOT NULL,
-            version TEXT NOT NULL,
-            publisher TEXT NOT NULL DEFAULT '',
-            folder TEXT NOT NULL UNIQUE,      -- relative to the content folder
-            source TEXT NOT NULL,             -- the folder or zip it was imported from
-            imported_at TEXT NOT NULL
-        )"""
-    )
-    db.execute(
-        """
-        CREATE TABLE exercises (
-            id TEXT PRIMARY KEY,
-            pack_id TEXT NOT NULL REFERENCES packs(id),
-            position INTEGER NOT NULL,
-            guidance TEXT NOT NULL DEFAULT '',
-            references_json TEXT NOT NULL DEFAULT '[]',
-            techniques_json TEXT NOT NULL DEFAULT '[]',
-            languages_json TEXT NOT NULL DEFAULT '[]',
-            visibility TEXT NOT NULL CHECK (visibility IN ('public', 'therapist'))
-        )"""
-    )
-    db.execute("CREATE INDEX exercises_pack ON exercises(pack_id)")
-    db.execute(
-        """
-        CREATE TABLE exercise_techniques (
-            exercise_id TEXT NOT NULL REFERENCES exercises(id),
-            technique TEXT NOT NULL,
-            position INTEGER NOT NULL,
-            PRIMARY KEY (exercise_id, technique)
-        )"""
-    )
-    db.execute("CREATE INDEX exercise_techniques_technique ON exercise_techniques(technique)")
-    # An INTEGER PRIMARY KEY keeps rowids stable through VACUUM, which the external-content
-    # FTS index below relies on.
-    db.execute(
-        """
-        CREATE TABLE variants (
-            id INTEGER PRIMARY KEY,
-            exercise_id TEXT NOT NULL REFERENCES exercises(id),
-            lang TEXT NOT NULL,
-            position INTEGER NOT NULL,
-            title TEXT NOT NULL,
-            summary TEXT NOT NULL,
-            introduction TEXT NOT NULL DEFAULT '',
-            techniques TEXT NOT NULL DEFAULT '',   -- words for search
-            script TEXT NOT NULL DEFAULT '',       -- the cues' text, for search
-            search_meta TEXT NOT NULL DEFAULT '',  -- filter tokens for search (search_meta())
-            duration_seconds REAL NOT NULL,
-            audio_path TEXT NOT NULL,
-            audio_bytes INTEGER NOT NULL,
-            playback_path TEXT NOT NULL,
-            cues_path TEXT NOT NULL,
-            script_pdf_path TEXT NOT NULL,
-            script_pdf_bytes INTEGER NOT NULL,
-            script_pdf_rendered INTEGER NOT NULL DEFAULT 0,
-            cues_json TEXT NOT NULL,
-            UNIQUE (exercise_id, lang)
-        )"""
-    )
-    db.execute("CREATE INDEX variants_lang ON variants(lang, exercise_id)")
-    # Hidden by the administrator: kept apart from the pack's own rows so that the choice
-    # survives importing a newer version of the pack.
-    db.execute(
-        """
-        CREATE TABLE hidden_exercises (
-            exercise_id TEXT PRIMARY KEY,
-            hidden_at TEXT NOT NULL
-        )"""
-    )
-    db.execute("CREATE TABLE catalogue_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    db.execute("CREATE INDEX variants_lang_title ON variants(lang, title COLLATE NOCASE, exercise_id)")
-    # Two external-content FTS5 indexes over the variants, kept in step by triggers:
-    # - variants_fts: title, summary, techniques and script: every word anywhere;
-    # - variants_head_fts: title, summary and techniques only, whose doclists stay short.
-    # Search ranks matches in tiers (see Catalogue._ranked_ids) because in a large
-    # catalogue a common word or a two-letter prefix matches most scripts, and ranking
-    # thousands of long rows costs more than a type-ahead keystroke may (bench/content.py).
-    # `search_meta` holds tokens for the filters (language, browse visibility,
-    # techniques), so the FTS engine narrows the rows itself instead of each match being
-    # joined to the tables. Prefix indexes: type-ahead sends 2-4 letter prefixes, which
-    # without them merge the doclists of every word that begins that way.
-    indexes = {
-        "variants_fts": "title, summary, techniques, script, search_meta",
-        "variants_head_fts": "title, summary, techniques, search_meta",
-    }
-    for name, columns in indexes.items():
-        db.execute(
-            f"""
-            CREATE VIRTUAL TABLE {name} USING fts5(
-                {columns},
-                content="variants", content_rowid=id,
-                tokenize='unicode61 remove_diacritics 2', prefix='2 3 4'
-            )"""
-        )
-    inserts = "".join(
-        f"INSERT INTO {name} (rowid, {cols}) VALUES (new.id, {_prefixed('new', cols)});\n"
-        for name, cols in indexes.items()
-    )
-    deletes = "".join(
-        f"INSERT INTO {name} ({name}, rowid, {cols}) VALUES ('delete', old.id, {_prefixed('old', cols)});\n"
-        for name, cols in indexes.items()
-    )
-    db.execute(f"CREATE TRIGGER variants_ai AFTER INSERT ON variants BEGIN\n{inserts}END")
-    db.execute(f"CREATE TRIGGER variants_ad AFTER DELETE ON variants BEGIN\n{deletes}END")
-    db.execute(f"CREATE TRIGGER variants_au AFTER UPDATE ON variants BEGIN\n{deletes}{inserts}END")
-
-
-SEARCH_INDEXES = ("variants_fts", "variants_head_fts")
-
-
-def search_index_problems(db: sqlite_utils.Database) -> list[str]:
-    """What FTS5's integrity-check finds wrong with the search indexes ([] when healthy)."""
-    problems = []
-    for name in SEARCH_INDEXES:
-        try:
-            db.execute(f"INSERT INTO {name} ({name}, rank) VALUES ('integrity-check', 1)")
-        except sqlite3.DatabaseError as exc:
-            problems.append(f"{name}: {exc}")
-    return problems
-
-
-def rebuild_search_indexes(db: sqlite_utils.Database) -> None:
-    """Rebuild both FTS indexes from the variants' rows (after damage found at start)."""
-    with write_transaction(db):
-        for name in SEARCH_INDEXES:
-            db.execute(f"INSERT INTO {name} ({name}) VALUES ('rebuild')")
-
-
-def _prefixed(row: str, columns: str) -> str:
-    return ", ".join(f"{row}.{c.strip()}" for c in columns.split(","))
-
-
-def _meta_token(kind: str, value: str) -> str:
-    """A search_meta token: exact (the value in hex) and never a word someone types."""
-    return f"k{kind}{value.encode().hex()}"
-
-
-def search_meta(lang: str, visibility: str, techniques: Iterable[str], hidden: bool) -> str:
-    """The filter tokens a variant carries in its search_meta column (see m001)."""
-    tokens = [_meta_token("l", lang)] + [_meta_token("t", t) for t in techniques]
-    if visibility == "public" and not hidden:
-        tokens.append(_meta_token("b", lang))
-    return " ".join(tokens)
-
-
-def content_lock_path(content_dir: Path) -> Path:
-    """The lock that imports, removals and leftover cleaning hold while they change files.
-
-    Beside the content folder rather than in it, so that the folder holds only what rows
-    reference (and a refused import leaves it byte for byte as it was).
-    """
-    return content_dir.with_name(content_dir.name + ".lock")
+    def __init__(self, exercise_id: str, owner: str):
+        self.exercise_id = exercise_id
+        self.owner = owner
+        super().__init__(f'exercise "{exercise_id}" belongs to the installed pack "{owner}"')
 
 
 @dataclass(frozen=True)
-class Card:
-    id: str
-    title: str
-    summary: str
-    duration_seconds: float
-    techniques: tuple[str, ...]
-    languages: tuple[str, ...]
-    visibility: str
-    hidden: bool
+class StoredFile:
+    """A file a variant row names, for the integrity check."""
 
-
-@dataclass(frozen=True)
-class Variant:
-    exercise_id: str
-    lang: str
-    title: str
-    summary: str
-    duration_seconds: float
-    audio_path: Path
-    audio_bytes: int
-    playback_path: Path
-    script_pdf_path: Path
-    script_pdf_bytes: int
-    cues: tuple[Cue, ...]
-
-
-@dataclass(frozen=True)
-class Exercise:
-    id: str
-    title: str
-    summary: str
-    introduction: str
-    guidance: str
-    references: tuple[str, ...]
-    techniques: tuple[str, ...]
-    visibility: str
-    hidden: bool
-    languages: tuple[str, ...]
-    variant: Variant
-
-
-@dataclass(frozen=True)
-class ExerciseListing:
-    """One line of `kiosk list`: what an administrator needs to manage the exercise."""
-
-    id: str
-    title: str
-    pack_id: str
-    pack_version: str
-    languages: tuple[str, ...]
-    durations: dict[str, float]
-    techniques: tuple[str, ...]
-    visibility: str
-    hidden: bool
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "pack": self.pack_id,
-            "pack_version": self.pack_version,
-            "languages": list(self.languages),
-            "durations": self.durations,
-            "techniques": list(self.techniques),
-            "visibility": self.visibility,
-            "hidden": self.hidden,
-        }
-
-
-def fts_query(text: str) -> str | None:
-    """The FTS5 MATCH expression for what a person typed, or None when it holds no word.
-
-    Each word becomes a quoted string with a prefix star: quoting makes every character
-    literal (no column filters, operators or syntax errors), the star lets a half-typed
-    word match. Words are ANDed. Words are cut where the tokenizer cuts them (underscores
-    too), so that each quoted string is exactly one token.
-    """
-    words = re.findall(r"[^\W_]+", text)[:_MAX_QUERY_WORDS]
-    if not words:
-        return None
-    return " ".join('"' + w + '"*' for w in words)
+    owner: str  # "exercise-id (en-GB)", to name it in messages
+    path: str  # relative to the content folder
+    size: int | None  # recorded at import, where it is
 
 
 def _cues_from_json(raw: str) -> tuple[Cue, ...]:
@@ -300,6 +69,10 @@ def _cues_from_json(raw: str) -> tuple[Cue, ...]:
 
 def cues_to_json(cues: Iterable[Cue]) -> str:
     return json.dumps([[c.start, c.end, c.text] for c in cues], ensure_ascii=False)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _card(row: tuple[Any, ...]) -> Card:
@@ -358,46 +131,14 @@ class Catalogue:
         if match is None:
             return self._browse(lang, technique, include_hidden, limit)
         # One token for language and visibility together: each filter token costs a doclist.
-        filters = [f'{{search_meta}}: "{_meta_token("l" if include_hidden else "b", lang)}"']
+        filters = [f'{{search_meta}}: "{filter_token("l" if include_hidden else "b", lang)}"']
         if technique:
-            filters.append(f'{{search_meta}}: "{_meta_token("t", technique)}"')
-        ids = self._ranked_ids(" AND ".join(filters) + " AND ", match, limit)
+            filters.append(f'{{search_meta}}: "{filter_token("t", technique)}"')
+        ids = ranked_variant_ids(self.db, " AND ".join(filters) + " AND ", match, limit)
         cards = self._cards_by_id(ids)
         if not include_hidden:  # the index already filtered; this only guards against drift
             cards = [c for c in cards if c.visibility == "public" and not c.hidden]
         return cards
-
-    def _ranked_ids(self, filters: str, match: str, limit: int | None) -> list[int]:
-        """Variant rowids in three tiers, each word of the query matching:
-        1. in the title, best first (bm25);
-        2. in the title, summary and techniques together, in catalogue order;
-        3. anywhere, the script included, in catalogue order.
-
-        Ranking every match would cost time in proportion to the matches, which in a large
-        catalogue is most of it for a common word; titles are short and few match, and the
-        later tiers go in rowid order, so that with a limit they stop once the screen is full.
-        """
-        cap = -1 if limit is None else limit
-        tiers = [
-            ("variants_head_fts", "{title}", "ORDER BY bm25(variants_head_fts)"),
-            ("variants_head_fts", "{title summary techniques}", ""),
-            ("variants_fts", "{title summary techniques script}", ""),
-        ]
-        ids: list[int] = []
-        seen: set[int] = set()
-        for table, columns, order in tiers:
-            # Up to `limit` rows: enough even when every earlier match is among them.
-            rows = self.db.execute(
-                f"SELECT rowid FROM {table} WHERE {table} MATCH ? {order} LIMIT ?",
-                [f"{filters}{columns}: ({match})", cap],
-            )
-            for (rowid,) in rows:
-                if rowid not in seen:
-                    seen.add(rowid)
-                    ids.append(rowid)
-            if limit is not None and len(ids) >= limit:
-                return ids[:limit]
-        return ids
 
     def _cards_by_id(self, ids: list[int]) -> list[Card]:
         if not ids:
@@ -541,7 +282,7 @@ class Catalogue:
         match = fts_query(text)
         if match is None:
             return []
-        ids = self._ranked_ids("", match, None)
+        ids = ranked_variant_ids(self.db, "", match, None)
         owners = dict(
             self.db.execute(
                 "SELECT id, exercise_id FROM variants WHERE id IN (SELECT value FROM json_each(?))",
@@ -584,10 +325,8 @@ class Catalogue:
 
         When it was the last exercise of its pack, the pack and its folder go too. Files
         left behind by a crash between the commit and the deletion are removed by
-        `kiosk.packs.cleanup_leftovers` at the next start.
+        `kiosk.content.integrity.cleanup_leftovers` at the next start.
         """
-        from kiosk.packs import content_lock  # the importer owns the lock's protocol
-
         with content_lock(self.content_dir):
             row = self.db.execute(
                 "SELECT e.pack_id, p.folder FROM exercises e JOIN packs p ON p.id = e.pack_id WHERE e.id = ?",
@@ -597,8 +336,7 @@ class Catalogue:
                 return False
             pack_id, folder = row
             files = self._variant_files("WHERE exercise_id = ?", [exercise_id])
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with write_transaction(self.db):
                 delete_exercise_rows(self.db, [exercise_id])
                 self.db.execute("DELETE FROM hidden_exercises WHERE exercise_id = ?", [exercise_id])
                 remaining = self.db.execute(
@@ -606,10 +344,6 @@ class Catalogue:
                 ).fetchone()[0]
                 if remaining == 0:
                     self.db.execute("DELETE FROM packs WHERE id = ?", [pack_id])
-            except BaseException:
-                self.db.rollback()
-                raise
-            self.db.execute("COMMIT")
             if remaining == 0:
                 shutil.rmtree(self.content_dir / folder, ignore_errors=True)
             else:
@@ -625,6 +359,83 @@ class Catalogue:
                         log.warning("could not delete %s after removing %s: %s", rel, exercise_id, exc)
         log.info("removed exercise %s (pack %s)", exercise_id, pack_id)
         return True
+
+
+    def replace_pack(self, pack: PackRow, exercises: Sequence[tuple[ExerciseFields, Sequence[VariantRow]]],
+                     ) -> tuple[str | None, str | None]:
+        """Switch the catalogue to this version of a pack in one durable transaction: its
+        previous rows go, these come. Returns the previous version's (folder, version).
+
+        Durable (synchronous=FULL): the caller deletes the old version's files right after,
+        so the commit must be on disk first, or a power cut could leave rows pointing at
+        them. Raises ExerciseIdTaken, changing nothing, when another pack owns one of the
+        ids: checked again here, under the write lock, as another process may have imported
+        since the caller looked.
+        """
+        with write_transaction(self.db, durable=True):
+            old = self.db.execute("SELECT folder, version FROM packs WHERE id = ?", [pack.id]).fetchone()
+            for ex, _ in exercises:
+                owner = self.exercise_owner(ex.id)
+                if owner is not None and owner != pack.id:
+                    raise ExerciseIdTaken(ex.id, owner)
+            old_ids = [r[0] for r in self.db.execute("SELECT id FROM exercises WHERE pack_id = ?", [pack.id])]
+            delete_exercise_rows(self.db, old_ids)
+            self.db.execute("DELETE FROM packs WHERE id = ?", [pack.id])
+            self.db.execute(
+                "INSERT INTO packs (id, title, version, publisher, folder, source, imported_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+                [pack.id, pack.title, pack.version, pack.publisher, pack.folder, pack.source],
+            )
+            for position, (ex, variants) in enumerate(exercises):
+                insert_exercise(self.db, pack.id, position, ex, variants)
+        return (old[0], old[1]) if old else (None, None)
+
+    def mark_demo_imported(self, what: str) -> None:
+        """Remember that the demo pack was imported once (`what`: "<pack id> <version>")."""
+        with write_transaction(self.db):
+            self.db.execute(
+                "INSERT OR REPLACE INTO catalogue_meta (key, value) VALUES ('demo_imported', ?)", [what]
+            )
+
+    # ---- for the importer and the integrity checks -----------------------------------
+
+    def demo_imported(self) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM catalogue_meta WHERE key = 'demo_imported'"
+        ).fetchone() is not None
+
+    def installed_version(self, pack_id: str) -> str | None:
+        row = self.db.execute("SELECT version FROM packs WHERE id = ?", [pack_id]).fetchone()
+        return None if row is None else str(row[0])
+
+    def exercise_owner(self, exercise_id: str) -> str | None:
+        """The id of the installed pack that holds this exercise, or None."""
+        row = self.db.execute("SELECT pack_id FROM exercises WHERE id = ?", [exercise_id]).fetchone()
+        return None if row is None else str(row[0])
+
+    def exercise_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM exercises").fetchone()[0])
+
+    def pack_folders(self) -> list[str]:
+        """Every installed pack's folder (relative to the content folder), by pack id."""
+        return [row[0] for row in self.db.execute("SELECT folder FROM packs ORDER BY id")]
+
+    def referenced_files(self) -> set[str]:
+        """Every file a variant row names, relative to the content folder."""
+        return self._variant_files("", [])
+
+    def stored_files(self) -> list[StoredFile]:
+        """Each variant's files with the sizes recorded at import (audio and PDF; the
+        playback copy and cues have none)."""
+        files = []
+        for exercise_id, lang, audio, audio_bytes, playback, cues, pdf, pdf_bytes in self.db.execute(
+            "SELECT exercise_id, lang, audio_path, audio_bytes, playback_path, cues_path, "
+            "script_pdf_path, script_pdf_bytes FROM variants ORDER BY exercise_id, position"
+        ):
+            owner = f"{exercise_id} ({lang})"
+            for rel, size in ((audio, audio_bytes), (playback, None), (cues, None), (pdf, pdf_bytes)):
+                files.append(StoredFile(owner, rel, size))
+        return files
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -649,6 +460,39 @@ class Catalogue:
             script_pdf_path=self.content_dir / row[8],
             script_pdf_bytes=row[9],
             cues=_cues_from_json(row[10]),
+        )
+
+
+
+def insert_exercise(db: sqlite_utils.Database, pack_id: str, position: int, ex: ExerciseFields,
+                    variants: Sequence[VariantRow]) -> None:
+    """The catalogue rows of one exercise (and its search text), inside the caller's
+    transaction. The only writer of these rows (replace_pack uses it); the UI tests' stand-in
+    catalogue uses it too, so the two cannot disagree."""
+    db.execute(
+        "INSERT INTO exercises (id, pack_id, position, guidance, references_json, "
+        "techniques_json, languages_json, visibility) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [ex.id, pack_id, position, ex.guidance, _json(list(ex.references)), _json(list(ex.techniques)),
+         _json([v.lang for v in variants]), ex.visibility],
+    )
+    for t_position, technique in enumerate(ex.techniques):
+        db.execute(
+            "INSERT INTO exercise_techniques (exercise_id, technique, position) VALUES (?, ?, ?)",
+            [ex.id, technique, t_position],
+        )
+    search_techniques = " ".join(t.replace("-", " ") for t in ex.techniques)
+    hidden = db.execute("SELECT 1 FROM hidden_exercises WHERE exercise_id = ?", [ex.id]).fetchone()
+    for v_position, v in enumerate(variants):
+        db.execute(
+            """INSERT INTO variants (exercise_id, lang, position, title, summary, introduction,
+               techniques, script, search_meta, duration_seconds, audio_path, audio_bytes,
+               playback_path, cues_path, script_pdf_path, script_pdf_bytes, script_pdf_rendered,
+               cues_json)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [ex.id, v.lang, v_position, v.title, v.summary, v.introduction, search_techniques,
+             script_text(v.cues), search_meta(v.lang, ex.visibility, ex.techniques, hidden is not None),
+             v.duration, v.audio_path, v.audio_bytes, v.playback_path, v.cues_path,
+             v.script_pdf_path, v.script_pdf_bytes, int(v.script_pdf_rendered), cues_to_json(v.cues)],
         )
 
 

@@ -21,7 +21,7 @@ from fpdf import FPDF
 
 logger = logging.getLogger(__name__)
 
-FONT_DIR = Path(__file__).resolve().parents[1] / "assets" / "fonts"
+FONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
 FAMILY = "DejaVuSans"
 STATION = "Kiosk listening station"

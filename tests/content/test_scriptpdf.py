@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kiosk import scriptpdf
-from kiosk.scriptpdf import FontMissingError, render_script_pdf
+from kiosk.content import scriptpdf
+from kiosk.content.scriptpdf import FontMissingError, render_script_pdf
 
 PASSAGES = [
     "Welcome. If it feels okay, let your eyes close, or rest your gaze on the floor.",

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kiosk.readalong import Cue, VttError, cue_at, parse_vtt, script_text
+from kiosk.content.cues import Cue, VttError, cue_at, parse_vtt, script_text
 
 GOOD = """WEBVTT
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "assets" / "demo"
 PACK = DEMO / "pack"
 LANGS = ("en-GB", "en-US")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.catalogue import Catalogue, fts_query, search_index_problems
 from kiosk.config import default_settings
-from kiosk.packs import cleanup_leftovers, import_pack
+from kiosk.content import Catalogue, cleanup_leftovers, import_pack
+from kiosk.content.search import fts_query, search_index_problems
 from kiosk.store import open_db
 from tests.packfactory import edited, write_manifest, write_pack
 

@@ -1,0 +1,43 @@
+"""Why a pack is refused: every reason, with the file and line, and nothing changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Fault", "PackRefused", "megabytes"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One reason a pack is refused. `file` is relative to the pack (or the zip's name)."""
+
+    file: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+class PackRefused(Exception):
+    """The pack was not imported; `faults` lists every reason. Nothing was changed."""
+
+    def __init__(self, source: Path, faults: list[Fault]):
+        self.source = source
+        self.faults = faults
+        super().__init__(self.message())
+
+    def message(self) -> str:
+        n = len(self.faults)
+        lines = [f"{self.source} was refused ({n} problem{'s' if n != 1 else ''}); nothing was changed:"]
+        lines += [f"  - {f}" for f in self.faults]
+        return "\n".join(lines)
+
+
+def megabytes(n: int) -> str:
+    """A size as the faults write it: "512 KB", "3.2 MB"."""
+    if n < 1024 * 1024:
+        return f"{n / 1024:.0f} KB"
+    return f"{n / (1024 * 1024):.1f} MB"

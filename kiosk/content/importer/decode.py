@@ -1,0 +1,80 @@
+"""What the import makes from the pack's files: each MP3 decoded in full into the engine's
+lossless playback copy (which is also the last check of the audio), and a script PDF
+rendered from the cues where the pack ships none."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from pathlib import Path
+
+from kiosk.content.faults import Fault
+from kiosk.content.importer.checks import Contents
+from kiosk.content.importer.gather import StagedFiles
+from kiosk.content.importer.session import ImportSession, StagedVariant
+from kiosk.content.integrity import fsync_file
+from kiosk.content.manifest import PackSpec
+from kiosk.content.mp3scan import Mp3Info
+
+__all__ = ["decode", "decode_to_playback_copy", "render_missing_pdfs"]
+
+
+def decode(session: ImportSession, files: StagedFiles, contents: Contents) -> tuple[dict[str, float], dict[str, str]]:
+    """Decode every MP3 that passed its checks; return (durations, playback copy paths
+    relative to staging), both by the MP3's normalised path."""
+    session.phases.decode_total = max(1, sum(files.sizes[r] for r in contents.mp3s))
+    durations: dict[str, float] = {}
+    playback: dict[str, str] = {}
+    for rel, info in contents.mp3s.items():
+        flac_rel = f"playback/{rel}.flac"
+        try:
+            samples = decode_to_playback_copy(files.paths[rel], session.staging / flac_rel,
+                                              session.phases.decoding(files.sizes[rel], rel), info)
+        except Exception as exc:  # the decoder's own errors have no common base class
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise
+            session.faults.append(Fault(rel, f"cannot be decoded: {getattr(exc, 'fault', exc)}"))
+            continue
+        low = info.expected_samples - info.samples_per_frame - 4096 * (info.encoder_delay is None)
+        if not low <= samples <= info.max_samples:
+            session.faults.append(Fault(rel, f"decodes to {samples} samples where its frames hold {info.expected_samples}: the audio is damaged"))
+            continue
+        durations[rel] = samples / info.sample_rate
+        playback[rel] = flac_rel
+    return durations, playback
+
+
+def decode_to_playback_copy(mp3: Path, flac: Path, progress: Callable[[float], None], info: Mp3Info) -> int:
+    """Decode the MP3 into the engine's lossless playback copy; return samples per channel.
+
+    The audio engine's own copy (kiosk.audio.decode), so import and playback share one
+    decoder: miniaudio streams VBR exactly (soundfile's chunked MP3 reads do not, see the
+    stack notes) and it stops at the last whole frame, as the engine expects.
+    """
+    from kiosk.audio.decode import make_playback_copy
+
+    def report(done_seconds: float, total_seconds: float) -> None:
+        if total_seconds > 0:
+            progress(min(done_seconds / total_seconds, 1.0))
+
+    flac.parent.mkdir(parents=True, exist_ok=True)
+    duration = make_playback_copy(mp3, flac, report, scan=info)  # walked once, by the checks
+    fsync_file(flac)
+    return round(duration * info.sample_rate)
+
+
+def render_missing_pdfs(spec: PackSpec, staged: list[StagedVariant], staging: Path) -> None:
+    # Imported here: fpdf2 is only needed when a pack ships no PDF, not by every CLI command.
+    from kiosk.content.scriptpdf import render_script_pdf
+
+    for item in staged:
+        if item.pdf:
+            continue
+        rel = f"scripts/{item.exercise.id}/{item.variant.lang}.pdf"
+        out = staging / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        render_script_pdf(item.variant.title, [c.text for c in item.cues], item.variant.lang,
+                          out, subtitle=spec.title)
+        item.pdf = rel
+        item.pdf_bytes = out.stat().st_size
+        item.pdf_rendered = True
