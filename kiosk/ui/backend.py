@@ -152,12 +152,12 @@ class StationBackend:
         return list(self._catalogue(db).cards(lang, query=query or None, include_hidden=True))
 
     def favourites(self, db: Any) -> list[str]:
-        from kiosk.therapist import favourites
+        from kiosk.therapist.favourites import favourites
 
         return list(favourites(db))
 
     def set_favourite(self, db: Any, exercise_id: str, favourite: bool) -> None:
-        from kiosk.therapist import set_favourite
+        from kiosk.therapist.favourites import set_favourite
 
         set_favourite(db, exercise_id, favourite)
 
