@@ -136,7 +136,8 @@ class StationBackend:
         th = self.settings.take_home
         now = datetime.now(UTC)
         issued = issue_link(db, [(exercise_id, lang)], days=th.link_days,
-                            downloads_per_file=th.downloads_per_file, now=now)
+                            downloads_per_file=th.downloads_per_file, now=now,
+                            station=self.settings.station_name)
         url, short = self._addresses(issued)
         wifi_matrix = None
         if th.wifi_ssid:
