@@ -60,33 +60,26 @@ def real_backend(ui_settings, demo_data, tmp_path) -> tuple[Any, Any]:
     import dataclasses
 
     from kiosk.ui.backend import StationBackend
-    from tests.ui.fakes import FakePlayer
 
     data = tmp_path / "demo-data"
     shutil.copytree(demo_data, data)
     settings = dataclasses.replace(ui_settings, data_dir=data)
-    holder: dict[str, Any] = {}
-
-    def player(dispatch):
-        holder["player"] = FakePlayer(dispatch, settings.audio.volume_cap, settings.audio.start_volume)
-        return holder["player"]
-
-    return settings, lambda services: _Recorded(StationBackend(settings, services, player_factory=player), holder)
+    return settings, lambda services: _Recorded(StationBackend(settings, services), services)
 
 
 class _Recorded:
     """Wraps a backend to note which thread called what (and expose the player for asserts)."""
 
-    def __init__(self, inner: Any, holder: dict[str, Any]):
-        self.inner, self.holder, self.calls = inner, holder, []
+    def __init__(self, inner: Any, services: Any):
+        self.inner, self.services, self.calls = inner, services, []
 
     @property
     def player(self) -> Any:
-        return self.holder.get("player")
+        return self.services.player
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
-        if not callable(attr) or name in ("make_player",):
+        if not callable(attr):
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
