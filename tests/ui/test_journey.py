@@ -5,7 +5,7 @@ consent, QR.
 The QR code is read back from a screenshot by zxing-cpp and zbarimg; its URL is fetched
 from the station's real take-home server, and the audio file the phone page links to must
 equal the exercise's audio. It runs on the in-memory catalogue (always) and on the real
-catalogue with the demo pack imported (when kiosk.catalogue is in this build).
+catalogue with the demo pack imported.
 """
 
 from __future__ import annotations
@@ -40,8 +40,7 @@ EXERCISE = "compassionate-other"
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory) -> Path:
     """A data folder with the demo pack imported by the real importer, made once."""
-    pytest.importorskip("kiosk.catalogue", reason="the catalogue is not in this build yet")
-    packs = pytest.importorskip("kiosk.packs")
+    from kiosk import packs
     from kiosk.config import default_settings
     from kiosk.store import open_db
 
