@@ -155,7 +155,7 @@ def serve_kiosk(folder: Path, port: int) -> None:
                  max_connections_per_client=1000)
     settings = default_settings(folder / "data", take_home=th)
     db = open_db(settings.db_path)
-    issued = links.issue_link(db, [("bench", "en-GB")], 7, 1000)
+    issued = links.issue_link(db, [("bench", "en-GB")], 7, 1000, station=settings.station_name)
     db.close()
     server = TakeHomeServer(settings, lookup_factory=lambda db, s: (lambda e, lang: Variant()))
     server.start()

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kiosk.pin import hash_pin, verify_pin  # noqa: E402
 from kiosk.store import open_db  # noqa: E402
+from kiosk.therapist.pin import hash_pin, verify_pin  # noqa: E402
 from kiosk.usage import KINDS, counts, daily_counts, record  # noqa: E402
 
 PIN = "482915"

@@ -211,7 +211,8 @@ class Downloads:
         db = open_db(settings.db_path)
         try:
             self.urls = [server.url_for(issue_link(db, [(exercise_id, lang)], days=1,
-                                                   downloads_per_file=1000).token) + "/audio/1"
+                                                   downloads_per_file=1000,
+                                                   station=settings.station_name).token) + "/audio/1"
                          for _ in range(DOWNLOADS)]
         finally:
             db.close()

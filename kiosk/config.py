@@ -126,6 +126,13 @@ class TherapistSettings:
 
 
 @dataclass(frozen=True)
+class UsageSettings:
+    # A yearly report on the calendar year just gone can be asked for up to 731 days after
+    # that year began (late in the next December); 800 keeps it whole, with two months to spare.
+    keep_days: int = field(default=800, metadata=_range(30, 3660))
+
+
+@dataclass(frozen=True)
 class Settings:
     config_path: Path
     data_dir: Path
@@ -138,6 +145,7 @@ class Settings:
     content: ContentSettings
     take_home: TakeHomeSettings
     therapist: TherapistSettings
+    usage: UsageSettings
 
     @property
     def db_path(self) -> Path:
@@ -172,6 +180,7 @@ SECTIONS: dict[str, type] = {
     "content": ContentSettings,
     "take_home": TakeHomeSettings,
     "therapist": TherapistSettings,
+    "usage": UsageSettings,
 }
 TOP_LEVEL_DEFAULTS: dict[str, str] = {"data_dir": "data", "station_name": "station-1"}
 

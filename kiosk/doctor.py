@@ -194,7 +194,7 @@ def check_clock(settings: Settings) -> Iterable[CheckResult]:
 
 
 def check_therapist_pin(settings: Settings) -> Iterable[CheckResult]:
-    from kiosk.pin import needs_rehash, parse_pin_hash
+    from kiosk.therapist.pin import needs_rehash, parse_pin_hash
 
     stored = settings.therapist.pin_hash
     if not stored:

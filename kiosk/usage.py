@@ -13,7 +13,9 @@ import csv
 import datetime as dt
 import io
 import logging
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -25,7 +27,7 @@ from kiosk.store import write_transaction
 log = logging.getLogger(__name__)
 
 PLAY_STARTED = "play_started"
-PLAY_COMPLETED = "play_completed"  # at least 90% of the track heard (the player decides)
+PLAY_COMPLETED = "play_completed"  # at least 90% of the track heard (kiosk.plays counts it)
 LINK_ISSUED = "link_issued"  # one per exercise variant in the link (a bundle counts each)
 FILE_DOWNLOADED = "file_downloaded"  # one complete download of an MP3 or a PDF
 KINDS = (PLAY_STARTED, PLAY_COMPLETED, LINK_ISSUED, FILE_DOWNLOADED)
@@ -202,3 +204,44 @@ def prune(db: sqlite_utils.Database, keep_days: int, now: dt.datetime | None = N
     if removed:
         log.info("removed %d usage events older than %d days", removed, keep_days)
     return removed
+
+
+class UsageWriter:
+    """Records events from threads that must not wait for the database (the player's), on
+    a named thread of its own with its own connection. A failure to record is logged and
+    forgotten: a usage count never stops a play."""
+
+    THREAD_NAME = "usage-writer"
+
+    def __init__(self, open_db: Callable[[], sqlite_utils.Database], station: str):
+        self._open_db = open_db
+        self._station = station
+        self._queue: queue.Queue[tuple[str, str, str, dt.datetime] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=self.THREAD_NAME, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def record(self, kind: str, exercise_id: str, lang: str) -> None:
+        """Queues the event, dated now; returns at once."""
+        self._queue.put((kind, exercise_id, lang, dt.datetime.now(dt.UTC)))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Writes what is queued, then ends the thread."""
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        db: sqlite_utils.Database | None = None
+        while (item := self._queue.get()) is not None:
+            kind, exercise_id, lang, at = item
+            try:
+                # Opened at the first event, not at start: the station's start-up migrates
+                # the database meanwhile, and nothing is played before it is done.
+                db = db or self._open_db()
+                record(db, kind, exercise_id, lang, self._station, at=at)
+            except Exception:
+                log.exception("recording the usage event %s failed", kind)
+        if db is not None:
+            db.close()

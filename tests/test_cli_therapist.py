@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from kiosk.cli import cli
 from kiosk.cli import therapist as therapist_cli
 from kiosk.config import DEFAULT_CONFIG_PATH, load_settings
-from kiosk.pin import LOCKOUT_FILE_NAME, verify_pin
 from kiosk.store import open_db
+from kiosk.therapist.pin import LOCKOUT_FILE_NAME, verify_pin
 from kiosk.usage import record
 
 # The lead registers these in kiosk/cli/__init__.py; adding them again is harmless.

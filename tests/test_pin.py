@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from kiosk import pin as pinmod
-from kiosk.pin import (
+from kiosk.therapist import pin as pinmod
+from kiosk.therapist.pin import (
     PinLockout,
     hash_pin,
     needs_rehash,
@@ -250,7 +250,7 @@ def test_clock_going_back_cannot_lengthen_a_lock(tmp_path) -> None:
 def test_unreadable_state_locks_rather_than_opens(tmp_path, caplog) -> None:
     path = tmp_path / "lock.json"
     path.write_text("{not json")
-    with caplog.at_level(logging.WARNING, logger="kiosk.pin"):
+    with caplog.at_level(logging.WARNING, logger="kiosk.therapist.pin"):
         lockout = PinLockout(path, clock=FakeClock())
     assert lockout.seconds_left() == 60
     assert "unreadable" in caplog.text

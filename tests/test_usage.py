@@ -11,7 +11,7 @@ import pytest
 
 from kiosk import usage
 from kiosk.store import open_db
-from kiosk.therapist import favourites, is_favourite, set_favourite
+from kiosk.therapist.favourites import favourites, is_favourite, set_favourite
 from kiosk.usage import DailyUsageRow, UsageRow, counts, daily_counts, daily_csv, record
 
 LONDON = ZoneInfo("Europe/London")

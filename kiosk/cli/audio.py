@@ -51,11 +51,9 @@ class _Watcher(BaseListener):
 
 def _find_audio(settings: Any, exercise_id: str, lang: str) -> Path:
     """The playback copy (or the original MP3) of an exercise's language variant."""
-    try:
-        from kiosk.content import Catalogue
-        from kiosk.store import open_db
-    except ImportError as exc:  # the catalogue is not part of this build yet
-        raise click.ClickException(f"the catalogue is not available ({exc}); use --file PATH") from exc
+    from kiosk.content import Catalogue
+    from kiosk.store import open_db
+
     db = open_db(settings.db_path)
     try:
         variant = Catalogue(db, settings.content_dir).variant(exercise_id, lang)
@@ -65,10 +63,9 @@ def _find_audio(settings: Any, exercise_id: str, lang: str) -> Path:
         raise click.ClickException(
             f'no exercise "{exercise_id}" in language {lang} (see `kiosk list` for what there is)'
         )
-    playback = Path(variant.playback_path) if getattr(variant, "playback_path", None) else None
-    if playback is not None and playback.is_file():
-        return playback
-    return Path(variant.audio_path)
+    if variant.playback_path.is_file():
+        return variant.playback_path
+    return variant.audio_path
 
 
 @click.command()

@@ -49,12 +49,7 @@ def link(obj: CliContext, exercise_ids: tuple[str, ...], lang: str | None, days:
     lang = lang or settings.languages.default
     db = open_db(settings.db_path)
     try:
-        try:
-            lookup = lookup_factory(db, settings)
-        except ImportError:
-            raise click.ClickException(
-                "the content catalogue is not part of this installation, so no link can be made"
-            ) from None
+        lookup = lookup_factory(db, settings)
         titles = []
         for exercise_id in exercise_ids:
             variant = lookup(exercise_id, lang)

@@ -14,8 +14,8 @@ import tomlkit
 
 from kiosk.cli import CliContext
 from kiosk.config import ConfigError, settings_from_mapping
-from kiosk.pin import LOCKOUT_FILE_NAME, hash_pin, validate_new_pin, write_atomically
 from kiosk.store import StoreError, open_db
+from kiosk.therapist.pin import LOCKOUT_FILE_NAME, hash_pin, validate_new_pin, write_atomically
 from kiosk.usage import counts, daily_counts, daily_csv, window
 
 log = logging.getLogger(__name__)

@@ -204,9 +204,10 @@ def issue_link(
     downloads_per_file: int,
     now: datetime | None = None,
     *,
-    station: str | None = None,
+    station: str,
 ) -> IssuedLink:
-    """Create a link for (exercise_id, lang) items; records "link_issued" when `station` is given.
+    """Create a link for (exercise_id, lang) items and record "link_issued" for each, as
+    issued on `station` (required: a link that is never counted is a defect, not a choice).
 
     The caller checks that the variants exist (it has the catalogue); this stores the link.
     """
@@ -236,9 +237,8 @@ def issue_link(
             [(link_id, n, exercise_id, lang) for n, (exercise_id, lang) in enumerate(items, 1)],
         )
         # In the same transaction, so the usage counts never disagree with the links.
-        if station is not None:
-            for exercise_id, lang in items:
-                record_usage(db, "link_issued", exercise_id, lang, station, at=moment)
+        for exercise_id, lang in items:
+            record_usage(db, "link_issued", exercise_id, lang, station, at=moment)
     log.info("take-home link %s issued: %d item(s), %d day(s)", short_id, len(items), days)
     return IssuedLink(token=token, short_id=short_id, expires_at=_parse(_fmt(expires)))
 

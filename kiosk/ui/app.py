@@ -18,11 +18,12 @@ from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, St
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
+from kiosk.audio.api import call_now
 from kiosk.ui import strings, theme
 from kiosk.ui.backend import Backend, StationBackend
 from kiosk.ui.fonts import register_fonts
 from kiosk.ui.idle import AutoLock, IdleAction, IdleWatch
-from kiosk.ui.playback import PlayerModel, clock_dispatch
+from kiosk.ui.playback import PlayerModel, UnavailablePlayer
 from kiosk.ui.theme import Theme
 from kiosk.ui.worker import Worker
 
@@ -82,8 +83,7 @@ class KioskApp(App):
         self.backend: Backend = backend or StationBackend(self.settings, services)
         self.lang = self.settings.languages.default
         self.colors = theme.Palette()
-        self.take_home_available = (self.settings.take_home.enabled
-                                    and getattr(services, "take_home", None) is not None)
+        self.take_home_available = self.settings.take_home.enabled and services.take_home is not None
         self.idle = IdleWatch(self.settings.session.idle_timeout_seconds,
                               self.settings.session.still_there_seconds)
         self._exception_handler = _LogAndCarryOn()
@@ -102,7 +102,8 @@ class KioskApp(App):
         ExceptionManager.add_handler(self._exception_handler)
         register_fonts()
         self.worker.start()
-        player = self.backend.make_player(clock_dispatch)
+        # The engine was started by the services, its process coming up while this window does.
+        player = self.services.player or UnavailablePlayer(call_now)
         self.playback = PlayerModel(player, self.settings.audio.volume_cap)
         self.playback.bind(on_trouble=lambda _p, key: self.show_banner(key),
                            on_recovered=lambda _p: self._sound_is_back(),
@@ -139,9 +140,8 @@ class KioskApp(App):
 
     def on_start(self) -> None:
         Window.bind(on_draw=self._first_frame)
-        watchdog = getattr(self.services, "watchdog", None)
-        if watchdog is not None:
-            self._beats = Clock.schedule_interval(lambda _dt: watchdog.beat(), 1.0)
+        watchdog = self.services.watchdog
+        self._beats = Clock.schedule_interval(lambda _dt: watchdog.beat(), 1.0)
         start_id, take_home_id, lang = self.deep_link
         if start_id or take_home_id:
             self._open_deep_link(start_id, take_home_id, lang)
@@ -149,14 +149,10 @@ class KioskApp(App):
     def _first_frame(self, *_args: Any) -> None:
         Window.unbind(on_draw=self._first_frame)
         log.info("first frame drawn: the %s screen is on show", self.current_screen)
-        watchdog = getattr(self.services, "watchdog", None)
-        if watchdog is not None:
-            watchdog.ready()
+        self.services.watchdog.ready()
 
     def on_stop(self) -> None:
-        watchdog = getattr(self.services, "watchdog", None)
-        if watchdog is not None:
-            watchdog.stopping()
+        self.services.watchdog.stopping()
         Clock.unschedule(self._idle_tick)
         if self._beats is not None:
             self._beats.cancel()
@@ -258,9 +254,10 @@ class KioskApp(App):
             return
         variant = exercise.variant
         key = f"{exercise.id}/{variant.lang}"
-        if self.playback.loaded != key and not self.playback.load(
-                key, variant.playback_path, variant.duration_seconds):
-            return
+        if self.playback.loaded != key:
+            if not self.playback.load(key, variant.playback_path, variant.duration_seconds):
+                return
+            self.services.plays.track(exercise.id, variant.lang, variant.duration_seconds)
         self.go("player")
         if not self.playback.playing:
             self.playback.toggle()

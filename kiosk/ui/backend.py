@@ -1,63 +1,30 @@
-"""The one seam between the screens and the rest of the station.
+"""The one seam between the screens and the rest of the station's data.
 
 Screens never import the catalogue, the take-home links or the QR encoder themselves: they
-ask a `Backend`, and every Backend method except `make_player` runs on the UI worker thread
-with that thread's own database connection (`db`). `StationBackend` is the real one; tests
-pass a fake with the same methods. When a piece of the station is missing from this build,
-StationBackend says so clearly instead of the screens guessing.
+ask a `Backend`, and every Backend method runs on the UI worker thread with that thread's
+own database connection (`db`). Answers are the domain's own types (kiosk.content's Card
+and Exercise, kiosk.takehome.links' LinkView, kiosk.usage's UsageRow). `StationBackend` is
+the real one; tests subclass it. The player is not here: kiosk.services starts it with the
+rest of the station and hands it to the app.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-
-from kiosk.ui.playback import UnavailablePlayer
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    import sqlite_utils
+
+    from kiosk.content import Card, Catalogue, Exercise
     from kiosk.config import Settings
+    from kiosk.services import Services
+    from kiosk.takehome.links import IssuedLink, LinkView
+    from kiosk.usage import UsageRow
 
 log = logging.getLogger(__name__)
-
-Dispatch = Callable[[Callable[[], None]], None]
-
-
-class CueLike(Protocol):
-    start: float
-    end: float
-    text: str
-
-
-class CardLike(Protocol):
-    id: str
-    title: str
-    summary: str
-    duration_seconds: float
-    techniques: Sequence[str]
-
-
-class VariantLike(Protocol):
-    exercise_id: str
-    lang: str
-    title: str
-    duration_seconds: float
-    playback_path: Path
-    cues: Sequence[CueLike]
-
-
-class ExerciseLike(Protocol):
-    id: str
-    title: str
-    summary: str
-    introduction: str
-    techniques: Sequence[str]
-    languages: Sequence[str]
-    variant: VariantLike
-
 
 @dataclass(frozen=True)
 class TakeHomeCode:
@@ -72,21 +39,22 @@ class TakeHomeCode:
 
 
 class Backend(Protocol):
-    def cards(self, db: Any, lang: str, technique: str | None, query: str | None) -> list[CardLike]: ...
-    def techniques(self, db: Any) -> list[str]: ...
-    def exercise(self, db: Any, exercise_id: str, lang: str) -> ExerciseLike | None: ...
-    def take_home(self, db: Any, exercise_id: str, lang: str) -> TakeHomeCode: ...
+    def open_db(self) -> sqlite_utils.Database: ...
+    def cards(self, db: sqlite_utils.Database, lang: str, technique: str | None,
+              query: str | None) -> list[Card]: ...
+    def techniques(self, db: sqlite_utils.Database) -> list[str]: ...
+    def exercise(self, db: sqlite_utils.Database, exercise_id: str, lang: str) -> Exercise | None: ...
+    def take_home(self, db: sqlite_utils.Database, exercise_id: str, lang: str) -> TakeHomeCode: ...
     def qr_matrix(self, text: str) -> list[list[bool]]: ...
-    def make_player(self, dispatch: Dispatch) -> Any: ...
-    def open_db(self) -> Any: ...
     # Therapist mode (every method on the worker thread, like the rest).
-    def therapist_cards(self, db: Any, lang: str, query: str | None) -> list[CardLike]: ...
-    def favourites(self, db: Any) -> list[str]: ...
-    def set_favourite(self, db: Any, exercise_id: str, favourite: bool) -> None: ...
-    def bundle(self, db: Any, items: list[tuple[str, str]], days: int | None) -> TakeHomeCode: ...
-    def live_links(self, db: Any) -> list[Any]: ...
-    def revoke(self, db: Any, short_id: str) -> bool: ...
-    def usage(self, db: Any, days: int) -> list[Any]: ...
+    def therapist_cards(self, db: sqlite_utils.Database, lang: str, query: str | None) -> list[Card]: ...
+    def favourites(self, db: sqlite_utils.Database) -> list[str]: ...
+    def set_favourite(self, db: sqlite_utils.Database, exercise_id: str, favourite: bool) -> None: ...
+    def bundle(self, db: sqlite_utils.Database, items: list[tuple[str, str]],
+               days: int | None) -> TakeHomeCode: ...
+    def live_links(self, db: sqlite_utils.Database) -> list[LinkView]: ...
+    def revoke(self, db: sqlite_utils.Database, short_id: str) -> bool: ...
+    def usage(self, db: sqlite_utils.Database, days: int) -> list[UsageRow]: ...
 
 
 def link_expiry(settings: Settings, now: datetime | None = None) -> datetime:
@@ -95,48 +63,50 @@ def link_expiry(settings: Settings, now: datetime | None = None) -> datetime:
 
 
 class StationBackend:
-    """The real station: catalogue, take-home links and QR codes from their own modules."""
+    """The real station: catalogue, take-home links and QR codes from their own modules.
 
-    def __init__(self, settings: Settings, services: Any = None,
-                 player_factory: Callable[[Dispatch], Any] | None = None):
+    `services` gives the running take-home server's address for links; without it (a
+    backend used on its own) the address comes from the settings.
+    """
+
+    def __init__(self, settings: Settings, services: Services | None = None):
         self.settings = settings
         self.services = services
-        # Tests (and a station without a sound card) pass their own player here.
-        self.player_factory = player_factory
 
-    def open_db(self) -> Any:
+    def open_db(self) -> sqlite_utils.Database:
         from kiosk.store import open_db
 
         return open_db(self.settings.db_path)
 
-    def _catalogue(self, db: Any) -> Any:
+    def _catalogue(self, db: sqlite_utils.Database) -> Catalogue:
         from kiosk.content import Catalogue
 
         return Catalogue(db, self.settings.content_dir)
 
-    def cards(self, db: Any, lang: str, technique: str | None, query: str | None) -> list[Any]:
-        return list(self._catalogue(db).cards(lang, technique=technique, query=query or None))
+    def cards(self, db: sqlite_utils.Database, lang: str, technique: str | None,
+              query: str | None) -> list[Card]:
+        return self._catalogue(db).cards(lang, technique=technique, query=query or None)
 
-    def techniques(self, db: Any) -> list[str]:
-        return list(self._catalogue(db).techniques())
+    def techniques(self, db: sqlite_utils.Database) -> list[str]:
+        return self._catalogue(db).techniques()
 
-    def exercise(self, db: Any, exercise_id: str, lang: str) -> Any:
+    def exercise(self, db: sqlite_utils.Database, exercise_id: str, lang: str) -> Exercise | None:
         return self._catalogue(db).exercise(exercise_id, lang)
 
     def qr_matrix(self, text: str) -> list[list[bool]]:
         from kiosk.takehome.qr import qr_matrix
 
         # No quiet zone: the QR widget draws its own around the modules.
-        return [list(map(bool, row)) for row in qr_matrix(text, border=0)]
+        return qr_matrix(text, border=0)
 
-    def take_home(self, db: Any, exercise_id: str, lang: str) -> TakeHomeCode:
+    def take_home(self, db: sqlite_utils.Database, exercise_id: str, lang: str) -> TakeHomeCode:
         from kiosk.takehome.links import issue_link
         from kiosk.takehome.qr import wifi_payload
 
         th = self.settings.take_home
-        now = datetime.now(UTC)
         issued = issue_link(db, [(exercise_id, lang)], days=th.link_days,
-                            downloads_per_file=th.downloads_per_file, now=now)
+                            downloads_per_file=th.downloads_per_file, now=datetime.now(UTC),
+                            station=self.settings.station_name)
         url, short = self._addresses(issued)
         wifi_matrix = None
         if th.wifi_ssid:
@@ -147,23 +117,24 @@ class StationBackend:
                             wifi_matrix=wifi_matrix)
 
     # -- therapist mode ----------------------------------------------------------------------
-    def therapist_cards(self, db: Any, lang: str, query: str | None) -> list[Any]:
+    def therapist_cards(self, db: sqlite_utils.Database, lang: str, query: str | None) -> list[Card]:
         """Every exercise in `lang`, therapist-only and hidden ones included."""
-        return list(self._catalogue(db).cards(lang, query=query or None, include_hidden=True))
+        return self._catalogue(db).cards(lang, query=query or None, include_hidden=True)
 
-    def favourites(self, db: Any) -> list[str]:
-        from kiosk.therapist import favourites
+    def favourites(self, db: sqlite_utils.Database) -> list[str]:
+        from kiosk.therapist.favourites import favourites
 
-        return list(favourites(db))
+        return favourites(db)
 
-    def set_favourite(self, db: Any, exercise_id: str, favourite: bool) -> None:
-        from kiosk.therapist import set_favourite
+    def set_favourite(self, db: sqlite_utils.Database, exercise_id: str, favourite: bool) -> None:
+        from kiosk.therapist.favourites import set_favourite
 
         set_favourite(db, exercise_id, favourite)
 
-    def bundle(self, db: Any, items: list[tuple[str, str]], days: int | None) -> TakeHomeCode:
+    def bundle(self, db: sqlite_utils.Database, items: list[tuple[str, str]],
+               days: int | None) -> TakeHomeCode:
         """One link for several exercises; `days` None: the station's default."""
-        from kiosk.takehome.links import issue_link  # type: ignore[import-not-found,unused-ignore]
+        from kiosk.takehome.links import issue_link
 
         th = self.settings.take_home
         issued = issue_link(db, list(items), days=days or th.link_days,
@@ -173,42 +144,31 @@ class StationBackend:
         return TakeHomeCode(url=url, short_address=short, expires_at=issued.expires_at,
                             matrix=self.qr_matrix(url))
 
-    def live_links(self, db: Any) -> list[Any]:
-        from kiosk.takehome.links import live_links  # type: ignore[import-not-found,unused-ignore]
+    def live_links(self, db: sqlite_utils.Database) -> list[LinkView]:
+        from kiosk.takehome.links import live_links
 
-        return list(live_links(db, datetime.now(UTC)))
+        return live_links(db, datetime.now(UTC))
 
-    def revoke(self, db: Any, short_id: str) -> bool:
-        from kiosk.takehome.links import revoke  # type: ignore[import-not-found,unused-ignore]
+    def revoke(self, db: sqlite_utils.Database, short_id: str) -> bool:
+        from kiosk.takehome.links import revoke
 
-        return bool(revoke(db, short_id, datetime.now(UTC)))
+        return revoke(db, short_id, datetime.now(UTC))
 
-    def usage(self, db: Any, days: int) -> list[Any]:
+    def usage(self, db: sqlite_utils.Database, days: int) -> list[UsageRow]:
         from kiosk.usage import counts
 
-        return list(counts(db, days))
+        return counts(db, days)
 
-    def _addresses(self, issued: Any) -> tuple[str, str]:
-        server = getattr(self.services, "take_home", None)
+    def _addresses(self, issued: IssuedLink) -> tuple[str, str]:
+        server = self.services.take_home if self.services is not None else None
         if server is not None:
-            url = str(server.url_for(issued.token))
+            url = server.url_for(issued.token)
         else:
             from kiosk.takehome.address import public_base_url
 
             url = f"{public_base_url(self.settings).rstrip('/')}/t/{issued.token}"
         # The address to type by hand: without "http://", which phones add by themselves.
         return url, _strip_scheme(url)
-
-    def make_player(self, dispatch: Dispatch) -> Any:
-        if self.player_factory is not None:
-            return self.player_factory(dispatch)
-        from kiosk.audio import open_player
-
-        try:
-            return open_player(self.settings.audio, dispatch=dispatch)
-        except Exception:
-            log.exception("the audio engine could not start: the player will report sound unavailable")
-            return UnavailablePlayer(dispatch)
 
 
 def _strip_scheme(url: str) -> str:

@@ -20,6 +20,7 @@ from kivy.event import EventDispatcher
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
 from kiosk.audio.api import ListenerSet
+from kiosk.ui.worker import DeliveredThrough
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class PlayerModel(EventDispatcher):
         # own change to the next passage's start (live_position()).
         self._ticker = Clock.schedule_interval(self._carry_forward, POSITION_EVERY)
         self._ticker.cancel()
-        player.add_listener(_Listener(self))
+        player.add_listener(DeliveredThrough(clock_dispatch, _Listener(self)))
         self.volume = float(getattr(player, "volume", 0.0))
 
     # -- commands (UI thread) -------------------------------------------------------------

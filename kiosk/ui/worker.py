@@ -16,6 +16,8 @@ from typing import Any
 
 from kivy.clock import Clock
 
+from kiosk.audio.api import Dispatch, ListenerSet, PlayerListener, PlayerState
+
 log = logging.getLogger(__name__)
 
 THREAD_NAME = "ui-worker"
@@ -30,8 +32,6 @@ class Worker:
                                       Callable[[BaseException], None] | None] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self.session = 0
-        self._idle = threading.Event()
-        self._idle.set()
 
     def start(self) -> None:
         self._thread.start()
@@ -47,12 +47,7 @@ class Worker:
 
     def submit(self, job: Job, on_done: Callable[[Any], None] | None = None,
                on_error: Callable[[BaseException], None] | None = None) -> None:
-        self._idle.clear()
         self._jobs.put((self.session, job, on_done, on_error))
-
-    def wait_idle(self, timeout: float) -> bool:
-        """For tests and benchmarks: True once the queue is drained."""
-        return self._idle.wait(timeout)
 
     def _run(self) -> None:
         db = None
@@ -74,8 +69,6 @@ class Worker:
             else:
                 if on_done is not None:
                     self._deliver(session, on_done, result)
-            if self._jobs.empty():
-                self._idle.set()
         if db is not None:
             try:
                 db.close()
@@ -90,3 +83,25 @@ class Worker:
             callback(value)
 
         Clock.schedule_once(on_ui_thread, 0)
+
+
+class DeliveredThrough:
+    """A player listener whose events are handed to `dispatch` (for the screens: the UI
+    thread's) rather than run on the player's own thread. The station's player delivers on
+    its thread, so that its other listener, the play counter, never waits for a frame."""
+
+    def __init__(self, dispatch: Dispatch, listener: PlayerListener):
+        self._events = ListenerSet(dispatch)
+        self._events.add(listener)
+
+    def on_state(self, state: PlayerState) -> None:
+        self._events.emit("on_state", state)
+
+    def on_position(self, seconds: float) -> None:
+        self._events.emit("on_position", seconds)
+
+    def on_ended(self) -> None:
+        self._events.emit("on_ended")
+
+    def on_error(self, error: object) -> None:
+        self._events.emit("on_error", error)

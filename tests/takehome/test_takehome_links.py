@@ -20,7 +20,7 @@ def db(tmp_path: Path):
 
 
 def test_token_format_and_only_its_hash_is_stored(db, tmp_path: Path) -> None:
-    issued = links.issue_link(db, [("a", "en-GB")], 7, 3, now=T0)
+    issued = links.issue_link(db, [("a", "en-GB")], 7, 3, now=T0, station="s1")
     assert len(issued.token) == 26 and links.TOKEN_RE.fullmatch(issued.token)
     assert links.SHORT_ID_RE.fullmatch(issued.short_id)
     assert issued.token not in repr(issued)
@@ -35,7 +35,7 @@ def test_tokens_differ() -> None:
 
 
 def test_resolve_live_bundle_and_case_insensitive(db) -> None:
-    issued = links.issue_link(db, [("a", "en-GB"), ("b", "en-GB")], 7, 3, now=T0)
+    issued = links.issue_link(db, [("a", "en-GB"), ("b", "en-GB")], 7, 3, now=T0, station="s1")
     view = links.resolve(db, issued.token.lower(), now=T0 + timedelta(days=1))
     assert isinstance(view, links.LinkView)
     assert [(i.position, i.exercise_id, i.lang) for i in view.items] == [(1, "a", "en-GB"), (2, "b", "en-GB")]
@@ -45,7 +45,7 @@ def test_resolve_live_bundle_and_case_insensitive(db) -> None:
 
 
 def test_expiry_with_injected_clock(db) -> None:
-    issued = links.issue_link(db, [("a", "en-US")], 2, 3, now=T0)
+    issued = links.issue_link(db, [("a", "en-US")], 2, 3, now=T0, station="s1")
     assert isinstance(links.resolve(db, issued.token, now=T0 + timedelta(days=2, seconds=-1)), links.LinkView)
     gone = links.resolve(db, issued.token, now=T0 + timedelta(days=2))
     assert gone == links.LinkGone("expired", issued.short_id, "en-US")
@@ -53,8 +53,8 @@ def test_expiry_with_injected_clock(db) -> None:
 
 
 def test_revoke_by_short_id_and_by_token(db) -> None:
-    one = links.issue_link(db, [("a", "en-GB")], 7, 3, now=T0)
-    two = links.issue_link(db, [("b", "en-GB")], 7, 3, now=T0)
+    one = links.issue_link(db, [("a", "en-GB")], 7, 3, now=T0, station="s1")
+    two = links.issue_link(db, [("b", "en-GB")], 7, 3, now=T0, station="s1")
     assert links.revoke(db, one.short_id.upper(), now=T0)
     assert not links.revoke(db, one.short_id, now=T0)  # already revoked
     assert links.revoke(db, two.token, now=T0)
@@ -66,7 +66,7 @@ def test_revoke_by_short_id_and_by_token(db) -> None:
 
 
 def test_used_up_when_every_file_reached_its_limit(db) -> None:
-    issued = links.issue_link(db, [("a", "en-GB")], 7, 2, now=T0)
+    issued = links.issue_link(db, [("a", "en-GB")], 7, 2, now=T0, station="s1")
     view = links.resolve(db, issued.token, now=T0)
     assert isinstance(view, links.LinkView)
     for kind in links.KINDS:
@@ -82,8 +82,8 @@ def test_used_up_when_every_file_reached_its_limit(db) -> None:
 
 
 def test_live_links_newest_first_with_counts(db) -> None:
-    old = links.issue_link(db, [("a", "en-GB")], 7, 3, now=T0)
-    new = links.issue_link(db, [("b", "en-GB"), ("c", "en-GB")], 7, 3, now=T0 + timedelta(hours=1))
+    old = links.issue_link(db, [("a", "en-GB")], 7, 3, now=T0, station="s1")
+    new = links.issue_link(db, [("b", "en-GB"), ("c", "en-GB")], 7, 3, now=T0 + timedelta(hours=1), station="s1")
     view = links.resolve(db, old.token, now=T0)
     assert isinstance(view, links.LinkView)
     links.record_download(db, view.link_id, 1, "audio")
@@ -93,7 +93,7 @@ def test_live_links_newest_first_with_counts(db) -> None:
 
 
 def test_purge_keeps_recently_gone_links_for_the_kind_page(db) -> None:
-    issued = links.issue_link(db, [("a", "en-GB")], 1, 3, now=T0)
+    issued = links.issue_link(db, [("a", "en-GB")], 1, 3, now=T0, station="s1")
     assert links.purge_expired(db, now=T0 + timedelta(days=5)) == 0
     assert isinstance(links.resolve(db, issued.token, now=T0 + timedelta(days=5)), links.LinkGone)
     assert links.purge_expired(db, now=T0 + timedelta(days=1 + links.PURGE_AFTER_DAYS)) == 1
@@ -103,13 +103,13 @@ def test_purge_keeps_recently_gone_links_for_the_kind_page(db) -> None:
 
 def test_invalid_requests_are_refused(db) -> None:
     with pytest.raises(links.LinkError):
-        links.issue_link(db, [], 7, 3)
+        links.issue_link(db, [], 7, 3, station="s1")
     with pytest.raises(links.LinkError):
-        links.issue_link(db, [("a", "en-GB"), ("a", "en-GB")], 7, 3)
+        links.issue_link(db, [("a", "en-GB"), ("a", "en-GB")], 7, 3, station="s1")
     with pytest.raises(links.LinkError):
-        links.issue_link(db, [("a", "en-GB")], 0, 3)
+        links.issue_link(db, [("a", "en-GB")], 0, 3, station="s1")
     with pytest.raises(ValueError):
-        links.issue_link(db, [("a", "en-GB")], 7, 3, now=datetime(2025, 1, 1))  # naive
+        links.issue_link(db, [("a", "en-GB")], 7, 3, now=datetime(2025, 1, 1), station="s1")  # naive
 
 
 def test_link_issued_usage_event_goes_through_the_switch(db, monkeypatch) -> None:
@@ -121,7 +121,7 @@ def test_link_issued_usage_event_goes_through_the_switch(db, monkeypatch) -> Non
 
 
 def test_schema_refuses_bad_kinds(db) -> None:
-    issued = links.issue_link(db, [("a", "en-GB")], 7, 3, now=T0)
+    issued = links.issue_link(db, [("a", "en-GB")], 7, 3, now=T0, station="s1")
     view = links.resolve(db, issued.token, now=T0)
     assert isinstance(view, links.LinkView)
     with pytest.raises(ValueError):

@@ -17,7 +17,7 @@ from kiosk.config import (
 )
 from kiosk.services import Services
 from tests.ui.driver import StationDriver
-from tests.ui.fakes import FakeBackend
+from tests.ui.fakes import FakeBackend, fake_player
 
 
 def free_port() -> int:
@@ -42,7 +42,8 @@ def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Itera
 
     launch(settings=..., backend=..., start_id=..., take_home_id=..., lang=...): the backend
     defaults to FakeBackend (tests/ui/fakes.py): the real catalogue holding a few test
-    exercises, the real take-home links, QR codes and server on loopback, a fake player.
+    exercises, the real take-home links, QR codes and server on loopback; the services start a
+    fake player (tests/ui/fakes.py fake_player), reached as `driver.backend.player`.
     """
     started: list[tuple[Any, Services, Any]] = []
 
@@ -56,7 +57,7 @@ def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Itera
 
         from kiosk.ui.app import KioskApp
 
-        services = Services(settings)
+        services = Services(settings, player_factory=fake_player)
         services.start()  # the real take-home server too, when the settings enable it
         if backend_factory is not None:
             backend = backend_factory(services)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.audio.api import ListenerSet
+from kiosk.audio.api import ListenerSet, call_now
 from kiosk.config import Settings
 from kiosk.content import Catalogue
 from kiosk.content.catalogue import insert_exercise
@@ -103,7 +103,6 @@ class FakeBackend(StationBackend):
     thread asked what."""
 
     def __init__(self, settings: Settings, exercises: list[FakeExerciseSpec] | None = None,
-                 player_factory: Callable[[Callable[[Callable[[], None]], None]], Any] | None = None,
                  services: Any = None):
         super().__init__(settings, services)
         self.specs = list(exercises or DEMO)
@@ -118,8 +117,11 @@ class FakeBackend(StationBackend):
                 for spec in self.specs for lang in spec.languages}
         finally:
             db.close()
-        self._player_factory = player_factory
-        self.player: FakePlayer | None = None
+
+    @property
+    def player(self) -> Any:
+        """The player the services started (a FakePlayer in the UI tests' launch fixture)."""
+        return self.services.player if self.services is not None else None
 
     def _write_catalogue(self, db: Any) -> None:
         """The rows an import of these exercises would leave (kiosk.content.catalogue.insert_exercise), with
@@ -177,12 +179,13 @@ class FakeBackend(StationBackend):
         self._record("take_home")
         return super().take_home(db, exercise_id, lang)
 
-    def make_player(self, dispatch: Callable[[Callable[[], None]], None]) -> Any:
-        if self._player_factory is not None:
-            return self._player_factory(dispatch)
-        self.player = FakePlayer(dispatch, volume_cap=self.settings.audio.volume_cap,
-                                 start_volume=self.settings.audio.start_volume)
-        return self.player
+
+
+def fake_player(settings: Settings) -> FakePlayer:
+    """A Services player factory: the fake, delivering its events on its own thread as the
+    real engine does."""
+    return FakePlayer(call_now, volume_cap=settings.audio.volume_cap,
+                      start_volume=settings.audio.start_volume)
 
 
 class FakePlayer:

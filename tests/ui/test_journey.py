@@ -5,7 +5,7 @@ consent, QR.
 The QR code is read back from a screenshot by zxing-cpp and zbarimg; its URL is fetched
 from the station's real take-home server, and the audio file the phone page links to must
 equal the exercise's audio. It runs on the in-memory catalogue (always) and on the real
-catalogue with the demo pack imported (when kiosk.content.catalogue is in this build).
+catalogue with the demo pack imported.
 """
 
 from __future__ import annotations
@@ -40,8 +40,7 @@ EXERCISE = "compassionate-other"
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory) -> Path:
     """A data folder with the demo pack imported by the real importer, made once."""
-    pytest.importorskip("kiosk.content.catalogue", reason="the catalogue is not in this build yet")
-    packs = pytest.importorskip("kiosk.content")
+    from kiosk import content as packs
     from kiosk.config import default_settings
     from kiosk.store import open_db
 
@@ -60,33 +59,26 @@ def real_backend(ui_settings, demo_data, tmp_path) -> tuple[Any, Any]:
     import dataclasses
 
     from kiosk.ui.backend import StationBackend
-    from tests.ui.fakes import FakePlayer
 
     data = tmp_path / "demo-data"
     shutil.copytree(demo_data, data)
     settings = dataclasses.replace(ui_settings, data_dir=data)
-    holder: dict[str, Any] = {}
-
-    def player(dispatch):
-        holder["player"] = FakePlayer(dispatch, settings.audio.volume_cap, settings.audio.start_volume)
-        return holder["player"]
-
-    return settings, lambda services: _Recorded(StationBackend(settings, services, player_factory=player), holder)
+    return settings, lambda services: _Recorded(StationBackend(settings, services), services)
 
 
 class _Recorded:
     """Wraps a backend to note which thread called what (and expose the player for asserts)."""
 
-    def __init__(self, inner: Any, holder: dict[str, Any]):
-        self.inner, self.holder, self.calls = inner, holder, []
+    def __init__(self, inner: Any, services: Any):
+        self.inner, self.services, self.calls = inner, services, []
 
     @property
     def player(self) -> Any:
-        return self.holder.get("player")
+        return self.services.player
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
-        if not callable(attr) or name in ("make_player",):
+        if not callable(attr):
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:

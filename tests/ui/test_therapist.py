@@ -33,7 +33,7 @@ THERAPIST_ONLY = FakeExerciseSpec(
 
 @pytest.fixture(scope="module")
 def pin_hash() -> str:
-    from kiosk.pin import hash_pin
+    from kiosk.therapist.pin import hash_pin
 
     return hash_pin(PIN)  # slow (scrypt): once per module
 

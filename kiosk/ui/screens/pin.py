@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 Builder.load_file(os.path.join(os.path.dirname(__file__), "pin.kv"))
 
-MAX_DIGITS = 16  # kiosk.pin.MAX_LENGTH
+MAX_DIGITS = 16  # kiosk.therapist.pin.MAX_LENGTH
 READY, CHECKING, WRONG, LOCKED = "ready", "checking", "wrong", "locked"
 
 
@@ -78,7 +78,7 @@ class PinScreen(Screen):
     # -- the lockout ---------------------------------------------------------------------
     def _lockout_for(self, data_dir: Any) -> Any:
         if self._lockout is None:
-            from kiosk.pin import PinLockout
+            from kiosk.therapist.pin import PinLockout
 
             self._lockout = PinLockout.for_data_dir(data_dir)
         return self._lockout

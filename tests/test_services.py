@@ -1,0 +1,94 @@
+"""The composition root without a window: what Services starts, in which order, and what it
+does at start (old usage events pruned) and at stop (every part stopped, plays written)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+from kiosk.audio.fake import FakePlayer
+from kiosk.config import ContentSettings, TakeHomeSettings, UsageSettings, default_settings
+from kiosk.services import Services
+from kiosk.store import open_db
+from kiosk.usage import counts, record
+
+
+def settings_for(tmp_path: Path, keep_days: int = 800):
+    return default_settings(tmp_path / "data", take_home=TakeHomeSettings(enabled=False),
+                            content=ContentSettings(demo_pack=""),
+                            usage=UsageSettings(keep_days=keep_days))
+
+
+def test_old_usage_events_are_pruned_at_start(tmp_path):
+    settings = settings_for(tmp_path, keep_days=30)
+    settings.data_dir.mkdir(parents=True)
+    now = dt.datetime.now(dt.UTC)
+    db = open_db(settings.db_path)
+    record(db, "play_started", "old", "en-GB", "s", at=now - dt.timedelta(days=31))
+    record(db, "play_started", "recent", "en-GB", "s", at=now - dt.timedelta(days=29))
+    db.close()
+    services = Services(settings, player_factory=lambda s: FakePlayer())
+    services.start()
+    services.stop()
+    db = open_db(settings.db_path)
+    try:
+        left = [r[0] for r in db.execute("SELECT exercise_id FROM usage_events")]
+    finally:
+        db.close()
+    assert left == ["recent"]
+
+
+def test_the_player_is_started_with_the_play_counter_and_stopped_after_it_is_written(tmp_path):
+    settings = settings_for(tmp_path)
+    players: list[FakePlayer] = []
+
+    def factory(s):
+        players.append(FakePlayer(volume_cap=s.audio.volume_cap, start_volume=s.audio.start_volume))
+        return players[-1]
+
+    services = Services(settings, player_factory=factory)
+    services.start()
+    assert services.player is players[0]
+    track = tmp_path / "breath.mp3"
+    track.write_bytes(b"")
+    services.player.load(track, 20.0)
+    services.plays.track("breath", "en-GB", 20.0)
+    services.player.play()
+    services.player.advance(20.0)  # heard to the end
+    services.stop()
+    assert players[0].calls[-1] == "close"
+    db = open_db(settings.db_path)
+    try:
+        rows = counts(db, 1)
+    finally:
+        db.close()
+    assert [(r.exercise_id, r.plays_started, r.plays_completed) for r in rows] == [("breath", 1, 1)]
+
+
+def test_a_station_whose_engine_cannot_start_still_starts(tmp_path, caplog):
+    def broken(_settings):
+        raise OSError("no such device")
+
+    services = Services(settings_for(tmp_path), player_factory=broken)
+    services.start()
+    try:
+        assert services.player is None
+        assert "the audio engine could not start" in caplog.text
+    finally:
+        services.stop()
+
+
+def test_usage_keep_days_is_read_and_checked(tmp_path):
+    from kiosk.config import ConfigError, settings_from_mapping
+
+    path = tmp_path / "config.toml"
+    assert settings_from_mapping({"usage": {"keep_days": 400}}, path).usage.keep_days == 400
+    assert settings_from_mapping({}, path).usage.keep_days == 800
+    try:
+        settings_from_mapping({"usage": {"keep_days": 5}}, path)
+    except ConfigError as exc:
+        assert "usage.keep_days: expected a whole number from 30 to 3660, found 5" in exc.problems
+    else:
+        raise AssertionError("keep_days = 5 was accepted")
+    assert dataclasses.fields(UsageSettings)[0].name == "keep_days"
