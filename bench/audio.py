@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from audio_device import PulseFileDevice  # noqa: E402
 
+from kiosk.audio.api import PlayerState  # noqa: E402
 from kiosk.audio.decode import make_playback_copy  # noqa: E402
 
 LONG_MIN = 60
@@ -132,8 +133,8 @@ def engine_counts(player: Any) -> tuple[int, int, int, int]:
     """(callbacks, frames rendered, underruns, rate) of either kind of player."""
     if hasattr(player, "refresh"):
         player.refresh()
-        snap = player._snap
-        return snap["calls"], snap["rendered"], snap["underruns"], snap["rate"]
+        snap = player.snapshot()
+        return snap.calls, snap.rendered, snap.underruns, snap.rate
     stage = player.stage
     return stage.calls, stage.frames_rendered, player.underruns, stage.rate
 
@@ -206,7 +207,7 @@ def child_push(args: argparse.Namespace) -> None:
     cpu0, wall0 = engine_cpu(player), time.monotonic()
     player.play()
     limit = args.seconds if args.seconds else 3 * 3600
-    while player.state.value == "playing" and time.monotonic() - wall0 < limit:
+    while player.state == PlayerState.PLAYING and time.monotonic() - wall0 < limit:
         time.sleep(0.1)  # this process's CPU counts too: poll seldom
     cpu, wall = engine_cpu(player) - cpu0, time.monotonic() - wall0
     calls, rendered, underruns, rate = engine_counts(player)
@@ -296,9 +297,9 @@ def child_underruns(args: argparse.Namespace) -> None:
     def figures() -> tuple[int, int]:
         if args.remote:
             player.refresh()
-            snap = player._snap
-            counts["priority"] = snap["priority"]
-            return snap["ring_underruns"], snap["xruns"]
+            snap = player.snapshot()
+            counts["priority"] = snap.priority
+            return snap.ring_underruns, snap.xruns
         counts["priority"] = player.priority
         return player.stage.underruns, player.stage.xruns
 

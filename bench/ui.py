@@ -435,6 +435,8 @@ READALONG_LEAD = 1.5  # seconds of playing before the passage starts: the clock 
 
 def readalong(app: Any, player: Any, loop: Any, passages: int = 12) -> list[float]:
     """Lags from each passage's start as heard to the frame showing it highlighted."""
+    from kiosk.audio.api import PlayerState
+
     exercise = app.exercise
     cues = list(exercise.variant.cues)
     script = app.manager.get_screen("player").ids.script
@@ -449,10 +451,10 @@ def readalong(app: Any, player: Any, loop: Any, passages: int = 12) -> list[floa
         end = sought + READALONG_LEAD + 3.0
         while time.monotonic() < end:
             loop.idle()
-            snap = player._snap  # the engine's last report: its position and when it was taken
-            fresh = not reports or reports[-1][0] != snap["at"]
-            if snap.get("state") == "playing" and snap["at"] > sought + 0.3 and fresh:
-                reports.append((float(snap["at"]), float(snap["position"])))
+            snap = player.snapshot()  # the engine's last report: its position and when it was taken
+            fresh = not reports or reports[-1][0] != snap.at
+            if snap.state == PlayerState.PLAYING and snap.at > sought + 0.3 and fresh:
+                reports.append((snap.at, snap.position))
             if drawn is None and script.current == index:
                 drawn = time.monotonic()
             if drawn is not None and reports and reports[-1][1] > start + 0.3:

@@ -1,21 +1,36 @@
 """The audio engine: exact, click-free, capped playback through PyAudio.
 
-`api` (what everyone depends on), `fake` (FakePlayer, for UI tests), `player`
+`api` (what everyone depends on: the Player protocol, PlayerState, PlayerError and its
+kinds), `fake` (FakePlayer, the one fake, for the UI and audio tests), `player`
 (PortAudioPlayer, the engine), `remote` (RemotePlayer: the engine in its own process, what
-the station should use), `decode` (the playback copy made at import), `devices` (for
+the station should use, and its EngineSnapshot), `unavailable` (UnavailablePlayer, when no
+engine could start), `decode` (the playback copy made at import), `devices` (for
 `kiosk doctor`). Importing this package does not load PortAudio.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from kiosk.audio.api import BaseListener, Dispatch, Player, PlayerListener, PlayerState, call_now
+from kiosk.audio.api import (
+    BaseListener,
+    Dispatch,
+    Player,
+    PlayerError,
+    PlayerErrorKind,
+    PlayerListener,
+    PlayerState,
+    call_now,
+)
 
-__all__ = ["BaseListener", "Player", "PlayerListener", "PlayerState", "open_player"]
+if TYPE_CHECKING:
+    from kiosk.config import AudioSettings
+
+__all__ = ["BaseListener", "Player", "PlayerError", "PlayerErrorKind", "PlayerListener", "PlayerState",
+           "open_player"]
 
 
-def open_player(audio_settings: Any, dispatch: Dispatch = call_now, *, separate_process: bool = True) -> Player:
+def open_player(audio_settings: AudioSettings, dispatch: Dispatch = call_now, *, separate_process: bool = True) -> Player:
     """The station's player for `settings.audio`.
 
     In a separate process by default: there the audio callback never waits for the UI's GIL

@@ -9,9 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from kiosk.config import AudioSettings
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +28,7 @@ def call_now(fn: Callable[[], None]) -> None:
     fn()
 
 
-def engine_options(audio_settings: Any) -> dict[str, Any]:
+def engine_options(audio_settings: AudioSettings) -> dict[str, Any]:
     """An engine's keyword arguments from `settings.audio` (kiosk.config.AudioSettings)."""
     return dict(
         output_device=audio_settings.output_device,
@@ -40,7 +44,34 @@ class PlayerState(StrEnum):
     PLAYING = "playing"
     PAUSED = "paused"
     ENDED = "ended"  # played to the end; play() starts again from the beginning
-    ERROR = "error"  # no output device, device lost, or an unreadable file
+    ERROR = "error"  # see the PlayerError reported with it
+
+
+class PlayerErrorKind(StrEnum):
+    """What went wrong, as the engine knows it where it happens; what the listener shows
+    is chosen by this, never by reading the message."""
+
+    DEVICE_UNAVAILABLE = "device_unavailable"  # no output device (or no engine to drive one)
+    DEVICE_LOST = "device_lost"  # the device went away while open (a pulled cable)
+    FILE_MISSING = "file_missing"  # the track's file is not there
+    FILE_DAMAGED = "file_damaged"  # the file is there and cannot be decoded
+    ENGINE_RESTARTING = "engine_restarting"  # the engine's process died; a new one is starting
+
+
+@dataclass(frozen=True)
+class PlayerError:
+    """One failure, as delivered to `PlayerListener.on_error`. `detail` is for the log."""
+
+    kind: PlayerErrorKind
+    detail: str
+    path: Path | None = None  # the file at fault, for the file kinds
+
+    @property
+    def about_file(self) -> bool:
+        return self.kind in (PlayerErrorKind.FILE_MISSING, PlayerErrorKind.FILE_DAMAGED)
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}: {self.detail}"
 
 
 @runtime_checkable
@@ -51,7 +82,7 @@ class PlayerListener(Protocol):
 
     def on_ended(self) -> None: ...
 
-    def on_error(self, message: str) -> None: ...
+    def on_error(self, error: PlayerError) -> None: ...
 
 
 class BaseListener:
@@ -66,7 +97,7 @@ class BaseListener:
     def on_ended(self) -> None:
         pass
 
-    def on_error(self, message: str) -> None:
+    def on_error(self, error: PlayerError) -> None:
         pass
 
 

@@ -46,6 +46,13 @@ class DecodeError(Exception):
         super().__init__(f"{self.path}: {fault}")
 
 
+class FileMissing(DecodeError):
+    """The file is not there at all (as opposed to there and unreadable)."""
+
+    def __init__(self, path: Path | str):
+        super().__init__(path, "the file does not exist")
+
+
 # ---------------------------------------------------------------------------------------
 # Is the file whole? The import's own frame walk (kiosk/content/mp3scan.py), with its messages.
 
@@ -57,6 +64,8 @@ def scan_mp3(path: Path) -> Mp3Info:
         return mp3scan.scan_mp3(path)
     except Mp3Error as exc:
         raise DecodeError(path, str(exc)) from exc
+    except FileNotFoundError as exc:
+        raise FileMissing(path) from exc
     except OSError as exc:
         raise DecodeError(path, f"cannot read the file ({exc.strerror or exc})") from exc
 
@@ -89,7 +98,7 @@ class _Mp3Source(miniaudio.StreamableSource):
         self._f.close()
 
 
-def _mp3_stream(path: Path, scan: Mp3Info, frames_to_read: int, seek_frame: int = 0) -> tuple[_Mp3Source, Iterator[array]]:
+def _mp3_stream(path: Path, scan: Mp3Info, frames_to_read: int, seek_frame: int = 0) -> tuple[_Mp3Source, Iterator[array[int]]]:
     source = _Mp3Source(path, scan.audio_end)
     stream = miniaudio.stream_any(
         source, miniaudio.FileFormat.MP3,
@@ -131,7 +140,7 @@ def make_playback_copy(mp3_path: Path, flac_path: Path, progress: Progress | Non
     src = Path(mp3_path)
     dst = Path(flac_path)
     if not src.is_file():
-        raise DecodeError(src, "the file does not exist")
+        raise FileMissing(src)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.part")
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -223,7 +232,7 @@ def decode_whole(path: Path) -> np.ndarray:
         data, _ = soundfile.read(str(path), dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as exc:
         raise DecodeError(path, f"not a playable audio file ({exc})") from exc
-    return data
+    return np.asarray(data)
 
 
 # ---------------------------------------------------------------------------------------
@@ -270,7 +279,7 @@ class SoundFileReader(Reader):
         if len(self._buf) < n:
             self._buf = np.zeros((n, self.channels), np.float32)
         try:
-            return self._f.read(n, dtype="float32", always_2d=True, out=self._buf[:n])
+            return np.asarray(self._f.read(n, dtype="float32", always_2d=True, out=self._buf[:n]))
         except soundfile.LibsndfileError as exc:
             raise DecodeError(self.path, f"read failed ({exc})") from exc
 
@@ -330,7 +339,7 @@ def open_reader(path: Path) -> Reader:
     """The right reader for `path`: the FLAC playback copy normally, an MP3 as a fallback."""
     path = Path(path)
     if not path.is_file():
-        raise DecodeError(path, "the file does not exist")
+        raise FileMissing(path)
     if _is_mp3(path):
         return Mp3Reader(path)
     return SoundFileReader(path)

@@ -1,23 +1,39 @@
-"""A player with no sound card and a clock the test moves: for UI and service tests.
+"""The one fake player, for the UI tests and the audio tests: no sound card, a clock instead.
 
-It follows the same rules as the real engine (volume cap, start volume per session, state
-changes, ended, errors) so a screen tested against it behaves the same on a station.
+It follows the real engine's rules (volume cap, start volume per session, the states, ended,
+typed errors, a missing file reported as FILE_MISSING) so a screen tested against it behaves
+the same on a station; tests/audio/test_audio_fake.py holds it to the Player protocol, method
+by method, next to the real engine.
 
-    player = FakePlayer(volume_cap=0.8, start_volume=0.4)
-    player.load(Path("x.flac"), duration=90.0)
+Its clock either runs by itself (`speed` > 0: a thread named "fake-player" moves it on
+`speed` seconds a second while playing and reports the position from there, as the engine
+reports from its own thread) or only when the test says (`speed=0` and `advance()`):
+
+    player = FakePlayer(speed=0)
+    player.load(path, duration=90.0)
     player.play(); player.advance(10.0)   # 10 s of listening, position events included
-    player.fail("Audio output device lost")   # what a pulled cable looks like
+    player.fail(PlayerErrorKind.DEVICE_LOST)   # what a pulled cable looks like
 """
 
 from __future__ import annotations
 
-import logging
 import threading
+import time
 from pathlib import Path
 
-from kiosk.audio.api import Dispatch, ListenerSet, PlayerListener, PlayerState, call_now
+from kiosk.audio.api import (
+    Dispatch,
+    ListenerSet,
+    Player,
+    PlayerError,
+    PlayerErrorKind,
+    PlayerListener,
+    PlayerState,
+    call_now,
+)
 
-log = logging.getLogger(__name__)
+DEVICE_KINDS = (PlayerErrorKind.DEVICE_UNAVAILABLE, PlayerErrorKind.DEVICE_LOST,
+                PlayerErrorKind.ENGINE_RESTARTING)
 
 
 class FakePlayer:
@@ -25,96 +41,125 @@ class FakePlayer:
 
     def __init__(
         self,
-        *,
+        dispatch: Dispatch = call_now,
         volume_cap: float = 0.8,
         start_volume: float = 0.4,
-        dispatch: Dispatch = call_now,
+        *,
+        speed: float = 1.0,
+        report_every: float = POSITION_STEP,
         default_duration: float = 60.0,
     ):
         self.volume_cap = max(0.0, min(1.0, float(volume_cap)))
-        self._start_volume = min(self.volume_cap, max(0.0, float(start_volume)))
+        self.start_volume = min(self.volume_cap, max(0.0, float(start_volume)))
+        self.speed = float(speed)
+        self.report_every = float(report_every)
         self._default_duration = default_duration
         self._listeners = ListenerSet(dispatch)
         self._emit = self._listeners.emit
         self._lock = threading.RLock()
-        self.state = PlayerState.IDLE
+        self._logical = PlayerState.IDLE
+        self._published = PlayerState.IDLE
+        self._device_error: PlayerError | None = None
+        self._file_error: PlayerError | None = None
         self.position = 0.0
         self.duration = 0.0
-        self.volume = self._start_volume
+        self.volume = self.start_volume
         self.path: Path | None = None
-        self.calls: list[str] = []  # what the code under test asked for, in order
-        self.device_ok = True
+        self.commands: list[str] = []  # what the code under test asked for, in order
+        self._closed = threading.Event()
+        self._clock: threading.Thread | None = None
 
-    @classmethod
-    def from_settings(cls, audio_settings: object, dispatch: Dispatch = call_now) -> FakePlayer:
-        return cls(
-            volume_cap=getattr(audio_settings, "volume_cap", 0.8),
-            start_volume=getattr(audio_settings, "start_volume", 0.4),
-            dispatch=dispatch,
-        )
+    @property
+    def state(self) -> PlayerState:
+        with self._lock:
+            if self._device_error is not None or self._file_error is not None:
+                return PlayerState.ERROR
+            return self._logical
 
     # --- the Player API -------------------------------------------------------------
     def load(self, path: Path, duration: float | None = None) -> None:
-        self.calls.append("load")
+        self.commands.append("load")
+        path = Path(path)
+        # The engine finds this out on its own thread; a fake may look at once.
+        missing = None if path.is_file() else PlayerError(
+            PlayerErrorKind.FILE_MISSING, f"{path}: the file does not exist", path)
         with self._lock:
-            self.path = Path(path)
+            self.path = path
             self.duration = float(duration) if duration is not None else self._default_duration
             self.position = 0.0
-            self.volume = self._start_volume
-            if self.device_ok:
-                self._set_state(PlayerState.IDLE)
+            self.volume = self.start_volume
+            self._logical = PlayerState.IDLE
+            self._file_error = missing
+        if missing is not None:
+            self._emit("on_error", missing)
+        self._publish()
         self._emit_position()
 
     def play(self) -> None:
-        self.calls.append("play")
+        self.commands.append("play")
         with self._lock:
-            if not self._usable():
+            if self.path is None:
                 return
-            if self.state == PlayerState.ENDED:
-                self.position = 0.0
-            self._set_state(PlayerState.PLAYING)
+            problem = self._device_error or self._file_error
+            if problem is None and self._logical != PlayerState.PLAYING:
+                if self._logical == PlayerState.ENDED:
+                    self.position = 0.0
+                self._logical = PlayerState.PLAYING
+                self._start_clock()
+        if problem is not None:
+            self._emit("on_error", problem)
+        self._publish()
 
     def pause(self) -> None:
-        self.calls.append("pause")
+        self.commands.append("pause")
         with self._lock:
-            if self.state == PlayerState.PLAYING:
-                self._set_state(PlayerState.PAUSED)
+            if self._logical == PlayerState.PLAYING:
+                self._logical = PlayerState.PAUSED
+        self._publish()
+        self._emit_position()
 
     def resume(self) -> None:
-        self.calls.append("resume")
+        self.commands.append("resume")
         with self._lock:
-            if self.state == PlayerState.PAUSED and self._usable():
-                self._set_state(PlayerState.PLAYING)
+            paused = self._logical == PlayerState.PAUSED
+        if paused:
+            self.play()
 
     def stop(self) -> None:
-        self.calls.append("stop")
+        self.commands.append("stop")
         with self._lock:
+            if self.path is None:
+                return
             self.position = 0.0
-            if self.state != PlayerState.ERROR:
-                self._set_state(PlayerState.IDLE)
+            self._logical = PlayerState.IDLE
+        self._publish()
         self._emit_position()
 
     def seek(self, seconds: float) -> None:
-        self.calls.append("seek")
+        self.commands.append("seek")
         with self._lock:
             if self.path is None:
                 return
             self.position = max(0.0, min(float(seconds), self.duration))
+            if self._logical == PlayerState.ENDED:
+                self._logical = PlayerState.PAUSED
             ended = self.position >= self.duration and self.state == PlayerState.PLAYING
+        self._publish()
         self._emit_position()
         if ended:
             self._end()
 
     def skip(self, delta: float) -> None:
-        self.seek(self.position + delta)
+        self.seek(self.position + float(delta))
 
     def set_volume(self, v: float) -> None:
-        self.calls.append("set_volume")
-        self.volume = max(0.0, min(float(v), self.volume_cap))
+        self.commands.append("set_volume")
+        v = float(v)
+        self.volume = 0.0 if v != v else max(0.0, min(v, self.volume_cap))
 
     def reset_volume(self) -> None:
-        self.calls.append("reset_volume")
-        self.volume = self._start_volume
+        self.commands.append("reset_volume")
+        self.volume = self.start_volume
 
     def add_listener(self, listener: PlayerListener) -> None:
         self._listeners.add(listener)
@@ -123,7 +168,11 @@ class FakePlayer:
         self._listeners.remove(listener)
 
     def close(self) -> None:
-        self.calls.append("close")
+        self.commands.append("close")
+        self._closed.set()
+        clock = self._clock
+        if clock is not None and clock is not threading.current_thread():
+            clock.join(2.0)
         self._listeners.clear()
 
     # --- the test's controls ----------------------------------------------------------
@@ -131,48 +180,77 @@ class FakePlayer:
         """Let `seconds` of listening pass: position events every 0.1 s, ended at the end."""
         remaining = float(seconds)
         while remaining > 1e-9:
-            with self._lock:
-                if self.state != PlayerState.PLAYING:
-                    return
-                step = min(self.POSITION_STEP, remaining)
-                self.position = min(self.duration, self.position + step)
-                at_end = self.position >= self.duration
+            step = min(self.POSITION_STEP, remaining)
             remaining -= step
-            self._emit_position()
-            if at_end:
-                self._end()
+            if not self._tick(step):
                 return
 
-    def fail(self, message: str = "Audio output device lost") -> None:
-        """What the engine does when the device goes away: ERROR, an error event."""
+    def fail(self, kind: PlayerErrorKind = PlayerErrorKind.DEVICE_LOST, detail: str = "") -> None:
+        """What the engine does when it meets `kind`: the error event, then ERROR. Playing
+        stops where it is (PAUSED underneath), as in the engine."""
+        error = PlayerError(kind, detail or f"the fake player was told: {kind.value}",
+                            None if kind in DEVICE_KINDS else self.path)
         with self._lock:
-            self.device_ok = False
-            self._set_state(PlayerState.ERROR)
-        self._emit("on_error", message)
+            if kind in DEVICE_KINDS:
+                self._device_error = error
+            else:
+                self._file_error = error
+            if self._logical == PlayerState.PLAYING:
+                self._logical = PlayerState.PAUSED
+        self._emit("on_error", error)
+        self._publish()
 
     def recover(self) -> None:
-        """The device is back: PAUSED where it was (IDLE when nothing is loaded)."""
+        """The device is back (or the engine restarted): where it was, PAUSED if it was playing."""
         with self._lock:
-            self.device_ok = True
-            self._set_state(PlayerState.PAUSED if self.path is not None else PlayerState.IDLE)
+            self._device_error = None
+        self._publish()
 
     # --- inside ---------------------------------------------------------------------
-    def _usable(self) -> bool:
-        if self.state == PlayerState.ERROR or self.path is None:
-            if self.state == PlayerState.ERROR:
-                self._emit("on_error", "No audio output device")
+    def _tick(self, step: float) -> bool:
+        """Move a playing clock on by `step`; False when it is not playing (any more)."""
+        with self._lock:
+            if self.state != PlayerState.PLAYING:
+                return False
+            self.position = min(self.duration, self.position + step)
+            at_end = self.position >= self.duration
+        self._emit_position()
+        if at_end:
+            self._end()
             return False
         return True
 
+    def _start_clock(self) -> None:
+        if self.speed > 0 and self._clock is None:
+            self._clock = threading.Thread(target=self._run_clock, name="fake-player", daemon=True)
+            self._clock.start()
+
+    def _run_clock(self) -> None:
+        last = time.monotonic()
+        while not self._closed.wait(self.report_every):
+            now = time.monotonic()
+            self._tick((now - last) * self.speed)
+            last = now
+
     def _end(self) -> None:
         with self._lock:
-            self._set_state(PlayerState.ENDED)
+            if self._logical != PlayerState.PLAYING:
+                return
+            self._logical = PlayerState.ENDED
+        self._publish()
         self._emit("on_ended")
 
-    def _set_state(self, state: PlayerState) -> None:
-        if state != self.state:
-            self.state = state
-            self._emit("on_state", state)
+    def _publish(self) -> None:
+        with self._lock:
+            state = self.state
+            if state == self._published:
+                return
+            self._published = state
+        self._emit("on_state", state)
 
     def _emit_position(self) -> None:
         self._emit("on_position", self.position)
+
+
+def _follows_the_protocol(player: FakePlayer) -> Player:
+    return player  # mypy (make lint) checks every method's signature against Player here

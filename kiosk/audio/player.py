@@ -42,19 +42,21 @@ import threading
 import time
 from math import ceil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kiosk.audio.api import (
     Dispatch,
     ListenerSet,
+    PlayerError,
+    PlayerErrorKind,
     PlayerListener,
     PlayerState,
     call_now,
     engine_options,
 )
-from kiosk.audio.decode import DecodeError, Reader, open_reader, probe_duration
+from kiosk.audio.decode import DecodeError, FileMissing, Reader, open_reader, probe_duration
 from kiosk.audio.devices import (
     NoAudioSystem,
     devices_of,
@@ -66,6 +68,9 @@ from kiosk.audio.devices import (
 )
 from kiosk.audio.resample import Resampler, output_frames, to_stereo
 from kiosk.audio.stage import CHANNELS, NEVER, Eof, OutputStage, RingBuffer, Segment, release
+
+if TYPE_CHECKING:
+    from kiosk.config import AudioSettings
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +122,8 @@ class PortAudioPlayer:
         self._emit = self._listeners.emit
         # control state (under _lock)
         self._logical = PlayerState.IDLE
-        self._device_error: str | None = None
-        self._file_error: str | None = None
+        self._device_error: PlayerError | None = None
+        self._file_error: PlayerError | None = None
         self._published: PlayerState | None = None
         self._path: Path | None = None
         self._duration = 0.0
@@ -154,7 +159,7 @@ class PortAudioPlayer:
         self._monitor.start()
 
     @classmethod
-    def from_settings(cls, audio_settings: Any, dispatch: Dispatch = call_now, **overrides: Any) -> PortAudioPlayer:
+    def from_settings(cls, audio_settings: AudioSettings, dispatch: Dispatch = call_now, **overrides: Any) -> PortAudioPlayer:
         """From `settings.audio` (kiosk.config.AudioSettings)."""
         return cls(**{**engine_options(audio_settings), "dispatch": dispatch, **overrides})
 
@@ -209,12 +214,12 @@ class PortAudioPlayer:
 
     def load(self, path: Path, duration: float | None = None) -> None:
         path = Path(path)
-        error: str | None = None
+        error: PlayerError | None = None
         if duration is None:
             try:
                 duration = probe_duration(path)
             except DecodeError as exc:
-                error = str(exc)
+                error = file_error(exc)
                 duration = 0.0
         with self._lock:
             self._gen += 1
@@ -229,8 +234,8 @@ class PortAudioPlayer:
             self._set_volume_locked(self._start_volume)
             if error is None:
                 self._feeder.post(("load", self._gen, path))
-        if error:
-            log.warning("cannot load %s", error)
+        if error is not None:
+            log.warning("cannot load %s", error.detail)
             self._emit("on_error", error)
         self._publish_state()
         self._emit("on_position", 0.0)
@@ -375,17 +380,17 @@ class PortAudioPlayer:
         log.debug("player state %s", state)
         self._emit("on_state", state)
 
-    def _feed_error(self, gen: int, message: str) -> None:
+    def _feed_error(self, gen: int, error: PlayerError) -> None:
         """The feeder could not read the current track."""
         with self._lock:
             if gen < self._path_gen:
                 return  # about a track already replaced
-            self._file_error = message
+            self._file_error = error
             self._stage.run = False
             if self._logical == PlayerState.PLAYING:
                 self._logical = PlayerState.PAUSED
-        log.warning("playback error: %s", message)
-        self._emit("on_error", message)
+        log.warning("playback error: %s", error.detail)
+        self._emit("on_error", error)
         self._publish_state()
 
     # ------------------------------------------------------------------ inside: callback
@@ -580,15 +585,16 @@ class PortAudioPlayer:
         return int(candidates[0])
 
     def _device_failed(self, message: str) -> None:
+        """No device could be opened (none there, or it refused)."""
         with self._lock:
             first = self._device_error is None
-            self._device_error = message
+            error = self._device_error = PlayerError(PlayerErrorKind.DEVICE_UNAVAILABLE, message)
             self._stage.run = False
             if self._logical == PlayerState.PLAYING:
                 self._logical = PlayerState.PAUSED
         if first:
             log.warning("audio output unavailable: %s (retrying every %.0f s)", message, self._retry_seconds)
-            self._emit("on_error", message)
+            self._emit("on_error", error)
         else:
             log.debug("audio output still unavailable: %s", message)
         self._publish_state()
@@ -599,12 +605,12 @@ class PortAudioPlayer:
         label = self._device_label or "the output device"
         log.warning("audio output lost (%s): %s", label, reason)
         with self._lock:
-            self._device_error = f"The audio output device was lost ({label}: {reason})"
+            error = self._device_error = PlayerError(
+                PlayerErrorKind.DEVICE_LOST, f"The audio output device was lost ({label}: {reason})")
             self._stage.run = False
             if self._logical == PlayerState.PLAYING:
                 self._logical = PlayerState.PAUSED
-            message = self._device_error
-        self._emit("on_error", message)
+        self._emit("on_error", error)
         self._publish_state()
         self._close_device(stream, pa)
 
@@ -630,6 +636,12 @@ class PortAudioPlayer:
 
 class _NoDevice(Exception):
     pass
+
+
+def file_error(exc: DecodeError) -> PlayerError:
+    """The error a listener hears for a track that cannot be read."""
+    kind = PlayerErrorKind.FILE_MISSING if isinstance(exc, FileMissing) else PlayerErrorKind.FILE_DAMAGED
+    return PlayerError(kind, str(exc), exc.path)
 
 
 RT_PRIORITY = 10  # low among real-time threads (PulseAudio and JACK use 5 to 20)
@@ -736,7 +748,7 @@ class _Feeder(threading.Thread):
                 self.reader = open_reader(path)
             except DecodeError as exc:
                 self.eof = True
-                self.player._feed_error(gen, str(exc))
+                self.player._feed_error(gen, file_error(exc))
                 return
             self.resampler = None
             self._start_segment(gen, 0.0)
@@ -779,7 +791,7 @@ class _Feeder(threading.Thread):
             reader.seek(frame)
         except DecodeError as exc:
             self.eof = True
-            self.player._feed_error(gen, str(exc))
+            self.player._feed_error(gen, file_error(exc))
             return
         start_time = frame / reader.samplerate
         self.gen = gen
@@ -820,7 +832,7 @@ class _Feeder(threading.Thread):
             block = reader.read(want)
         except DecodeError as exc:
             self.eof = True
-            self.player._feed_error(self.gen, str(exc))
+            self.player._feed_error(self.gen, file_error(exc))
             return
         at_end = len(block) < want
         frames = resampler.push(to_stereo(block))

@@ -24,23 +24,51 @@ import multiprocessing
 import multiprocessing.connection
 import threading
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk.audio.api import (
     Dispatch,
     ListenerSet,
+    PlayerError,
+    PlayerErrorKind,
     PlayerListener,
     PlayerState,
     call_now,
     engine_options,
 )
 
+if TYPE_CHECKING:
+    from kiosk.config import AudioSettings
+
 log = logging.getLogger(__name__)
 
 CALL_TIMEOUT = 3.0
 START_TIMEOUT = 20.0
 RESTART_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class EngineSnapshot:
+    """The engine's figures as of `at` (time.monotonic(), which is system-wide on Linux, so
+    comparable with the parent's clock). It comes with every event and reply from the
+    engine's process; position-only events move `position` and `at` on."""
+
+    state: PlayerState = PlayerState.IDLE
+    position: float = 0.0  # seconds as heard
+    duration: float = 0.0
+    volume: float = 0.0
+    underruns: int = 0  # ring_underruns + xruns
+    device: str = ""  # the output device's name, "" before one is open
+    latency: float = 0.0  # output latency in seconds
+    at: float = 0.0
+    ring_underruns: int = 0  # the ring ran dry while playing
+    xruns: int = 0  # PortAudio's own output underflows
+    priority: str = "not started"  # what the callback thread got (see raise_thread_priority)
+    calls: int = 0  # callbacks so far
+    rendered: int = 0  # frames rendered so far
+    rate: int = 0  # the output rate in Hz
 
 
 # ------------------------------------------------------------------------------ the child
@@ -76,17 +104,20 @@ def _child_main(conn: multiprocessing.connection.Connection, engine_kwargs: dict
 
     player = PortAudioPlayer(**engine_kwargs)
 
-    def snapshot() -> dict[str, Any]:
+    def snapshot() -> EngineSnapshot:
         stage = player.stage
-        return {"state": player.state.value, "position": player.position, "duration": player.duration,
-                "volume": player.volume, "underruns": player.underruns, "device": player.device_label,
-                "latency": player.output_latency, "at": time.monotonic(),
-                "ring_underruns": stage.underruns, "xruns": stage.xruns, "priority": player.priority,
-                "calls": stage.calls, "rendered": stage.frames_rendered, "rate": stage.rate}
+        return EngineSnapshot(
+            state=player.state, position=player.position, duration=player.duration,
+            volume=player.volume, underruns=player.underruns, device=player.device_label,
+            latency=player.output_latency, at=time.monotonic(), ring_underruns=stage.underruns,
+            xruns=stage.xruns, priority=player.priority, calls=stage.calls,
+            rendered=stage.frames_rendered, rate=stage.rate)
 
+    # Events cross the pipe as the API's own types (PlayerState, PlayerError, EngineSnapshot):
+    # pickled, and rebuilt as the same types on the other side.
     class Forward:
         def on_state(self, state: PlayerState) -> None:
-            send(("event", "on_state", (state.value,), snapshot()))
+            send(("event", "on_state", (state,), snapshot()))
 
         def on_position(self, seconds: float) -> None:
             # The most frequent event (12.5 a second): just the position, not a snapshot.
@@ -95,8 +126,8 @@ def _child_main(conn: multiprocessing.connection.Connection, engine_kwargs: dict
         def on_ended(self) -> None:
             send(("event", "on_ended", (), snapshot()))
 
-        def on_error(self, message: str) -> None:
-            send(("event", "on_error", (message,), snapshot()))
+        def on_error(self, error: PlayerError) -> None:
+            send(("event", "on_error", (error,), snapshot()))
 
     player.add_listener(Forward())
     opened = player.wait_ready(10.0)
@@ -143,9 +174,8 @@ class RemotePlayer:
         self._call_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._replies: dict[int, tuple[threading.Event, list[Any]]] = {}
-        self._snap: dict[str, Any] = {"state": PlayerState.IDLE.value, "position": 0.0, "duration": 0.0,
-                                      "volume": float(engine_kwargs.get("start_volume", 0.4)),
-                                      "underruns": 0, "device": "", "latency": 0.0, "at": time.monotonic()}
+        self._snap = EngineSnapshot(volume=float(engine_kwargs.get("start_volume", 0.4)),
+                                    at=time.monotonic())
         self.volume_cap = float(min(1.0, max(0.0, engine_kwargs.get("volume_cap", 0.8))))
         self._closing = False
         self._ready = threading.Event()
@@ -153,14 +183,14 @@ class RemotePlayer:
         self._loaded: tuple[Path, float | None] | None = None
         # While a new engine is being put back where the dead one was: its state, position
         # and volume then. The UI hears ERROR until the new engine is in place.
-        self._dead: tuple[str, float, float] | None = None
+        self._dead: tuple[PlayerState, float, float] | None = None
         self._conn: multiprocessing.connection.Connection | None = None
         self._proc: Any = None
         self.restarts = 0
         self._start_child()
 
     @classmethod
-    def from_settings(cls, audio_settings: Any, dispatch: Dispatch = call_now, **overrides: Any) -> RemotePlayer:
+    def from_settings(cls, audio_settings: AudioSettings, dispatch: Dispatch = call_now, **overrides: Any) -> RemotePlayer:
         return cls(dispatch=dispatch, **{**engine_options(audio_settings), **overrides})
 
     # -- child management ------------------------------------------------------------
@@ -190,14 +220,12 @@ class RemotePlayer:
             restoring = self._dead is not None
             if kind == "position":
                 _, seconds, at = message
-                self._snap = dict(self._snap, position=seconds, at=at)
+                self._snap = replace(self._snap, position=seconds, at=at)
                 if not restoring:
                     self._emit("on_position", seconds)
             elif kind == "event":
                 _, name, args, snap = message
                 self._snap = snap
-                if name == "on_state":
-                    args = (PlayerState(args[0]),)
                 if not restoring or name == "on_error":
                     self._emit(name, *args)
             elif kind == "reply":
@@ -223,17 +251,19 @@ class RemotePlayer:
         code = proc.exitcode
         log.error("the audio engine process stopped (exit code %s); starting a new one", code)
         with self._lock:
-            was = str(self._snap.get("state"))
+            was = self._snap.state
             self._dead = (was, self.position, self.volume)
-            self._snap = dict(self._snap, state=PlayerState.ERROR.value, at=time.monotonic())
+            self._snap = replace(self._snap, state=PlayerState.ERROR, at=time.monotonic())
         for waiter in list(self._replies.values()):
             waiter[1].append("the audio engine process stopped")
             waiter[0].set()
         self._replies.clear()
         self._ready.set()
         # As the engine reports a lost device: the error, then the state.
-        self._emit("on_error", "The audio engine stopped unexpectedly; restarting it")
-        if was != PlayerState.ERROR.value:
+        self._emit("on_error", PlayerError(PlayerErrorKind.ENGINE_RESTARTING,
+                                           f"The audio engine stopped unexpectedly (exit code {code}); "
+                                           "restarting it"))
+        if was != PlayerState.ERROR:
             self._emit("on_state", PlayerState.ERROR)
         threading.Thread(target=self._restart, name="audio-restart", daemon=True).start()
 
@@ -243,14 +273,14 @@ class RemotePlayer:
             return
         self.restarts += 1
         was, position, volume = self._dead
-        if was == PlayerState.ENDED.value:
+        if was == PlayerState.ENDED:
             position = 0.0  # play() after the end starts again from the beginning
         self._start_child()
         self._ready.wait(START_TIMEOUT)
         loaded = self._loaded
         if loaded is not None:
             # Playing or paused: back PAUSED at the same place; the client presses play.
-            paused = was in (PlayerState.PLAYING.value, PlayerState.PAUSED.value)
+            paused = was in (PlayerState.PLAYING, PlayerState.PAUSED)
             self._call("restore", str(loaded[0]), loaded[1], position, paused, volume)
         self._dead = None
         self._emit("on_state", self.state)
@@ -283,37 +313,42 @@ class RemotePlayer:
     def state(self) -> PlayerState:
         if self._dead is not None:
             return PlayerState.ERROR  # until a new engine has the track back in place
-        return PlayerState(self._snap["state"])
+        return self._snap.state
 
     @property
     def position(self) -> float:
         """The last position event's (at most 80 ms old), moved on by the time since then
         while playing, so the UI can ask at any frame."""
         snap = self._snap
-        position = float(snap["position"])
+        position = snap.position
         if self.state == PlayerState.PLAYING:
-            position = min(position + max(0.0, time.monotonic() - snap["at"]), float(snap["duration"]))
+            position = min(position + max(0.0, time.monotonic() - snap.at), snap.duration)
         return position
 
     @property
     def duration(self) -> float:
-        return float(self._snap["duration"])
+        return self._snap.duration
 
     @property
     def volume(self) -> float:
-        return float(self._snap["volume"])
+        return self._snap.volume
 
     @property
     def underruns(self) -> int:
-        return int(self._snap["underruns"])
+        return self._snap.underruns
 
     @property
     def output_latency(self) -> float:
-        return float(self._snap["latency"])
+        return self._snap.latency
 
     @property
     def device_label(self) -> str:
-        return str(self._snap["device"])
+        return self._snap.device
+
+    def snapshot(self) -> EngineSnapshot:
+        """The engine's last report (with each event, at most 80 ms old while playing);
+        refresh() first for figures of this moment."""
+        return self._snap
 
     def refresh(self) -> None:
         """Fetch the engine's figures now (they otherwise arrive with each event)."""

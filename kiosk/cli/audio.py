@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from kiosk.audio.api import BaseListener, PlayerState
+from kiosk.audio.api import BaseListener, PlayerError, PlayerState
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,8 @@ class _Watcher(BaseListener):
         self.ended = threading.Event()
         self.failed = threading.Event()
 
-    def on_error(self, message: str) -> None:
-        self.errors.append(message)
+    def on_error(self, error: PlayerError) -> None:
+        self.errors.append(error.detail)
         self.failed.set()
 
     def on_ended(self) -> None:

@@ -6,8 +6,8 @@ Where things are:
   station resets), the `on_therapist_gesture(screen_name)` event (a long hold in the hidden
   top-left corner of attract and browse), `reset_session()`.
 - backend.py: the one seam to the rest of the station (catalogue, take-home links, QR
-  matrices, the player); StationBackend is the real one. Everything but make_player runs on
-  the UI worker thread (worker.py), which has its own database connection.
+  matrices); StationBackend is the real one. It runs on the UI worker thread (worker.py),
+  which has its own database connection.
 - playback.py: the player's events as Kivy properties (PlayerModel).
 - strings.py: every word on screen, per language. theme.py: the calm and high-contrast looks.
 - screens/ and widgets/: each a .py with its .kv beside it.

@@ -19,11 +19,12 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk.audio.api import call_now
+from kiosk.audio.unavailable import UnavailablePlayer
 from kiosk.ui import strings, theme
 from kiosk.ui.backend import Backend, StationBackend
 from kiosk.ui.fonts import register_fonts
 from kiosk.ui.idle import AutoLock, IdleAction, IdleWatch
-from kiosk.ui.playback import PlayerModel, UnavailablePlayer
+from kiosk.ui.playback import PlayerModel
 from kiosk.ui.theme import Theme
 from kiosk.ui.worker import Worker
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import sqlite_utils
 
-    from kiosk.content import Card, Catalogue, Exercise
     from kiosk.config import Settings
+    from kiosk.content import Card, Catalogue, Exercise
     from kiosk.services import Services
     from kiosk.takehome.links import IssuedLink, LinkView
     from kiosk.usage import UsageRow

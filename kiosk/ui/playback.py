@@ -17,21 +17,31 @@ from typing import Any
 
 from kivy.clock import Clock
 from kivy.event import EventDispatcher
-from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 
-from kiosk.audio.api import ListenerSet
+from kiosk.audio.api import Player, PlayerError, PlayerErrorKind, PlayerState
 from kiosk.ui.worker import DeliveredThrough
+
+__all__ = ["BANNERS", "PlayerModel", "clock_dispatch", "trouble_banner"]
 
 log = logging.getLogger(__name__)
 
-PLAYING, PAUSED, IDLE, ENDED, ERROR = "playing", "paused", "idle", "ended", "error"
+PLAYING, PAUSED, IDLE, ENDED, ERROR = (PlayerState.PLAYING, PlayerState.PAUSED, PlayerState.IDLE,
+                                       PlayerState.ENDED, PlayerState.ERROR)
 POSITION_EVERY = 0.2  # seconds between position updates on screen while playing
 
+BANNERS: dict[PlayerErrorKind, str] = {
+    PlayerErrorKind.DEVICE_UNAVAILABLE: "banner.audio_unavailable",
+    PlayerErrorKind.DEVICE_LOST: "banner.audio_unavailable",
+    PlayerErrorKind.ENGINE_RESTARTING: "banner.audio_unavailable",
+    PlayerErrorKind.FILE_MISSING: "banner.file_missing",
+    PlayerErrorKind.FILE_DAMAGED: "banner.file_damaged",
+}
+"""The banner (a kiosk/ui/strings.py key) the client sees for each kind of player error."""
 
-def state_name(state: Any) -> str:
-    """PlayerState is a StrEnum; accept its value or its name, whichever the engine uses."""
-    value = getattr(state, "value", state)
-    return str(value).lower()
+
+def trouble_banner(error: PlayerError) -> str:
+    return BANNERS[error.kind]
 
 
 _arrived: float | None = None  # while an engine event is delivered: when it reached us
@@ -58,21 +68,21 @@ def clock_dispatch(call: Callable[[], None]) -> None:
 
 
 class PlayerModel(EventDispatcher):
-    state = StringProperty(IDLE)
+    state = ObjectProperty(PlayerState.IDLE, baseclass=PlayerState)
     position = NumericProperty(0.0)  # seconds as heard, carried forward between reports
     duration = NumericProperty(0.0)
     volume = NumericProperty(0.0)
     volume_cap = NumericProperty(1.0)
     loaded = StringProperty("")  # "<exercise id>/<lang>" of what is loaded, "" for nothing
     playing = BooleanProperty(False)
+    ended = BooleanProperty(False)  # played to the end (the player screen says so)
 
     __events__ = ("on_trouble", "on_finished", "on_recovered")
 
-    def __init__(self, player: Any, volume_cap: float, **kwargs: Any):
+    def __init__(self, player: Player, volume_cap: float, **kwargs: Any):
         super().__init__(**kwargs)
         self.player = player
         self.volume_cap = volume_cap
-        self._path: Path | None = None
         self._reported = 0.0
         self._reported_at = time.monotonic()
         # A few updates a second move the clock and the seek bar; redrawing the whole screen
@@ -82,23 +92,20 @@ class PlayerModel(EventDispatcher):
         self._ticker = Clock.schedule_interval(self._carry_forward, POSITION_EVERY)
         self._ticker.cancel()
         player.add_listener(DeliveredThrough(clock_dispatch, _Listener(self)))
-        self.volume = float(getattr(player, "volume", 0.0))
+        self.volume = float(player.volume)
 
     # -- commands (UI thread) -------------------------------------------------------------
     def load(self, key: str, path: Path, duration: float | None) -> bool:
-        self._path = path
+        # A missing or damaged file is reported by the engine as an error event (kind
+        # FILE_MISSING or FILE_DAMAGED), from its own thread: nothing here looks at the disk.
         try:
             self.player.load(path, duration)
-        except FileNotFoundError:
-            log.warning("audio file missing: %s", path)
-            self.dispatch("on_trouble", "banner.file_missing")
-            return False
         except Exception:
             log.exception("loading %s failed", path)
             self.dispatch("on_trouble", "banner.audio_unavailable")
             return False
         self.loaded = key
-        self.duration = float(duration or getattr(self.player, "duration", 0.0) or 0.0)
+        self.duration = float(duration or self.player.duration or 0.0)
         self._report(0.0)
         return True
 
@@ -120,7 +127,7 @@ class PlayerModel(EventDispatcher):
             if self._guard(self.player.play):
                 self._show(PLAYING)
 
-    def _show(self, state: str) -> None:
+    def _show(self, state: PlayerState) -> None:
         self.state = state
         self._update_playing()
 
@@ -135,7 +142,7 @@ class PlayerModel(EventDispatcher):
     def set_volume(self, value: float) -> None:
         value = max(0.0, min(value, self.volume_cap))
         self._guard(lambda: self.player.set_volume(value))
-        self.volume = float(getattr(self.player, "volume", value))
+        self.volume = float(self.player.volume)
 
     def stop(self) -> None:
         self._guard(self.player.stop)
@@ -148,7 +155,7 @@ class PlayerModel(EventDispatcher):
         """A new visitor: nothing loaded, the session's start volume."""
         self.stop()
         self._guard(self.player.reset_volume)
-        self.volume = float(getattr(self.player, "volume", self.volume))
+        self.volume = float(self.player.volume)
 
     def close(self) -> None:
         self._ticker.cancel()
@@ -164,13 +171,13 @@ class PlayerModel(EventDispatcher):
         return True
 
     # -- the engine's events (on the UI thread, through clock_dispatch and _Listener) ------
-    def engine_state(self, state: Any) -> None:
+    def engine_state(self, state: PlayerState) -> None:
         was = self.state
-        self.state = state_name(state)
+        self.state = state
         if was == ERROR and self.state != ERROR:
             self.dispatch("on_recovered")
         self._update_playing()
-        self._report(float(getattr(self.player, "position", self._reported)), _arrived)
+        self._report(float(self.player.position), _arrived)
 
     def engine_position(self, seconds: float) -> None:
         self._report(seconds, _arrived)
@@ -181,11 +188,11 @@ class PlayerModel(EventDispatcher):
         self._report(self.duration)
         self.dispatch("on_finished")
 
-    def engine_error(self, message: str) -> None:
-        log.warning("audio trouble: %s", message)
+    def engine_error(self, error: PlayerError) -> None:
+        log.warning("audio trouble (%s): %s", error.kind.value, error.detail)
         self.state = ERROR
         self._update_playing()
-        self.dispatch("on_trouble", trouble_banner(message, self._path))
+        self.dispatch("on_trouble", trouble_banner(error))
 
     # Kivy events need default handlers.
     def on_trouble(self, key: str) -> None:
@@ -200,6 +207,7 @@ class PlayerModel(EventDispatcher):
     # -- position ------------------------------------------------------------------------
     def _update_playing(self) -> None:
         self.playing = self.state == PLAYING
+        self.ended = self.state == ENDED
         if self.playing:
             self._ticker()
         else:
@@ -232,7 +240,7 @@ class _Listener:
     def __init__(self, model: PlayerModel):
         self.model = model
 
-    def on_state(self, state: Any) -> None:
+    def on_state(self, state: PlayerState) -> None:
         self.model.engine_state(state)
 
     def on_position(self, seconds: float) -> None:
@@ -241,43 +249,5 @@ class _Listener:
     def on_ended(self) -> None:
         self.model.engine_ended()
 
-    def on_error(self, message: str) -> None:
-        self.model.engine_error(message)
-
-
-class UnavailablePlayer:
-    """Stands in when the audio engine could not start: every play says sound is unavailable."""
-
-    def __init__(self, dispatch: Callable[[Callable[[], None]], None]):
-        self._listeners = ListenerSet(dispatch)
-        self.state = ERROR
-        self.position = 0.0
-        self.duration = 0.0
-        self.volume = 0.0
-
-    def add_listener(self, listener: Any) -> None:
-        self._listeners.add(listener)
-
-    def load(self, path: Path, duration: float | None = None) -> None:
-        self.duration = duration or 0.0
-
-    def play(self) -> None:
-        self._listeners.emit("on_error", "the audio engine could not start (see the log)")
-
-    resume = play
-
-    def pause(self) -> None: ...
-    def stop(self) -> None: ...
-    def seek(self, seconds: float) -> None: ...
-    def skip(self, delta: float) -> None: ...
-    def set_volume(self, v: float) -> None: ...
-    def reset_volume(self) -> None: ...
-    def close(self) -> None: ...
-
-
-def trouble_banner(message: str, path: Path | None) -> str:
-    """The banner for an engine error. The engine names the file when the file is at fault
-    (kiosk.audio.decode.DecodeError); anything else is the sound device's trouble."""
-    if path is None or str(path) not in message:
-        return "banner.audio_unavailable"
-    return "banner.file_damaged" if path.exists() else "banner.file_missing"
+    def on_error(self, error: PlayerError) -> None:
+        self.model.engine_error(error)

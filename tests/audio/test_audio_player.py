@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from signals import find_lag, first_exact_run, max_step, to_int16
 
-from kiosk.audio.api import BaseListener, PlayerState
+from kiosk.audio.api import BaseListener, PlayerError, PlayerErrorKind, PlayerState
 from kiosk.audio.decode import decode_whole, make_playback_copy
 from kiosk.audio.player import PortAudioPlayer
 from kiosk.audio.resample import Resampler, to_stereo
@@ -33,20 +33,27 @@ class Recorder(BaseListener):
             self.events.append((time.monotonic(), kind, value))
 
     def on_state(self, state: PlayerState) -> None:
-        self._add("state", state)
+        self._add("on_state", state)
 
     def on_position(self, seconds: float) -> None:
-        self._add("position", seconds)
+        self._add("on_position", seconds)
 
     def on_ended(self) -> None:
-        self._add("ended", None)
+        self._add("on_ended", None)
 
-    def on_error(self, message: str) -> None:
-        self._add("error", message)
+    def on_error(self, error: PlayerError) -> None:
+        assert isinstance(error, PlayerError), f"an error event carried {error!r}"
+        self._add("on_error", error)
 
     def of(self, kind: str) -> list[tuple[float, object]]:
         with self.lock:
             return [(t, v) for t, k, v in self.events if k == kind]
+
+    def errors(self) -> list[PlayerError]:
+        return [v for _, v in self.of("on_error") if isinstance(v, PlayerError)]
+
+    def error_kinds(self) -> list[PlayerErrorKind]:
+        return [e.kind for e in self.errors()]
 
 
 def wait_for(cond: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
@@ -96,7 +103,7 @@ def assert_plays_exactly(audio_device, tmp_path: Path, source: Path) -> None:
     head = np.abs(got[:FADE].astype(int)) <= np.abs(expected[:FADE].astype(int)) + 1
     tail = np.abs(got[-FADE:].astype(int)) <= np.abs(expected[-FADE:].astype(int)) + 1
     assert head.all() and tail.all()
-    assert rec.of("ended"), "no ended event"
+    assert rec.of("on_ended"), "no ended event"
 
 
 def test_plays_cbr_mp3_exactly(audio_device, tmp_path, tracks):
@@ -231,7 +238,7 @@ def test_no_device_at_start_then_it_appears(absent_audio_device, tmp_path, track
         assert not player.wait_ready(5.0)
         assert time.monotonic() - t0 < 3.0, "creating the player hung"
         assert player.state == PlayerState.ERROR
-        assert rec.of("error"), "no error event"
+        assert rec.error_kinds() == [PlayerErrorKind.DEVICE_UNAVAILABLE]
         player.load(flac)  # the station keeps working: loading, controls
         player.play()
         assert player.state == PlayerState.ERROR
@@ -263,9 +270,9 @@ def test_device_lost_while_playing_then_back(audio_device, tmp_path, tracks):
         lost_at = time.monotonic()
         audio_device.stop()  # the server dies: like pulling the cable
         assert wait_for(lambda: player.state == PlayerState.ERROR, 2.0), "no error within 2 s"
-        errors = rec.of("error")
+        errors = rec.of("on_error")
         assert errors and errors[-1][0] - lost_at <= 2.0
-        assert "lost" in str(errors[-1][1])
+        assert rec.error_kinds()[-1] == PlayerErrorKind.DEVICE_LOST
         player.play()  # asking to play without a device: an error, not a hang
         assert player.state == PlayerState.ERROR
         audio_device.start()
@@ -296,7 +303,8 @@ def test_device_that_stops_calling_back_is_declared_lost(audio_device, tmp_path,
         frozen_at = time.monotonic()
         audio_device.freeze()  # PortAudio reports nothing: only the watchdog can tell
         assert wait_for(lambda: player.state == PlayerState.ERROR, 2.0), "no error within 2 s"
-        assert rec.of("error")[-1][0] - frozen_at <= 2.0
+        assert rec.of("on_error")[-1][0] - frozen_at <= 2.0
+        assert rec.error_kinds()[-1] == PlayerErrorKind.DEVICE_LOST
         audio_device.thaw()
         assert wait_for(lambda: player.state == PlayerState.PAUSED, 5.0), "did not recover"
         player.play()
@@ -328,7 +336,7 @@ def test_position_events_track_what_is_heard(audio_device, tmp_path, tracks):
         time.sleep(0.8)
     finally:
         player.close()
-    positions = [(t, v) for t, v in rec.of("position") if t >= t0]
+    positions = [(t, v) for t, v in rec.of("on_position") if t >= t0]
     assert len(positions) >= 2.3 * 10, f"only {len(positions)} position events in 2.3 s of playing"
     values = [float(v) for _, v in positions]  # type: ignore[arg-type]
     back = [(a, b) for a, b in zip(values, values[1:], strict=False) if b < a]
@@ -346,7 +354,7 @@ def test_bad_file_gives_an_error_not_a_crash(audio_device, tmp_path, tracks):
         assert player.wait_ready(5.0)
         player.load(bad)
         assert player.state == PlayerState.ERROR
-        assert any("bad.flac" in str(m) for _, m in rec.of("error"))
+        assert [(e.kind, e.path) for e in rec.errors()] == [(PlayerErrorKind.FILE_DAMAGED, bad)]
         good = tmp_path / "good.flac"
         make_playback_copy(tracks["wav"], good)
         player.load(good)  # the next track plays
@@ -369,7 +377,7 @@ def test_play_after_the_end_starts_again(audio_device, tmp_path, tracks):
         player.play()
         assert wait_for(lambda: player.state == PlayerState.ENDED, 3.0)
         assert player.position == pytest.approx(4.0)
-        assert len(rec.of("ended")) == 1
+        assert len(rec.of("on_ended")) == 1
         player.play()
         time.sleep(0.5)
         assert player.state == PlayerState.PLAYING
@@ -399,3 +407,17 @@ def test_clockless_device_does_not_keep_a_real_time_spin(tmp_path, monkeypatch, 
         t0 = time.monotonic()
         player.close()
         assert time.monotonic() - t0 < 3.0
+
+
+@pytest.mark.parametrize("told_duration", [None, 4.0])
+def test_a_missing_file_is_reported_as_missing(audio_device, tmp_path, told_duration):
+    """Without a duration the load's probe finds it; with one (the station's way) the feeder."""
+    gone = tmp_path / "gone.flac"
+    player, rec = make_player()
+    try:
+        assert player.wait_ready(5.0)
+        player.load(gone, told_duration)
+        assert wait_for(lambda: player.state == PlayerState.ERROR, 2.0)
+        assert [(e.kind, e.path) for e in rec.errors()] == [(PlayerErrorKind.FILE_MISSING, gone)]
+    finally:
+        player.close()

@@ -1,6 +1,6 @@
 """Stand-ins for the parts of the station that a test wants to control: a small catalogue
-with exercises of chosen lengths and cues, and a player whose clock runs on a named thread
-like the real engine's.
+with exercises of chosen lengths and cues, and the one fake player (kiosk.audio.fake), whose
+clock runs on a named thread like the real engine's.
 
 FakeBackend is the real StationBackend, on the real catalogue: its exercises are written as
 rows into the station's own database (the schema kiosk.store creates), with stand-in files in
@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from kiosk.audio.api import ListenerSet, call_now
+from kiosk.audio.api import call_now
+from kiosk.audio.fake import FakePlayer
 from kiosk.config import Settings
 from kiosk.content import Catalogue
 from kiosk.content.catalogue import insert_exercise
@@ -186,111 +184,3 @@ def fake_player(settings: Settings) -> FakePlayer:
     real engine does."""
     return FakePlayer(call_now, volume_cap=settings.audio.volume_cap,
                       start_volume=settings.audio.start_volume)
-
-
-class FakePlayer:
-    """The Player API with a clock instead of a sound card; events come from its own thread
-    through `dispatch`, as the real engine's do. `speed` > 1 makes time pass faster."""
-
-    def __init__(self, dispatch: Callable[[Callable[[], None]], None], volume_cap: float = 0.8,
-                 start_volume: float = 0.4, speed: float = 1.0, report_every: float = 0.1):
-        self.volume_cap = volume_cap
-        self.start_volume = start_volume
-        self.volume = start_volume
-        self.speed = speed
-        self.report_every = report_every
-        self.state = "idle"
-        self.duration = 0.0
-        self.path: Path | None = None
-        self.commands: list[str] = []
-        self._listeners = ListenerSet(dispatch)
-        self._emit = self._listeners.emit
-        self._base = 0.0
-        self._since: float | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fake-player", daemon=True)
-        self._thread.start()
-
-    @property
-    def position(self) -> float:
-        with self._lock:
-            return self._position()
-
-    def _position(self) -> float:
-        if self._since is None:
-            return self._base
-        return min(self.duration, self._base + (time.monotonic() - self._since) * self.speed)
-
-    def add_listener(self, listener: Any) -> None:
-        self._listeners.add(listener)
-
-    def _set_state(self, state: str) -> None:
-        self.state = state
-        self._emit("on_state", state)
-
-    def load(self, path: Path, duration: float | None = None) -> None:
-        self.commands.append("load")
-        if not Path(path).exists():
-            raise FileNotFoundError(path)
-        with self._lock:
-            self.path = Path(path)
-            self.duration = float(duration or 60.0)
-            self._base, self._since = 0.0, None
-        self._set_state("idle")
-
-    def play(self) -> None:
-        self.commands.append("play")
-        with self._lock:
-            self._since = time.monotonic()
-        self._set_state("playing")
-
-    def resume(self) -> None:
-        self.commands.append("resume")
-        self.play()
-
-    def pause(self) -> None:
-        self.commands.append("pause")
-        with self._lock:
-            self._base, self._since = self._position(), None
-        self._set_state("paused")
-
-    def stop(self) -> None:
-        self.commands.append("stop")
-        with self._lock:
-            self._base, self._since = 0.0, None
-        self._set_state("idle")
-
-    def seek(self, seconds: float) -> None:
-        self.commands.append(f"seek {seconds:.1f}")
-        with self._lock:
-            self._base = max(0.0, min(seconds, self.duration))
-            if self._since is not None:
-                self._since = time.monotonic()
-        self._emit("on_position", self._base)
-
-    def skip(self, delta: float) -> None:
-        self.seek(self.position + delta)
-
-    def set_volume(self, v: float) -> None:
-        self.volume = max(0.0, min(v, self.volume_cap))
-
-    def reset_volume(self) -> None:
-        self.volume = self.start_volume
-
-    def close(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.report_every):
-            with self._lock:
-                playing = self._since is not None
-                position = self._position()
-                ended = playing and position >= self.duration
-                if ended:
-                    self._base, self._since = self.duration, None
-            if ended:
-                self.state = "ended"
-                self._emit("on_ended")
-            elif playing:
-                self._emit("on_position", position)

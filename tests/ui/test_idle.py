@@ -117,6 +117,6 @@ def test_a_playing_exercise_is_not_interrupted(launch, quick):
 
     # When it ends, the quiet time starts counting.
     s.backend.player.seek(app.playback.duration - 0.3)
-    s.wait_for(lambda: app.playback.state == "ended", what="the end of the exercise")
+    s.wait_for(lambda: app.playback.ended, what="the end of the exercise")
     s.wait_for(lambda: _still_there_shown(s), timeout=20, what='"Still there?" after the end')
     s.wait_for(lambda: s.screen == "attract", timeout=20, what="the reset after the end")

@@ -137,19 +137,3 @@ def test_qr_pixels_have_a_quiet_zone_and_dark_modules_black():
     assert top[QUIET_ZONE * 3:QUIET_ZONE * 3 + 3] == b"\x00\x00\x00"
     assert top[(QUIET_ZONE + 1) * 3:(QUIET_ZONE + 2) * 3] == b"\xff\xff\xff"
     assert rows[0] == b"\xff" * side * 3
-
-
-def test_an_engine_error_naming_the_file_blames_the_file_not_the_headphones(tmp_path):
-    from kiosk.audio.decode import DecodeError
-    from kiosk.ui.playback import trouble_banner
-
-    damaged = tmp_path / "en-GB.mp3.flac"
-    damaged.write_bytes(b"fLaC and then nonsense")
-    gone = tmp_path / "gone.flac"
-    assert trouble_banner(str(DecodeError(damaged, "read failed (lost sync)")), damaged) \
-        == "banner.file_damaged"
-    assert trouble_banner(str(DecodeError(gone, "cannot open the file")), gone) \
-        == "banner.file_missing"
-    assert trouble_banner("No audio output device found (are the headphones connected?)",
-                          damaged) == "banner.audio_unavailable"
-    assert trouble_banner("audio device lost", None) == "banner.audio_unavailable"

@@ -102,7 +102,7 @@ class PlayerScreen(Screen):
     def seek(self, seconds: float) -> None:
         playback = App.get_running_app().playback
         playback.seek(seconds)
-        if playback.state != "playing":
+        if not playback.playing:
             playback.toggle()
 
     def volume_step(self, direction: int) -> None:
