@@ -12,7 +12,7 @@ short id (6 base32 characters, lower case, random and unrelated to the token) th
 secret and names the link in listings and for revoking.
 
 Downloads are counted per file of the link (item x kind) and only when complete; what counts
-as complete is decided by the server (see `kiosk.takehome.server.DeliveryTracker`), this
+as complete is decided by the server (see `kiosk.takehome.delivery.DeliveryTracker`), this
 module only stores the counts.
 
 Times are stored as UTC ISO-8601 text (`2025-01-14T17:30:00Z`), which sorts and compares as

@@ -9,30 +9,8 @@ Routes, and nothing else:
 Files are addressed by their index within the link, never by a path: no URL maps to the
 file system.
 
-Completed downloads. A download counts when every byte of the file has been delivered since
-the last counted one, whether in one 200 response or in several 206 ranges (iOS fetches in
-ranges; some clients probe `bytes=0-1` first). A response's bytes are "delivered" when
-aiohttp's FileResponse has handed them all to the kernel with sendfile() (the file is never
-read in Python) *and* the phone's TCP has acknowledged them: on Linux the socket's send queue
-(SIOCOUTQ: unsent plus unacknowledged bytes) is polled down to zero while the connection is
-still established. Without that second step a file smaller than the socket buffers would
-count as soon as it was queued, even if the phone gave up at once. A send queue that stops
-moving for `stall_timeout` ends the response uncounted. Coverage of partial ranges is kept in
-memory (bounded); a restart forgets partial coverage, which at worst misses one count. The inline player route never counts, but it is refused once the audio's downloads
-are used up, so it cannot be used to go round the limit for ever.
-
-Timeouts. aiohttp has no header-read timeout, so each connection's protocol is wrapped
-(`_GuardedProtocol`) with one timer: while no request is in progress, a connection that has
-sent nothing closes after `idle_timeout`; once the first byte of a request head arrives, the
-head must be complete within `header_timeout` (a client trickling headers a byte a second is
-cut off). The timer is off while a request is being answered, so a long download on a slow
-phone is never cut. The wrapper also counts connections per client address: over the cap, the
-request is answered 503 with Retry-After and the connection closed.
-
-Privacy. No log line holds a token or a client address: the access log has the method, the
-route pattern (`/t/{token}/audio/{n}`), status, bytes and duration; aiohttp's own error
-messages and asyncio's loop errors go through a redacting filter. Client addresses live only
-in memory (connection counts, the unknown-token limiter), never on disk.
+The parts: `guard` (abuse limits: connections, timeouts, rate limits), `delivery`
+(what was delivered per file per link), `redaction` (what reaches the logs).
 """
 
 from __future__ import annotations
@@ -40,34 +18,43 @@ from __future__ import annotations
 import array
 import asyncio
 import concurrent.futures
-import contextlib
 import errno
 import fcntl
-import ipaddress
 import logging
 import os
 import re
 import socket
-import termios
 import threading
 import time
-from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 from aiohttp import hdrs, web
-from aiohttp.abc import AbstractAccessLogger
 from multidict import CIMultiDict
 
 from kiosk.config import Settings
 from kiosk.store import open_db
 from kiosk.takehome import links
 from kiosk.takehome.address import public_base_url
+from kiosk.takehome.delivery import (
+    _TCP_INFO,
+    _TCP_OPEN_STATES,
+    _TIOCOUTQ,
+    DeliveryTracker,
+    _FileResponse,
+    parse_single_range,
+)
 from kiosk.takehome.events import record_usage
+from kiosk.takehome.guard import (
+    Limits,
+    UnknownTokenLimiter,
+    _Connections,
+    _GuardedProtocol,
+    client_key,
+)
 from kiosk.takehome.pages import (
     CSP,
     ItemState,
@@ -76,10 +63,9 @@ from kiosk.takehome.pages import (
     render_link_page,
     render_message,
 )
+from kiosk.takehome.redaction import AccessLogger, _loop_exception_handler, access_log, aiohttp_log
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("kiosk.takehome.access")
-aiohttp_log = logging.getLogger("kiosk.takehome.aiohttp")
 
 Lookup = Callable[[str, str], VariantInfo | None]
 LookupFactory = Callable[[sqlite_utils.Database, Settings], Lookup]
@@ -94,21 +80,6 @@ class TakeHomeError(Exception):
     """The server cannot start; the message is for a person (what, where, what to do)."""
 
 
-@dataclass(frozen=True)
-class Limits:
-    header_timeout: float = 10.0
-    idle_timeout: float = 30.0
-    unknown_token_limit: int = 20  # unknown tokens per client within the window...
-    unknown_token_window: float = 600.0
-    block_seconds: float = 900.0  # ...then 429 for this long
-    max_connections_total: int = 512
-    shutdown_timeout: float = 3.0
-    # Caps what one sendfile() call may copy, so one busy download never holds the event loop
-    # for long and a new phone's first byte is not kept waiting (0 = the kernel's autotuning).
-    send_buffer_bytes: int = 512 * 1024
-    stall_timeout: float = 60.0  # a download whose bytes stop being acknowledged this long
-
-
 def default_lookup_factory(db: sqlite_utils.Database, settings: Settings) -> Lookup:
     """The catalogue's `variant(exercise_id, lang)` on this thread's connection."""
     import importlib
@@ -117,190 +88,6 @@ def default_lookup_factory(db: sqlite_utils.Database, settings: Settings) -> Loo
     catalogue = catalogue_module.Catalogue(db, settings.content_dir)
     lookup: Lookup = catalogue.variant
     return lookup
-
-
-# --- privacy: redaction of what aiohttp and asyncio log ---------------------------------
-
-_REDACT = re.compile(
-    r"[A-Za-z2-7]{26}"  # tokens
-    r"|\b\d{1,3}(?:\.\d{1,3}){3}\b"  # IPv4 addresses
-    r"|\b[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}\b"  # IPv6 addresses
-)
-
-
-def redact(message: str) -> str:
-    return _REDACT.sub("[redacted]", message)
-
-
-class RedactFilter(logging.Filter):
-    """Rewrites a record so neither its message nor its traceback holds a token or address."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if str(record.msg).startswith("Error handling request") and record.exc_info:
-            # A malformed request (a scanner, not a phone): one line, no traceback.
-            error = record.exc_info[1]
-            record.msg = f"refused a malformed request ({type(error).__name__})"
-            record.args = ()
-            record.exc_info = None
-            record.exc_text = None
-            record.levelno, record.levelname = logging.INFO, "INFO"
-            return True
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + logging.Formatter().formatException(record.exc_info)
-            record.exc_info = None
-            record.exc_text = None
-        record.msg = redact(message)
-        record.args = ()
-        return True
-
-
-aiohttp_log.addFilter(RedactFilter())
-
-
-def _loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    # asyncio's default handler prints the socket (with the peer address) and protocol reprs.
-    exc = context.get("exception")
-    what = type(exc).__name__ if exc is not None else "no exception"
-    log.warning("take-home event loop: %s (%s)", redact(str(context.get("message", ""))), what)
-
-
-class AccessLogger(AbstractAccessLogger):
-    """Method, route pattern, status, bytes, duration: never the path or the peer."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        route = "(no route)"
-        try:
-            resource = request.match_info.route.resource  # type: ignore[attr-defined]
-        except (AttributeError, AssertionError):  # a request aiohttp refused before routing
-            resource = None
-        if resource is not None:
-            route = resource.canonical
-        method = request.method if request.method.isalpha() else "?"
-        size = response.body_length
-        if isinstance(response, web.FileResponse) and response.content_length is not None:
-            size = response.content_length  # sent by sendfile(), which body_length misses
-        self.logger.info(
-            "%s %s %d %d bytes %.1f ms", method[:10], route, response.status, size, time * 1000.0
-        )
-
-
-# --- abuse limits ----------------------------------------------------------------------
-
-def client_key(peer: Any) -> str:
-    """The client's address (IPv4-mapped IPv6 folded to IPv4), for in-memory limits only."""
-    if isinstance(peer, tuple) and peer:
-        try:
-            ip = ipaddress.ip_address(peer[0])
-        except ValueError:
-            return str(peer[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ip)
-    return "unknown"
-
-
-class UnknownTokenLimiter:
-    """Too many unknown tokens from one client within a window blocks it for a while."""
-
-    MAX_CLIENTS = 10_000
-
-    def __init__(self, limit: int, window: float, block: float,
-                 clock: Callable[[], float] = time.monotonic):
-        self.limit, self.window, self.block = limit, window, block
-        self.clock = clock
-        self._misses: OrderedDict[str, deque[float]] = OrderedDict()
-        self._blocked: dict[str, float] = {}
-
-    def retry_after(self, client: str) -> int | None:
-        until = self._blocked.get(client)
-        if until is None:
-            return None
-        left = until - self.clock()
-        if left <= 0:
-            del self._blocked[client]
-            return None
-        return max(1, int(left + 0.999))
-
-    def note_unknown(self, client: str) -> None:
-        now = self.clock()
-        misses = self._misses.pop(client, None) or deque()
-        misses.append(now)
-        while misses and misses[0] <= now - self.window:
-            misses.popleft()
-        if len(misses) >= self.limit:
-            self._blocked[client] = now + self.block
-            log.warning("a client tried %d unknown take-home links; refusing it for %d s",
-                        len(misses), int(self.block))
-            misses.clear()
-        else:
-            self._misses[client] = misses
-        while len(self._misses) > self.MAX_CLIENTS:
-            self._misses.popitem(last=False)
-
-
-class DeliveryTracker:
-    """Byte coverage of each file since its last completed download (see the module notes)."""
-
-    MAX_ENTRIES = 4096
-
-    def __init__(self) -> None:
-        self._covered: OrderedDict[tuple[Any, ...], list[tuple[int, int]]] = OrderedDict()
-
-    def delivered(self, key: tuple[Any, ...], size: int, start: int, end: int) -> bool:
-        """Record bytes [start, end) sent; True when the whole file is now covered."""
-        if start <= 0 and end >= size:
-            self._covered.pop(key, None)
-            return True
-        spans = self._covered.pop(key, [])
-        spans.append((max(0, start), min(size, end)))
-        spans.sort()
-        merged: list[tuple[int, int]] = []
-        for s, e in spans:
-            if merged and s <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
-            else:
-                merged.append((s, e))
-        if merged == [(0, size)]:
-            return True
-        self._covered[key] = merged
-        while len(self._covered) > self.MAX_ENTRIES:
-            self._covered.popitem(last=False)
-        return False
-
-
-def parse_single_range(header: str | None, size: int) -> tuple[int, int] | str | None:
-    """A Range header -> (start, end exclusive), "unsatisfiable", or None to send it all.
-
-    Only one `bytes=` range is honoured. Several ranges, or a header we do not understand,
-    get the whole file (RFC 9110 lets a server ignore Range), never a multipart answer.
-    """
-    if header is None:
-        return None
-    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header, re.ASCII | re.IGNORECASE)
-    if match is None:
-        return None
-    first, last = match.groups()
-    if not first and not last:
-        return None
-    if not first:  # suffix: the last N bytes
-        suffix = int(last)
-        if suffix == 0 or size == 0:
-            return "unsatisfiable"
-        return max(0, size - suffix), size
-    start = int(first)
-    if last and int(last) < start:
-        return None
-    if start >= size:
-        return "unsatisfiable"
-    end = min(size, int(last) + 1) if last else size
-    return start, end
-
-
-# Linux: bytes in a TCP socket's send queue not yet acknowledged, and the connection's state.
-_TIOCOUTQ: int | None = getattr(termios, "TIOCOUTQ", None)
-_TCP_INFO: int = getattr(socket, "TCP_INFO", 11)
-_TCP_OPEN_STATES = (1, 8)  # ESTABLISHED, CLOSE_WAIT (the phone closed after reading it all)
 
 
 class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
@@ -321,135 +108,6 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
         return future
 
 
-class _FileResponse(web.FileResponse):
-    """A FileResponse sent by the handler itself (so the handler knows it completed).
-
-    aiohttp calls prepare() again after the handler returns; FileResponse would send the
-    file a second time, so that second call does nothing.
-    """
-
-    async def prepare(self, request: web.BaseRequest) -> Any:
-        if self.prepared:
-            return None
-        return await super().prepare(request)
-
-
-# --- connections: timeouts and per-client cap --------------------------------------------
-
-class _Connections:
-    def __init__(self, per_client: int, total: int):
-        self.per_client_cap = per_client
-        self.total_cap = total
-        self.per_client: dict[str, int] = {}
-        self.total = 0
-        self.guards: dict[Any, _GuardedProtocol] = {}
-
-    def open(self, client: str) -> bool:
-        """Counts a new connection; False when it is over a cap."""
-        count = self.per_client.get(client, 0) + 1
-        self.per_client[client] = count
-        self.total += 1
-        return count <= self.per_client_cap and self.total <= self.total_cap
-
-    def close(self, client: str) -> None:
-        count = self.per_client.get(client, 0) - 1
-        if count > 0:
-            self.per_client[client] = count
-        else:
-            self.per_client.pop(client, None)
-        self.total -= 1
-
-
-class _GuardedProtocol(asyncio.Protocol):
-    """Wraps aiohttp's RequestHandler to add the idle and header-read timeouts and the caps."""
-
-    IDLE, HEAD, BUSY = "idle", "head", "busy"
-
-    def __init__(self, inner: asyncio.Protocol, connections: _Connections, limits: Limits,
-                 loop: asyncio.AbstractEventLoop):
-        self.inner = inner
-        self.connections = connections
-        self.limits = limits
-        self.loop = loop
-        self.transport: asyncio.Transport | None = None
-        self.client = "unknown"
-        self.over_cap = False
-        self.state = self.IDLE
-        self.peer_eof = False
-        self._timer: asyncio.TimerHandle | None = None
-
-    # asyncio.Protocol, forwarded to aiohttp
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.client = client_key(transport.get_extra_info("peername"))
-        self.over_cap = not self.connections.open(self.client)
-        sock = transport.get_extra_info("socket")
-        if self.limits.send_buffer_bytes and sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.send_buffer_bytes)
-        self.connections.guards[transport] = self
-        self._arm(self.limits.idle_timeout)
-        self.inner.connection_made(transport)
-
-    def data_received(self, data: bytes) -> None:
-        if self.state == self.IDLE and data:
-            self.state = self.HEAD
-            self._arm(self.limits.header_timeout)
-        self.inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        if self.state == self.BUSY:
-            # A phone that read the whole file may close before the server has seen it
-            # acknowledged: keep the socket until the answer is done (and counted).
-            self.peer_eof = True
-            return True
-        return self.inner.eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel()
-        if self.transport is not None:
-            self.connections.guards.pop(self.transport, None)
-            self.connections.close(self.client)
-            self.transport = None
-        self.inner.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self.inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.inner.resume_writing()
-
-    # called by the middleware around each request
-    def request_started(self) -> None:
-        self.state = self.BUSY
-        self._cancel()
-
-    def request_finished(self) -> None:
-        if self.transport is None:
-            return
-        self.state = self.IDLE
-        # After the peer's EOF no further request can come: close once the answer is out.
-        self._arm(min(1.0, self.limits.idle_timeout) if self.peer_eof else self.limits.idle_timeout)
-
-    def _arm(self, seconds: float) -> None:
-        self._cancel()
-        self._timer = self.loop.call_later(seconds, self._expired)
-
-    def _cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _expired(self) -> None:
-        self._timer = None
-        if self.state != self.BUSY and self.transport is not None:
-            log.debug("closing a take-home connection: %s timeout",
-                      "header-read" if self.state == self.HEAD else "idle")
-            if self.peer_eof:
-                self.transport.close()  # lets the last answer finish flushing
-            else:
-                self.transport.abort()
 
 
 # --- the server ---------------------------------------------------------------------------
