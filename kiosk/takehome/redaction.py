@@ -58,7 +58,7 @@ class RedactFilter(logging.Filter):
 aiohttp_log.addFilter(RedactFilter())
 
 
-def _loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+def loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     # asyncio's default handler prints the socket (with the peer address) and protocol reprs.
     exc = context.get("exception")
     what = type(exc).__name__ if exc is not None else "no exception"
@@ -80,6 +80,8 @@ class AccessLogger(AbstractAccessLogger):
         size = response.body_length
         if isinstance(response, web.FileResponse) and response.content_length is not None:
             size = response.content_length  # sent by sendfile(), which body_length misses
+        # One kind of line per route and status for the log's flood limit (kiosk.logs).
         self.logger.info(
-            "%s %s %d %d bytes %.1f ms", method[:10], route, response.status, size, time * 1000.0
+            "%s %s %d %d bytes %.1f ms", method[:10], route, response.status, size, time * 1000.0,
+            extra={"rate_key": (route, response.status)},
         )
