@@ -15,11 +15,9 @@ The parts: `guard` (abuse limits: connections, timeouts, rate limits), `delivery
 
 from __future__ import annotations
 
-import array
 import asyncio
 import concurrent.futures
 import errno
-import fcntl
 import logging
 import os
 import re
@@ -33,26 +31,32 @@ from typing import Any
 
 import sqlite_utils
 from aiohttp import hdrs, web
-from multidict import CIMultiDict
+from aiohttp.web_protocol import RequestHandler
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from kiosk.config import Settings
+from kiosk.logs import RECORDS_LOGGER
 from kiosk.store import open_db
 from kiosk.takehome import links
 from kiosk.takehome.address import public_base_url
 from kiosk.takehome.delivery import (
-    _TCP_INFO,
-    _TCP_OPEN_STATES,
-    _TIOCOUTQ,
     DeliveryTracker,
-    _FileResponse,
+    ETags,
+    FileKey,
+    FileResponse,
+    Reservations,
+    acked_bytes,
+    acknowledged,
+    byte_budget,
+    if_range_allows,
     parse_single_range,
 )
 from kiosk.takehome.events import record_usage
 from kiosk.takehome.guard import (
+    Connections,
+    GuardedProtocol,
     Limits,
     UnknownTokenLimiter,
-    _Connections,
-    _GuardedProtocol,
     client_key,
 )
 from kiosk.takehome.pages import (
@@ -63,9 +67,11 @@ from kiosk.takehome.pages import (
     render_link_page,
     render_message,
 )
-from kiosk.takehome.redaction import AccessLogger, _loop_exception_handler, access_log, aiohttp_log
+from kiosk.takehome.redaction import AccessLogger, access_log, aiohttp_log, loop_exception_handler
 
 log = logging.getLogger(__name__)
+# Completed downloads: records an administrator may need, kept apart from noise (kiosk.logs).
+records_log = logging.getLogger(RECORDS_LOGGER)
 
 Lookup = Callable[[str, str], VariantInfo | None]
 LookupFactory = Callable[[sqlite_utils.Database, Settings], Lookup]
@@ -141,12 +147,15 @@ class TakeHomeServer:
         self._runner: web.AppRunner | None = None
         self._server: asyncio.AbstractServer | None = None
         self._purge_task: asyncio.Task[None] | None = None
-        self._connections = _Connections(settings.take_home.max_connections_per_client,
-                                         self.limits.max_connections_total)
+        self._connections = Connections(settings.take_home.max_connections_per_client,
+                                        self.limits.max_connections_total,
+                                        self._refusal_bytes())
         self._limiter = UnknownTokenLimiter(self.limits.unknown_token_limit,
                                             self.limits.unknown_token_window,
                                             self.limits.block_seconds)
         self._tracker = DeliveryTracker()
+        self._reservations = Reservations()
+        self._etags = ETags()
 
     # -- lifecycle
 
@@ -228,7 +237,7 @@ class TakeHomeServer:
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
-            loop.set_exception_handler(_loop_exception_handler)
+            loop.set_exception_handler(loop_exception_handler)
             loop.set_default_executor(_InlineExecutor(max_workers=1))
             self._db = open_db(self.settings.db_path)
             self._lookup = self.lookup_factory(self._db, self.settings)
@@ -282,7 +291,10 @@ class TakeHomeServer:
         assert factory is not None
 
         def protocol() -> asyncio.Protocol:
-            return _GuardedProtocol(factory(), self._connections, self.limits, loop)
+            # aiohttp's own protocol, as its Server would make it, with our error answers.
+            inner = _RequestHandler(factory, loop=loop, **factory._kwargs)
+            inner.answer = self._parser_error
+            return GuardedProtocol(inner, self._connections, self.limits, loop)
 
         assert self._sock is not None
         self._server = await loop.create_server(protocol, sock=self._sock)
@@ -341,14 +353,28 @@ class TakeHomeServer:
 
     @staticmethod
     async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-        headers = response.headers
-        headers["Content-Security-Policy"] = CSP
-        headers["Referrer-Policy"] = "no-referrer"
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Cross-Origin-Resource-Policy"] = "same-origin"
-        headers.setdefault("Cache-Control", "no-store")
-        headers[hdrs.SERVER] = "kiosk"
+        add_security_headers(response.headers)
+
+    def _parser_error(self, status: int) -> web.Response:
+        """The answer to a request aiohttp's parser refused: our page, nothing echoed."""
+        status = status if 400 <= status < 600 else 400
+        response = self._message(status, self._default_lang, "error")
+        add_security_headers(response.headers)
+        return response
+
+    def _refusal_bytes(self) -> bytes:
+        """The whole answer to a connection refused at accept (over its address's cap)."""
+        body = render_message(self._default_lang, "busy").encode()
+        headers: CIMultiDict[str] = CIMultiDict({
+            hdrs.CONTENT_TYPE: "text/html; charset=utf-8",
+            hdrs.CONTENT_LENGTH: str(len(body)),
+            hdrs.RETRY_AFTER: "5",
+            hdrs.CONNECTION: "close",
+        })
+        add_security_headers(headers)
+        head = "HTTP/1.1 503 Service Unavailable\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in headers.items())
+        return head.encode("ascii") + b"\r\n" + body
 
     @web.middleware
     async def _guard_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -356,10 +382,6 @@ class TakeHomeServer:
         if guard is not None:
             guard.request_started()
         try:
-            if guard is not None and guard.over_cap:
-                response = self._message(503, self._default_lang, "busy", {"Retry-After": "5"})
-                response.force_close()
-                return response
             if request.path.startswith("/t/"):
                 client = guard.client if guard is not None else "unknown"
                 retry = self._limiter.retry_after(client)
@@ -412,19 +434,30 @@ class TakeHomeServer:
         view = self._live_link(request)
         if isinstance(view, web.Response):
             return view
-        items = [
-            ItemState(
+        items = []
+        for it in view.items:
+            variant = self._variant(it)
+            items.append(ItemState(
                 it.position,
-                self._variant(it),
-                audio_left=not view.used_up(it.position, "audio"),
-                script_left=not view.used_up(it.position, "pdf"),
-            )
-            for it in view.items
-        ]
+                variant,
+                audio_left=self._left(view, it, "audio", variant),
+                script_left=self._left(view, it, "pdf", variant),
+            ))
         token = links.normalize_token(request.match_info["token"]) or ""
         lang = view.items[0].lang
         body = render_link_page(token, items, view.expires_at, lang, self.tz)
         return web.Response(text=body, content_type="text/html", charset="utf-8")
+
+    def _left(self, view: links.LinkView, item: links.LinkItem, kind: str,
+              variant: VariantInfo | None) -> bool:
+        """Whether one more whole copy of the file may still be handed out."""
+        if view.used_up(item.position, kind):
+            return False
+        if variant is None:
+            return True
+        size = variant.audio_bytes if kind == "audio" else variant.script_pdf_bytes
+        held = self._reservations.held((view.link_id, item.position, kind))
+        return item.delivered_bytes(kind) + held + size <= byte_budget(view.downloads_per_file, size)
 
     async def _audio(self, request: web.Request) -> web.StreamResponse:
         return await self._file(request, "audio", counted=True)
@@ -436,6 +469,8 @@ class TakeHomeServer:
         return await self._file(request, "audio", counted=False)
 
     async def _file(self, request: web.Request, kind: str, counted: bool) -> web.StreamResponse:
+        """A file of the link; `counted` routes also count completed downloads. Every route
+        spends the file's bytes (see kiosk.takehome.delivery)."""
         view = self._live_link(request)
         if isinstance(view, web.Response):
             return view
@@ -451,11 +486,12 @@ class TakeHomeServer:
         if variant is not None:
             path = Path(variant.audio_path if kind == "audio" else variant.script_pdf_path)
         try:
-            size = os.stat(path).st_size if path is not None else -1
+            st = os.stat(path) if path is not None else None
         except OSError:
-            size = -1
-        if path is None or size < 0:
+            st = None
+        if path is None or st is None:
             return self._message(410, lang, "file_gone")
+        size = st.st_size
 
         suffix = "mp3" if kind == "audio" else "pdf"
         name = re.sub(r"[^A-Za-z0-9._-]", "-", f"{item.exercise_id}-{item.lang}") + f".{suffix}"
@@ -466,62 +502,56 @@ class TakeHomeServer:
                 hdrs.CACHE_CONTROL: "private, no-store",
             }
         )
-        wanted = parse_single_range(request.headers.get(hdrs.RANGE), size)
+        etag = self._etags.of(st)
+        asked = request.headers.get(hdrs.RANGE)
+        if not if_range_allows(request.headers.get(hdrs.IF_RANGE), etag, st):
+            asked = None  # the phone's partial copy is stale: send the whole file
+        wanted = parse_single_range(asked, size)
         if wanted == "unsatisfiable":
             return web.Response(status=416, headers={hdrs.CONTENT_RANGE: f"bytes */{size}",
                                                      hdrs.ACCEPT_RANGES: "bytes"})
-        # FileResponse reads the range from the request: give it a copy with our single,
-        # normalised range (or none), and without Accept-Encoding so it never looks for a
-        # pre-compressed sibling file.
-        clean = CIMultiDict(request.headers)
-        clean.popall(hdrs.RANGE, None)
-        clean.popall(hdrs.ACCEPT_ENCODING, None)
+        start, end = wanted if isinstance(wanted, tuple) else (0, size)
+        length = end - start if request.method == hdrs.METH_GET else 0
+        key: FileKey = (view.link_id, position, kind)
+        budget = byte_budget(view.downloads_per_file, size)
+        if length and not self._reservations.reserve(key, item.delivered_bytes(kind), budget, length):
+            log.info("take-home link %s: %s of item %d refused, its bytes are spent",
+                     view.short_id, kind, position)
+            return self._message(410, lang, "used-up")
+        # FileResponse reads the range from the request: give it a copy holding only our
+        # single, normalised range. Nothing else of the phone's headers is re-encoded (a
+        # header byte that is not UTF-8 stays harmless) and conditionals are ours (If-Range
+        # above; no 304s for files that are never cached).
+        clean: CIMultiDict[str] = CIMultiDict()
         if isinstance(wanted, tuple):
-            clean[hdrs.RANGE] = f"bytes={wanted[0]}-{wanted[1] - 1}"
-        response = _FileResponse(path, headers=headers)
+            clean[hdrs.RANGE] = f"bytes={start}-{end - 1}"
+        acked_before = acked_bytes(request) if length else None
+        response = FileResponse(path, etag, headers=headers)
+        complete = False
         try:
-            await response.prepare(request.clone(headers=clean))
-        except (ConnectionError, OSError):
-            response.force_close()  # the client went away: nothing counted
-            return response
-        if counted and request.method == hdrs.METH_GET and response.status in (200, 206):
-            if await self._acknowledged(request):
-                self._delivered(view, position, kind, size, response)
-            else:
-                response.force_close()
+            try:
+                await response.prepare(request.clone(headers=CIMultiDictProxy(clean)))
+            except (ConnectionError, OSError):
+                response.force_close()  # the client went away: no download counted
+                return response
+            if request.method == hdrs.METH_GET and response.status in (200, 206):
+                complete = await acknowledged(request)
+                if not complete:
+                    response.force_close()
+        finally:
+            if length:
+                self._spend(view, key, length, acked_before, acked_bytes(request))
+        if complete and counted:
+            self._delivered(view, position, kind, size, response)
         return response
 
-    async def _acknowledged(self, request: web.Request) -> bool:
-        """Waits until the client has acknowledged every byte sent; False if it went away."""
-        transport = request.transport
-        if transport is None:
-            return False
-        sock = transport.get_extra_info("socket")
-        if sock is None or _TIOCOUTQ is None:
-            return not transport.is_closing()
-        loop = asyncio.get_running_loop()
-        left = array.array("i", [0])
-        last, moved_at, delay = -1, loop.time(), 0.002
-        while True:
-            if sock.fileno() < 0:
-                return False  # closed: the phone reset the connection
-            try:
-                fcntl.ioctl(sock.fileno(), _TIOCOUTQ, left)
-                state = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)[0]
-            except OSError:
-                return False
-            if state not in _TCP_OPEN_STATES:
-                return False  # reset by the phone: the kernel dropped what was left
-            if left[0] == 0:
-                return True
-            now = loop.time()
-            if left[0] != last:
-                last, moved_at = left[0], now
-            elif now - moved_at > self.limits.stall_timeout:
-                log.info("a take-home download stalled; closing it uncounted")
-                return False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+    def _spend(self, view: links.LinkView, key: FileKey, length: int, before: int | None,
+               after: int | None) -> None:
+        """Charges what the phone acknowledged (the whole length if unknown), frees the rest."""
+        self._reservations.release(key, length)
+        sent = length if before is None or after is None else min(length, max(0, after - before))
+        assert self._db is not None
+        links.record_delivered(self._db, view.link_id, key[1], key[2], sent)
 
     def _delivered(self, view: links.LinkView, position: int, kind: str, size: int,
                    response: web.StreamResponse) -> None:
@@ -536,11 +566,37 @@ class TakeHomeServer:
         assert self._db is not None
         count = links.record_download(self._db, view.link_id, position, kind)
         item = view.item(position)
-        log.info("take-home link %s: %s of item %d downloaded (%d of %d)", view.short_id,
-                 kind, position, count, view.downloads_per_file)
+        records_log.info("take-home link %s: %s of item %d downloaded (%d of %d)", view.short_id,
+                         kind, position, count, view.downloads_per_file)
         if item is not None:
             record_usage(self._db, "file_downloaded", item.exercise_id, item.lang,
                          self.settings.station_name, at=self.clock())
+
+
+def add_security_headers(headers: Any) -> None:
+    """Our headers on every answer, aiohttp's version banner replaced."""
+    headers["Content-Security-Policy"] = CSP
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    headers.setdefault("Cache-Control", "no-store")
+    headers[hdrs.SERVER] = "kiosk"
+
+
+class _RequestHandler(RequestHandler):
+    """aiohttp's protocol with our answer to what its parser refuses (a malformed request
+    line or header): our page and headers, no version banner, nothing of the request echoed.
+    aiohttp still logs the error (through the redacting filter) and closes the connection."""
+
+    answer: Callable[[int], web.Response]
+
+    def handle_error(self, request: web.BaseRequest, status: int = 500,
+                     exc: BaseException | None = None, message: str | None = None) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)
+        response = self.answer(status)
+        response.force_close()
+        return response
 
 
 def wait_for_port(host: str, port: int, timeout: float = 5.0) -> bool:
