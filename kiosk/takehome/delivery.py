@@ -199,13 +199,6 @@ class FileResponse(web.FileResponse):
         self.headers["ETag"] = self._opaque_etag
 
 
-def acked_bytes(request: web.BaseRequest) -> int | None:
-    """Bytes the client has acknowledged on this connection so far; None if unknown."""
-    transport = request.transport
-    tcp = tcp_state(transport.get_extra_info("socket") if transport is not None else None)
-    return tcp.bytes_acked if tcp is not None else None
-
-
 async def acknowledged(request: web.BaseRequest) -> bool:
     """Waits until the client has acknowledged every byte sent; False if it went away.
 

@@ -238,6 +238,7 @@ class GuardedProtocol(asyncio.Protocol):
         self._acked_at_start = 0
         self._last_acked = 0
         self._moved_at = 0.0
+        self._final_acked: int | None = None
 
     # asyncio.Protocol, forwarded to aiohttp once admitted
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -283,6 +284,10 @@ class GuardedProtocol(asyncio.Protocol):
             return
         self._cancel()
         self.connections.release(self)
+        # asyncio closes the socket only after this call: its counters are still readable.
+        tcp = tcp_state(self._socket())
+        if tcp is not None:
+            self._final_acked = tcp.bytes_acked
         if self.transport is not None:
             self.connections.guards.pop(self.transport, None)
             self.transport = None
@@ -318,6 +323,21 @@ class GuardedProtocol(asyncio.Protocol):
         self.connections.release(self)
         if self.transport is not None:
             log.debug("evicting a take-home connection to make room")
+            self._cut()
+
+    def acked(self) -> int | None:
+        """Bytes the client has acknowledged on this connection (also once it is closed)."""
+        tcp = tcp_state(self._socket())
+        return tcp.bytes_acked if tcp is not None else self._final_acked
+
+    def _cut(self) -> None:
+        """Closes with a reset: a plain close would leave the kernel delivering what is
+        queued (up to the send buffer) to a client we just cut, uncounted."""
+        sock = self._socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        if self.transport is not None:
             self.transport.abort()
 
     def _socket(self) -> Any:
@@ -340,7 +360,7 @@ class GuardedProtocol(asyncio.Protocol):
             if self.peer_eof:
                 self.transport.close()  # lets the last answer finish flushing
             else:
-                self.transport.abort()
+                self._cut()
 
     def _watch(self) -> None:
         """Once a second while a request is answered: cut a send that stalls or crawls."""
@@ -365,7 +385,7 @@ class GuardedProtocol(asyncio.Protocol):
             reason = "too slow"
         if reason is not None:
             log.info("cutting a take-home response: the phone's reading %s", reason)
-            self.transport.abort()
+            self._cut()
             return
         self._arm(1.0, self._watch)
 

@@ -45,7 +45,6 @@ from kiosk.takehome.delivery import (
     FileKey,
     FileResponse,
     Reservations,
-    acked_bytes,
     acknowledged,
     byte_budget,
     if_range_allows,
@@ -525,7 +524,8 @@ class TakeHomeServer:
         clean: CIMultiDict[str] = CIMultiDict()
         if isinstance(wanted, tuple):
             clean[hdrs.RANGE] = f"bytes={start}-{end - 1}"
-        acked_before = acked_bytes(request) if length else None
+        guard = self._connections.guards.get(request.transport)
+        acked_before = guard.acked() if guard is not None and length else None
         response = FileResponse(path, etag, headers=headers)
         complete = False
         try:
@@ -540,7 +540,8 @@ class TakeHomeServer:
                     response.force_close()
         finally:
             if length:
-                self._spend(view, key, length, acked_before, acked_bytes(request))
+                self._spend(view, key, length, acked_before,
+                            guard.acked() if guard is not None else None)
         if complete and counted:
             self._delivered(view, position, kind, size, response)
         return response

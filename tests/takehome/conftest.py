@@ -142,8 +142,10 @@ class Harness:
         return f"/t/{token}{rest}"
 
     def request(self, path: str, method: str = "GET", headers: dict[str, str] | None = None,
-                timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+                timeout: float = 10.0, source: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
+        """One request from a phone at `source` (any address in 127.0.0.0/8)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                          source_address=(source, 0))
         try:
             conn.request(method, path, headers=headers or {})
             response = conn.getresponse()
