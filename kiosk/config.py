@@ -112,7 +112,7 @@ class TakeHomeSettings:
     public_address: str = "auto"
     link_days: int = field(default=7, metadata=_range(1, 365))
     downloads_per_file: int = field(default=5, metadata=_range(1, 1000))
-    max_connections_per_client: int = field(default=8, metadata=_range(1, 1000))
+    max_connections_per_client: int = field(default=64, metadata=_range(1, 1000))
     wifi_ssid: str = ""
     wifi_password: str = ""
     wifi_security: str = field(default="WPA", metadata=_choice("WPA", "WEP", "nopass"))

@@ -12,7 +12,7 @@ short id (6 base32 characters, lower case, random and unrelated to the token) th
 secret and names the link in listings and for revoking.
 
 Downloads are counted per file of the link (item x kind) and only when complete; what counts
-as complete is decided by the server (see `kiosk.takehome.server.DeliveryTracker`), this
+as complete is decided by the server (see `kiosk.takehome.delivery.DeliveryTracker`), this
 module only stores the counts.
 
 Times are stored as UTC ISO-8601 text (`2025-01-14T17:30:00Z`), which sorts and compares as
@@ -95,6 +95,13 @@ def m001_create_links(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX links_expires_at ON links(expires_at)")
 
 
+@migrations()
+def m002_delivered_bytes(db: sqlite_utils.Database) -> None:
+    # Bytes of each file handed out by any route (downloads, the inline player, ranges): the
+    # limit the server enforces, beside the count of completed downloads.
+    db.execute("ALTER TABLE link_downloads ADD COLUMN delivered_bytes INTEGER NOT NULL DEFAULT 0")
+
+
 class LinkError(ValueError):
     """A link cannot be issued as asked; the message says why, for a person."""
 
@@ -115,9 +122,13 @@ class LinkItem:
     exercise_id: str
     lang: str
     downloads: dict[str, int] = field(default_factory=dict)  # kind -> completed downloads
+    delivered: dict[str, int] = field(default_factory=dict)  # kind -> bytes handed out
 
     def completed(self, kind: str) -> int:
         return self.downloads.get(kind, 0)
+
+    def delivered_bytes(self, kind: str) -> int:
+        return self.delivered.get(kind, 0)
 
 
 @dataclass(frozen=True)
@@ -245,12 +256,15 @@ def issue_link(
 
 def _items(db: sqlite_utils.Database, link_id: int) -> tuple[LinkItem, ...]:
     counts: dict[int, dict[str, int]] = {}
-    for position, kind, completed in db.execute(
-        "SELECT position, kind, completed FROM link_downloads WHERE link_id = ?", [link_id]
+    delivered: dict[int, dict[str, int]] = {}
+    for position, kind, completed, sent in db.execute(
+        "SELECT position, kind, completed, delivered_bytes FROM link_downloads WHERE link_id = ?",
+        [link_id],
     ):
         counts.setdefault(position, {})[kind] = completed
+        delivered.setdefault(position, {})[kind] = sent
     return tuple(
-        LinkItem(position, exercise_id, lang, counts.get(position, {}))
+        LinkItem(position, exercise_id, lang, counts.get(position, {}), delivered.get(position, {}))
         for position, exercise_id, lang in db.execute(
             "SELECT position, exercise_id, lang FROM link_items WHERE link_id = ? ORDER BY position",
             [link_id],
@@ -362,3 +376,19 @@ def record_download(db: sqlite_utils.Database, link_id: int, position: int, kind
         [link_id, position, kind],
     ).fetchone()
     return int(row[0])
+
+
+def record_delivered(db: sqlite_utils.Database, link_id: int, position: int, kind: str,
+                     nbytes: int) -> None:
+    """Add bytes of a file of a link handed to a phone, by whatever route."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown file kind {kind!r}")
+    if nbytes <= 0:
+        return
+    with write_transaction(db):
+        db.execute(
+            "INSERT INTO link_downloads (link_id, position, kind, completed, delivered_bytes)"
+            " VALUES (?, ?, ?, 0, ?) ON CONFLICT (link_id, position, kind)"
+            " DO UPDATE SET delivered_bytes = delivered_bytes + excluded.delivered_bytes",
+            [link_id, position, kind, nbytes],
+        )

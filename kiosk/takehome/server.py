@@ -9,65 +9,55 @@ Routes, and nothing else:
 Files are addressed by their index within the link, never by a path: no URL maps to the
 file system.
 
-Completed downloads. A download counts when every byte of the file has been delivered since
-the last counted one, whether in one 200 response or in several 206 ranges (iOS fetches in
-ranges; some clients probe `bytes=0-1` first). A response's bytes are "delivered" when
-aiohttp's FileResponse has handed them all to the kernel with sendfile() (the file is never
-read in Python) *and* the phone's TCP has acknowledged them: on Linux the socket's send queue
-(SIOCOUTQ: unsent plus unacknowledged bytes) is polled down to zero while the connection is
-still established. Without that second step a file smaller than the socket buffers would
-count as soon as it was queued, even if the phone gave up at once. A send queue that stops
-moving for `stall_timeout` ends the response uncounted. Coverage of partial ranges is kept in
-memory (bounded); a restart forgets partial coverage, which at worst misses one count. The inline player route never counts, but it is refused once the audio's downloads
-are used up, so it cannot be used to go round the limit for ever.
-
-Timeouts. aiohttp has no header-read timeout, so each connection's protocol is wrapped
-(`_GuardedProtocol`) with one timer: while no request is in progress, a connection that has
-sent nothing closes after `idle_timeout`; once the first byte of a request head arrives, the
-head must be complete within `header_timeout` (a client trickling headers a byte a second is
-cut off). The timer is off while a request is being answered, so a long download on a slow
-phone is never cut. The wrapper also counts connections per client address: over the cap, the
-request is answered 503 with Retry-After and the connection closed.
-
-Privacy. No log line holds a token or a client address: the access log has the method, the
-route pattern (`/t/{token}/audio/{n}`), status, bytes and duration; aiohttp's own error
-messages and asyncio's loop errors go through a redacting filter. Client addresses live only
-in memory (connection counts, the unknown-token limiter), never on disk.
+The parts: `guard` (abuse limits: connections, timeouts, rate limits), `delivery`
+(what was delivered per file per link), `redaction` (what reaches the logs).
 """
 
 from __future__ import annotations
 
-import array
 import asyncio
 import concurrent.futures
-import contextlib
 import errno
-import fcntl
-import ipaddress
 import logging
 import os
 import re
 import socket
-import termios
 import threading
 import time
-from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 from aiohttp import hdrs, web
-from aiohttp.abc import AbstractAccessLogger
-from multidict import CIMultiDict
+from aiohttp.web_protocol import RequestHandler
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from kiosk.config import Settings
+from kiosk.logs import RECORDS_LOGGER
 from kiosk.store import open_db
 from kiosk.takehome import links
 from kiosk.takehome.address import public_base_url
+from kiosk.takehome.delivery import (
+    DeliveryTracker,
+    ETags,
+    FileKey,
+    FileResponse,
+    Reservations,
+    acknowledged,
+    byte_budget,
+    if_range_allows,
+    parse_single_range,
+)
 from kiosk.takehome.events import record_usage
+from kiosk.takehome.guard import (
+    Connections,
+    GuardedProtocol,
+    Limits,
+    UnknownTokenLimiter,
+    client_key,
+)
 from kiosk.takehome.pages import (
     CSP,
     ItemState,
@@ -76,10 +66,11 @@ from kiosk.takehome.pages import (
     render_link_page,
     render_message,
 )
+from kiosk.takehome.redaction import AccessLogger, access_log, aiohttp_log, loop_exception_handler
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("kiosk.takehome.access")
-aiohttp_log = logging.getLogger("kiosk.takehome.aiohttp")
+# Completed downloads: records an administrator may need, kept apart from noise (kiosk.logs).
+records_log = logging.getLogger(RECORDS_LOGGER)
 
 Lookup = Callable[[str, str], VariantInfo | None]
 LookupFactory = Callable[[sqlite_utils.Database, Settings], Lookup]
@@ -94,213 +85,12 @@ class TakeHomeError(Exception):
     """The server cannot start; the message is for a person (what, where, what to do)."""
 
 
-@dataclass(frozen=True)
-class Limits:
-    header_timeout: float = 10.0
-    idle_timeout: float = 30.0
-    unknown_token_limit: int = 20  # unknown tokens per client within the window...
-    unknown_token_window: float = 600.0
-    block_seconds: float = 900.0  # ...then 429 for this long
-    max_connections_total: int = 512
-    shutdown_timeout: float = 3.0
-    # Caps what one sendfile() call may copy, so one busy download never holds the event loop
-    # for long and a new phone's first byte is not kept waiting (0 = the kernel's autotuning).
-    send_buffer_bytes: int = 512 * 1024
-    stall_timeout: float = 60.0  # a download whose bytes stop being acknowledged this long
-
-
 def default_lookup_factory(db: sqlite_utils.Database, settings: Settings) -> Lookup:
     """The catalogue's `variant(exercise_id, lang)` on this thread's connection."""
-    import importlib
+    from kiosk.content import Catalogue  # here: the server's tests pass their own lookup
 
-    catalogue_module = importlib.import_module("kiosk.content")
-    catalogue = catalogue_module.Catalogue(db, settings.content_dir)
-    lookup: Lookup = catalogue.variant
+    lookup: Lookup = Catalogue(db, settings.content_dir).variant
     return lookup
-
-
-# --- privacy: redaction of what aiohttp and asyncio log ---------------------------------
-
-_REDACT = re.compile(
-    r"[A-Za-z2-7]{26}"  # tokens
-    r"|\b\d{1,3}(?:\.\d{1,3}){3}\b"  # IPv4 addresses
-    r"|\b[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}\b"  # IPv6 addresses
-)
-
-
-def redact(message: str) -> str:
-    return _REDACT.sub("[redacted]", message)
-
-
-class RedactFilter(logging.Filter):
-    """Rewrites a record so neither its message nor its traceback holds a token or address."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if str(record.msg).startswith("Error handling request") and record.exc_info:
-            # A malformed request (a scanner, not a phone): one line, no traceback.
-            error = record.exc_info[1]
-            record.msg = f"refused a malformed request ({type(error).__name__})"
-            record.args = ()
-            record.exc_info = None
-            record.exc_text = None
-            record.levelno, record.levelname = logging.INFO, "INFO"
-            return True
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + logging.Formatter().formatException(record.exc_info)
-            record.exc_info = None
-            record.exc_text = None
-        record.msg = redact(message)
-        record.args = ()
-        return True
-
-
-aiohttp_log.addFilter(RedactFilter())
-
-
-def _loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    # asyncio's default handler prints the socket (with the peer address) and protocol reprs.
-    exc = context.get("exception")
-    what = type(exc).__name__ if exc is not None else "no exception"
-    log.warning("take-home event loop: %s (%s)", redact(str(context.get("message", ""))), what)
-
-
-class AccessLogger(AbstractAccessLogger):
-    """Method, route pattern, status, bytes, duration: never the path or the peer."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        route = "(no route)"
-        try:
-            resource = request.match_info.route.resource  # type: ignore[attr-defined]
-        except (AttributeError, AssertionError):  # a request aiohttp refused before routing
-            resource = None
-        if resource is not None:
-            route = resource.canonical
-        method = request.method if request.method.isalpha() else "?"
-        size = response.body_length
-        if isinstance(response, web.FileResponse) and response.content_length is not None:
-            size = response.content_length  # sent by sendfile(), which body_length misses
-        self.logger.info(
-            "%s %s %d %d bytes %.1f ms", method[:10], route, response.status, size, time * 1000.0
-        )
-
-
-# --- abuse limits ----------------------------------------------------------------------
-
-def client_key(peer: Any) -> str:
-    """The client's address (IPv4-mapped IPv6 folded to IPv4), for in-memory limits only."""
-    if isinstance(peer, tuple) and peer:
-        try:
-            ip = ipaddress.ip_address(peer[0])
-        except ValueError:
-            return str(peer[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ip)
-    return "unknown"
-
-
-class UnknownTokenLimiter:
-    """Too many unknown tokens from one client within a window blocks it for a while."""
-
-    MAX_CLIENTS = 10_000
-
-    def __init__(self, limit: int, window: float, block: float,
-                 clock: Callable[[], float] = time.monotonic):
-        self.limit, self.window, self.block = limit, window, block
-        self.clock = clock
-        self._misses: OrderedDict[str, deque[float]] = OrderedDict()
-        self._blocked: dict[str, float] = {}
-
-    def retry_after(self, client: str) -> int | None:
-        until = self._blocked.get(client)
-        if until is None:
-            return None
-        left = until - self.clock()
-        if left <= 0:
-            del self._blocked[client]
-            return None
-        return max(1, int(left + 0.999))
-
-    def note_unknown(self, client: str) -> None:
-        now = self.clock()
-        misses = self._misses.pop(client, None) or deque()
-        misses.append(now)
-        while misses and misses[0] <= now - self.window:
-            misses.popleft()
-        if len(misses) >= self.limit:
-            self._blocked[client] = now + self.block
-            log.warning("a client tried %d unknown take-home links; refusing it for %d s",
-                        len(misses), int(self.block))
-            misses.clear()
-        else:
-            self._misses[client] = misses
-        while len(self._misses) > self.MAX_CLIENTS:
-            self._misses.popitem(last=False)
-
-
-class DeliveryTracker:
-    """Byte coverage of each file since its last completed download (see the module notes)."""
-
-    MAX_ENTRIES = 4096
-
-    def __init__(self) -> None:
-        self._covered: OrderedDict[tuple[Any, ...], list[tuple[int, int]]] = OrderedDict()
-
-    def delivered(self, key: tuple[Any, ...], size: int, start: int, end: int) -> bool:
-        """Record bytes [start, end) sent; True when the whole file is now covered."""
-        if start <= 0 and end >= size:
-            self._covered.pop(key, None)
-            return True
-        spans = self._covered.pop(key, [])
-        spans.append((max(0, start), min(size, end)))
-        spans.sort()
-        merged: list[tuple[int, int]] = []
-        for s, e in spans:
-            if merged and s <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
-            else:
-                merged.append((s, e))
-        if merged == [(0, size)]:
-            return True
-        self._covered[key] = merged
-        while len(self._covered) > self.MAX_ENTRIES:
-            self._covered.popitem(last=False)
-        return False
-
-
-def parse_single_range(header: str | None, size: int) -> tuple[int, int] | str | None:
-    """A Range header -> (start, end exclusive), "unsatisfiable", or None to send it all.
-
-    Only one `bytes=` range is honoured. Several ranges, or a header we do not understand,
-    get the whole file (RFC 9110 lets a server ignore Range), never a multipart answer.
-    """
-    if header is None:
-        return None
-    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header, re.ASCII | re.IGNORECASE)
-    if match is None:
-        return None
-    first, last = match.groups()
-    if not first and not last:
-        return None
-    if not first:  # suffix: the last N bytes
-        suffix = int(last)
-        if suffix == 0 or size == 0:
-            return "unsatisfiable"
-        return max(0, size - suffix), size
-    start = int(first)
-    if last and int(last) < start:
-        return None
-    if start >= size:
-        return "unsatisfiable"
-    end = min(size, int(last) + 1) if last else size
-    return start, end
-
-
-# Linux: bytes in a TCP socket's send queue not yet acknowledged, and the connection's state.
-_TIOCOUTQ: int | None = getattr(termios, "TIOCOUTQ", None)
-_TCP_INFO: int = getattr(socket, "TCP_INFO", 11)
-_TCP_OPEN_STATES = (1, 8)  # ESTABLISHED, CLOSE_WAIT (the phone closed after reading it all)
 
 
 class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
@@ -321,135 +111,6 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
         return future
 
 
-class _FileResponse(web.FileResponse):
-    """A FileResponse sent by the handler itself (so the handler knows it completed).
-
-    aiohttp calls prepare() again after the handler returns; FileResponse would send the
-    file a second time, so that second call does nothing.
-    """
-
-    async def prepare(self, request: web.BaseRequest) -> Any:
-        if self.prepared:
-            return None
-        return await super().prepare(request)
-
-
-# --- connections: timeouts and per-client cap --------------------------------------------
-
-class _Connections:
-    def __init__(self, per_client: int, total: int):
-        self.per_client_cap = per_client
-        self.total_cap = total
-        self.per_client: dict[str, int] = {}
-        self.total = 0
-        self.guards: dict[Any, _GuardedProtocol] = {}
-
-    def open(self, client: str) -> bool:
-        """Counts a new connection; False when it is over a cap."""
-        count = self.per_client.get(client, 0) + 1
-        self.per_client[client] = count
-        self.total += 1
-        return count <= self.per_client_cap and self.total <= self.total_cap
-
-    def close(self, client: str) -> None:
-        count = self.per_client.get(client, 0) - 1
-        if count > 0:
-            self.per_client[client] = count
-        else:
-            self.per_client.pop(client, None)
-        self.total -= 1
-
-
-class _GuardedProtocol(asyncio.Protocol):
-    """Wraps aiohttp's RequestHandler to add the idle and header-read timeouts and the caps."""
-
-    IDLE, HEAD, BUSY = "idle", "head", "busy"
-
-    def __init__(self, inner: asyncio.Protocol, connections: _Connections, limits: Limits,
-                 loop: asyncio.AbstractEventLoop):
-        self.inner = inner
-        self.connections = connections
-        self.limits = limits
-        self.loop = loop
-        self.transport: asyncio.Transport | None = None
-        self.client = "unknown"
-        self.over_cap = False
-        self.state = self.IDLE
-        self.peer_eof = False
-        self._timer: asyncio.TimerHandle | None = None
-
-    # asyncio.Protocol, forwarded to aiohttp
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.client = client_key(transport.get_extra_info("peername"))
-        self.over_cap = not self.connections.open(self.client)
-        sock = transport.get_extra_info("socket")
-        if self.limits.send_buffer_bytes and sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.send_buffer_bytes)
-        self.connections.guards[transport] = self
-        self._arm(self.limits.idle_timeout)
-        self.inner.connection_made(transport)
-
-    def data_received(self, data: bytes) -> None:
-        if self.state == self.IDLE and data:
-            self.state = self.HEAD
-            self._arm(self.limits.header_timeout)
-        self.inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        if self.state == self.BUSY:
-            # A phone that read the whole file may close before the server has seen it
-            # acknowledged: keep the socket until the answer is done (and counted).
-            self.peer_eof = True
-            return True
-        return self.inner.eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel()
-        if self.transport is not None:
-            self.connections.guards.pop(self.transport, None)
-            self.connections.close(self.client)
-            self.transport = None
-        self.inner.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self.inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.inner.resume_writing()
-
-    # called by the middleware around each request
-    def request_started(self) -> None:
-        self.state = self.BUSY
-        self._cancel()
-
-    def request_finished(self) -> None:
-        if self.transport is None:
-            return
-        self.state = self.IDLE
-        # After the peer's EOF no further request can come: close once the answer is out.
-        self._arm(min(1.0, self.limits.idle_timeout) if self.peer_eof else self.limits.idle_timeout)
-
-    def _arm(self, seconds: float) -> None:
-        self._cancel()
-        self._timer = self.loop.call_later(seconds, self._expired)
-
-    def _cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _expired(self) -> None:
-        self._timer = None
-        if self.state != self.BUSY and self.transport is not None:
-            log.debug("closing a take-home connection: %s timeout",
-                      "header-read" if self.state == self.HEAD else "idle")
-            if self.peer_eof:
-                self.transport.close()  # lets the last answer finish flushing
-            else:
-                self.transport.abort()
 
 
 # --- the server ---------------------------------------------------------------------------
@@ -483,12 +144,15 @@ class TakeHomeServer:
         self._runner: web.AppRunner | None = None
         self._server: asyncio.AbstractServer | None = None
         self._purge_task: asyncio.Task[None] | None = None
-        self._connections = _Connections(settings.take_home.max_connections_per_client,
-                                         self.limits.max_connections_total)
+        self._connections = Connections(settings.take_home.max_connections_per_client,
+                                        self.limits.max_connections_total,
+                                        self._refusal_bytes())
         self._limiter = UnknownTokenLimiter(self.limits.unknown_token_limit,
                                             self.limits.unknown_token_window,
                                             self.limits.block_seconds)
         self._tracker = DeliveryTracker()
+        self._reservations = Reservations()
+        self._etags = ETags()
 
     # -- lifecycle
 
@@ -570,7 +234,7 @@ class TakeHomeServer:
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
-            loop.set_exception_handler(_loop_exception_handler)
+            loop.set_exception_handler(loop_exception_handler)
             loop.set_default_executor(_InlineExecutor(max_workers=1))
             self._db = open_db(self.settings.db_path)
             self._lookup = self.lookup_factory(self._db, self.settings)
@@ -624,7 +288,10 @@ class TakeHomeServer:
         assert factory is not None
 
         def protocol() -> asyncio.Protocol:
-            return _GuardedProtocol(factory(), self._connections, self.limits, loop)
+            # aiohttp's own protocol, as its Server would make it, with our error answers.
+            inner = _RequestHandler(factory, loop=loop, **factory._kwargs)
+            inner.answer = self._parser_error
+            return GuardedProtocol(inner, self._connections, self.limits, loop)
 
         assert self._sock is not None
         self._server = await loop.create_server(protocol, sock=self._sock)
@@ -683,14 +350,28 @@ class TakeHomeServer:
 
     @staticmethod
     async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-        headers = response.headers
-        headers["Content-Security-Policy"] = CSP
-        headers["Referrer-Policy"] = "no-referrer"
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Cross-Origin-Resource-Policy"] = "same-origin"
-        headers.setdefault("Cache-Control", "no-store")
-        headers[hdrs.SERVER] = "kiosk"
+        add_security_headers(response.headers)
+
+    def _parser_error(self, status: int) -> web.Response:
+        """The answer to a request aiohttp's parser refused: our page, nothing echoed."""
+        status = status if 400 <= status < 600 else 400
+        response = self._message(status, self._default_lang, "error")
+        add_security_headers(response.headers)
+        return response
+
+    def _refusal_bytes(self) -> bytes:
+        """The whole answer to a connection refused at accept (over its address's cap)."""
+        body = render_message(self._default_lang, "busy").encode()
+        headers: CIMultiDict[str] = CIMultiDict({
+            hdrs.CONTENT_TYPE: "text/html; charset=utf-8",
+            hdrs.CONTENT_LENGTH: str(len(body)),
+            hdrs.RETRY_AFTER: "5",
+            hdrs.CONNECTION: "close",
+        })
+        add_security_headers(headers)
+        head = "HTTP/1.1 503 Service Unavailable\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in headers.items())
+        return head.encode("ascii") + b"\r\n" + body
 
     @web.middleware
     async def _guard_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -698,10 +379,6 @@ class TakeHomeServer:
         if guard is not None:
             guard.request_started()
         try:
-            if guard is not None and guard.over_cap:
-                response = self._message(503, self._default_lang, "busy", {"Retry-After": "5"})
-                response.force_close()
-                return response
             if request.path.startswith("/t/"):
                 client = guard.client if guard is not None else "unknown"
                 retry = self._limiter.retry_after(client)
@@ -754,19 +431,30 @@ class TakeHomeServer:
         view = self._live_link(request)
         if isinstance(view, web.Response):
             return view
-        items = [
-            ItemState(
+        items = []
+        for it in view.items:
+            variant = self._variant(it)
+            items.append(ItemState(
                 it.position,
-                self._variant(it),
-                audio_left=not view.used_up(it.position, "audio"),
-                script_left=not view.used_up(it.position, "pdf"),
-            )
-            for it in view.items
-        ]
+                variant,
+                audio_left=self._left(view, it, "audio", variant),
+                script_left=self._left(view, it, "pdf", variant),
+            ))
         token = links.normalize_token(request.match_info["token"]) or ""
         lang = view.items[0].lang
         body = render_link_page(token, items, view.expires_at, lang, self.tz)
         return web.Response(text=body, content_type="text/html", charset="utf-8")
+
+    def _left(self, view: links.LinkView, item: links.LinkItem, kind: str,
+              variant: VariantInfo | None) -> bool:
+        """Whether one more whole copy of the file may still be handed out."""
+        if view.used_up(item.position, kind):
+            return False
+        if variant is None:
+            return True
+        size = variant.audio_bytes if kind == "audio" else variant.script_pdf_bytes
+        held = self._reservations.held((view.link_id, item.position, kind))
+        return item.delivered_bytes(kind) + held + size <= byte_budget(view.downloads_per_file, size)
 
     async def _audio(self, request: web.Request) -> web.StreamResponse:
         return await self._file(request, "audio", counted=True)
@@ -778,6 +466,8 @@ class TakeHomeServer:
         return await self._file(request, "audio", counted=False)
 
     async def _file(self, request: web.Request, kind: str, counted: bool) -> web.StreamResponse:
+        """A file of the link; `counted` routes also count completed downloads. Every route
+        spends the file's bytes (see kiosk.takehome.delivery)."""
         view = self._live_link(request)
         if isinstance(view, web.Response):
             return view
@@ -793,11 +483,12 @@ class TakeHomeServer:
         if variant is not None:
             path = Path(variant.audio_path if kind == "audio" else variant.script_pdf_path)
         try:
-            size = os.stat(path).st_size if path is not None else -1
+            st = os.stat(path) if path is not None else None
         except OSError:
-            size = -1
-        if path is None or size < 0:
+            st = None
+        if path is None or st is None:
             return self._message(410, lang, "file_gone")
+        size = st.st_size
 
         suffix = "mp3" if kind == "audio" else "pdf"
         name = re.sub(r"[^A-Za-z0-9._-]", "-", f"{item.exercise_id}-{item.lang}") + f".{suffix}"
@@ -808,62 +499,58 @@ class TakeHomeServer:
                 hdrs.CACHE_CONTROL: "private, no-store",
             }
         )
-        wanted = parse_single_range(request.headers.get(hdrs.RANGE), size)
+        etag = self._etags.of(st)
+        asked = request.headers.get(hdrs.RANGE)
+        if not if_range_allows(request.headers.get(hdrs.IF_RANGE), etag, st):
+            asked = None  # the phone's partial copy is stale: send the whole file
+        wanted = parse_single_range(asked, size)
         if wanted == "unsatisfiable":
             return web.Response(status=416, headers={hdrs.CONTENT_RANGE: f"bytes */{size}",
                                                      hdrs.ACCEPT_RANGES: "bytes"})
-        # FileResponse reads the range from the request: give it a copy with our single,
-        # normalised range (or none), and without Accept-Encoding so it never looks for a
-        # pre-compressed sibling file.
-        clean = CIMultiDict(request.headers)
-        clean.popall(hdrs.RANGE, None)
-        clean.popall(hdrs.ACCEPT_ENCODING, None)
+        start, end = wanted if isinstance(wanted, tuple) else (0, size)
+        length = end - start if request.method == hdrs.METH_GET else 0
+        key: FileKey = (view.link_id, position, kind)
+        budget = byte_budget(view.downloads_per_file, size)
+        if length and not self._reservations.reserve(key, item.delivered_bytes(kind), budget, length):
+            log.info("take-home link %s: %s of item %d refused, its bytes are spent",
+                     view.short_id, kind, position)
+            return self._message(410, lang, "used-up")
+        # FileResponse reads the range from the request: give it a copy holding only our
+        # single, normalised range. Nothing else of the phone's headers is re-encoded (a
+        # header byte that is not UTF-8 stays harmless) and conditionals are ours (If-Range
+        # above; no 304s for files that are never cached).
+        clean: CIMultiDict[str] = CIMultiDict()
         if isinstance(wanted, tuple):
-            clean[hdrs.RANGE] = f"bytes={wanted[0]}-{wanted[1] - 1}"
-        response = _FileResponse(path, headers=headers)
+            clean[hdrs.RANGE] = f"bytes={start}-{end - 1}"
+        guard = self._connections.guards.get(request.transport)
+        acked_before = guard.acked() if guard is not None and length else None
+        response = FileResponse(path, etag, headers=headers)
+        complete = False
         try:
-            await response.prepare(request.clone(headers=clean))
-        except (ConnectionError, OSError):
-            response.force_close()  # the client went away: nothing counted
-            return response
-        if counted and request.method == hdrs.METH_GET and response.status in (200, 206):
-            if await self._acknowledged(request):
-                self._delivered(view, position, kind, size, response)
-            else:
-                response.force_close()
+            try:
+                await response.prepare(request.clone(headers=CIMultiDictProxy(clean)))
+            except (ConnectionError, OSError):
+                response.force_close()  # the client went away: no download counted
+                return response
+            if request.method == hdrs.METH_GET and response.status in (200, 206):
+                complete = await acknowledged(request)
+                if not complete:
+                    response.force_close()
+        finally:
+            if length:
+                self._spend(view, key, length, acked_before,
+                            guard.acked() if guard is not None else None)
+        if complete and counted:
+            self._delivered(view, position, kind, size, response)
         return response
 
-    async def _acknowledged(self, request: web.Request) -> bool:
-        """Waits until the client has acknowledged every byte sent; False if it went away."""
-        transport = request.transport
-        if transport is None:
-            return False
-        sock = transport.get_extra_info("socket")
-        if sock is None or _TIOCOUTQ is None:
-            return not transport.is_closing()
-        loop = asyncio.get_running_loop()
-        left = array.array("i", [0])
-        last, moved_at, delay = -1, loop.time(), 0.002
-        while True:
-            if sock.fileno() < 0:
-                return False  # closed: the phone reset the connection
-            try:
-                fcntl.ioctl(sock.fileno(), _TIOCOUTQ, left)
-                state = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)[0]
-            except OSError:
-                return False
-            if state not in _TCP_OPEN_STATES:
-                return False  # reset by the phone: the kernel dropped what was left
-            if left[0] == 0:
-                return True
-            now = loop.time()
-            if left[0] != last:
-                last, moved_at = left[0], now
-            elif now - moved_at > self.limits.stall_timeout:
-                log.info("a take-home download stalled; closing it uncounted")
-                return False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+    def _spend(self, view: links.LinkView, key: FileKey, length: int, before: int | None,
+               after: int | None) -> None:
+        """Charges what the phone acknowledged (the whole length if unknown), frees the rest."""
+        self._reservations.release(key, length)
+        sent = length if before is None or after is None else min(length, max(0, after - before))
+        assert self._db is not None
+        links.record_delivered(self._db, view.link_id, key[1], key[2], sent)
 
     def _delivered(self, view: links.LinkView, position: int, kind: str, size: int,
                    response: web.StreamResponse) -> None:
@@ -878,11 +565,37 @@ class TakeHomeServer:
         assert self._db is not None
         count = links.record_download(self._db, view.link_id, position, kind)
         item = view.item(position)
-        log.info("take-home link %s: %s of item %d downloaded (%d of %d)", view.short_id,
-                 kind, position, count, view.downloads_per_file)
+        records_log.info("take-home link %s: %s of item %d downloaded (%d of %d)", view.short_id,
+                         kind, position, count, view.downloads_per_file)
         if item is not None:
             record_usage(self._db, "file_downloaded", item.exercise_id, item.lang,
                          self.settings.station_name, at=self.clock())
+
+
+def add_security_headers(headers: Any) -> None:
+    """Our headers on every answer, aiohttp's version banner replaced."""
+    headers["Content-Security-Policy"] = CSP
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    headers.setdefault("Cache-Control", "no-store")
+    headers[hdrs.SERVER] = "kiosk"
+
+
+class _RequestHandler(RequestHandler):
+    """aiohttp's protocol with our answer to what its parser refuses (a malformed request
+    line or header): our page and headers, no version banner, nothing of the request echoed.
+    aiohttp still logs the error (through the redacting filter) and closes the connection."""
+
+    answer: Callable[[int], web.Response]
+
+    def handle_error(self, request: web.BaseRequest, status: int = 500,
+                     exc: BaseException | None = None, message: str | None = None) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)
+        response = self.answer(status)
+        response.force_close()
+        return response
 
 
 def wait_for_port(host: str, port: int, timeout: float = 5.0) -> bool:

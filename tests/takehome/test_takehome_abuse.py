@@ -59,7 +59,7 @@ def test_429_after_many_unknown_tokens(make_harness) -> None:
 
 
 def test_slow_client_is_cut_off_while_a_real_download_completes(make_harness, content) -> None:
-    harness = make_harness(Limits(header_timeout=2.0, idle_timeout=3.0))
+    harness = make_harness(Limits(first_byte_timeout=3.0, header_timeout=2.0, idle_timeout=3.0))
     issued = harness.issue()
     expected = content.variant("soothing-rhythm", "en-GB").audio_path.read_bytes()
     result: dict[str, object] = {}

@@ -18,6 +18,7 @@ from kiosk.doctor import FAIL, OK, WARN, check_phone_address
 from kiosk.store import open_db
 from kiosk.takehome import address, links
 from kiosk.takehome.server import wait_for_port
+from tests.takehome.conftest import copy_station
 
 
 def _addr(ip: str) -> SimpleNamespace:
@@ -83,9 +84,9 @@ def test_doctor_phone_address(make_harness, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, content, monkeypatch):
-    settings = _settings(tmp_path, public_address="127.0.0.1", bind="127.0.0.1", port=0)
-    monkeypatch.setattr(cli_takehome, "lookup_factory", lambda db, s: content.variant)
+def cli_env(tmp_path: Path, station_template):
+    data = copy_station(station_template, tmp_path / "station")
+    settings = _settings(data, public_address="127.0.0.1", bind="127.0.0.1", port=0)
     obj = CliContext(None, False)
     obj._settings = settings
     return obj

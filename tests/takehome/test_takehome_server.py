@@ -83,7 +83,7 @@ def test_downloads_are_byte_identical_with_attachment(harness, content) -> None:
 
 
 def test_ranges(harness, content) -> None:
-    issued = harness.issue()
+    issued = harness.issue(downloads=20)  # every answer below spends bytes of the file
     data = _variant(content).audio_path.read_bytes()
     size = len(data)
     url = harness.path(issued.token, "/play/1")
@@ -156,10 +156,6 @@ def test_downloads_limit_counts_completed_downloads_only(harness, content) -> No
     assert counted() == 0
     assert harness.request(audio, headers={"Range": f"bytes={half}-"})[2] == data[half:]
     assert eventually(lambda: counted() == 1)
-    # the player route never counts
-    for _ in range(3):
-        assert harness.request(harness.path(issued.token, "/play/1"))[0] == 200
-    assert counted() == 1
     # a download cut short does not count
     with socket.create_connection(("127.0.0.1", harness.port)) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
