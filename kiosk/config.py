@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiosk.resources import CONFIG_TEMPLATE, checkout_config
+from kiosk.resources import DEMO_PACK as BUILTIN_DEMO_PACK
 from kiosk.validation import (
     describe_value,
     did_you_mean,
@@ -26,10 +28,8 @@ from kiosk.validation import (
     one_of,
 )
 
-REPO_DIR = Path(__file__).resolve().parents[1]
-ASSETS_DIR = REPO_DIR / "assets"
-DEFAULT_CONFIG_PATH = REPO_DIR / "config.toml"
-BUILTIN_DEMO_PACK = ASSETS_DIR / "demo" / "pack"
+# The shipped config with every key commented (in a checkout, the project's config.toml).
+DEFAULT_CONFIG_PATH = CONFIG_TEMPLATE.resolve()
 
 
 class ConfigError(Exception):
@@ -304,8 +304,9 @@ def settings_from_mapping(raw: dict[str, Any], config_path: Path) -> Settings:
 
 
 def config_path_from_env(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """--config wins, then KIOSK_CONFIG, then the config.toml at the project's root."""
-    chosen = explicit or os.environ.get("KIOSK_CONFIG") or DEFAULT_CONFIG_PATH
+    """--config wins, then KIOSK_CONFIG, then the checkout's config.toml when kiosk runs from
+    a source checkout, else config.toml in the current folder (an installed kiosk)."""
+    chosen = explicit or os.environ.get("KIOSK_CONFIG") or checkout_config() or "config.toml"
     return Path(chosen).expanduser().resolve()
 
 
@@ -314,7 +315,9 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     try:
         text = config_path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(config_path, ["the file does not exist"]) from None
+        raise ConfigError(config_path, [
+            f"the file does not exist (to make one, copy the commented template {DEFAULT_CONFIG_PATH})"
+        ]) from None
     except OSError as exc:
         raise ConfigError(config_path, [f"cannot be read: {exc.strerror}"]) from None
     except UnicodeDecodeError as exc:

@@ -2,6 +2,10 @@
 
 Settings are loaded on first use, so `--help` works even with a broken config.toml, while
 every command that does something refuses to start until the config is fixed.
+
+`kiosk --help` should cost little more than importing click: the command modules import
+what a command needs (the database, aiohttp, numpy, even the config loader) inside it, when
+it runs. tests/test_cli_imports.py holds this; bench/cli.py measures it.
 """
 
 from __future__ import annotations
@@ -9,12 +13,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from kiosk import __version__
-from kiosk.config import ConfigError, Settings, load_settings
-from kiosk.logs import setup_logging
+if TYPE_CHECKING:
+    from kiosk.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,9 @@ class CliContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from kiosk.config import ConfigError, load_settings
+            from kiosk.logs import setup_logging
+
             try:
                 self._settings = load_settings(self.config_path)
             except ConfigError as exc:
@@ -39,6 +46,15 @@ class CliContext:
                 raise SystemExit(EXIT_CONFIG) from None
             self.log_path = setup_logging(self._settings.log_dir, verbose=self.verbose)
         return self._settings
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from kiosk import __version__  # importlib.metadata: 20 ms that only --version needs
+
+    click.echo(f"kiosk {__version__}")
+    ctx.exit()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,7 +66,8 @@ class CliContext:
     help="The settings file to use (default: config.toml beside the program, or $KIOSK_CONFIG).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Write debugging detail to the log file.")
-@click.version_option(__version__, prog_name="kiosk", message="%(prog)s %(version)s")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="Show the version and exit.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """kiosk: an offline listening station for therapy clinics.

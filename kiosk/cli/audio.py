@@ -16,23 +16,17 @@ from typing import Any
 import click
 
 from kiosk.audio.api import BaseListener, PlayerError, PlayerState
+from kiosk.words import format_clock
 
 log = logging.getLogger(__name__)
 
 EXIT_PLAYBACK_FAILED = 1
 
 
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def progress_line(position: float, duration: float, volume: float, width: int = 24) -> str:
     done = 0 if duration <= 0 else min(width, int(width * position / duration))
     bar = "#" * done + "-" * (width - done)
-    return f"{_clock(position)} / {_clock(duration)} [{bar}] volume {round(volume * 100)}%"
+    return f"{format_clock(position)} / {format_clock(duration)} [{bar}] volume {round(volume * 100)}%"
 
 
 class _Watcher(BaseListener):
@@ -118,7 +112,7 @@ def play(obj: Any, exercise_id: str | None, lang: str | None, start: float, seco
                     f"--start {start:g} is past the end of the track ({player.duration:.1f} s)")
             player.seek(start)
         click.echo(f"Playing {path.name} on {player.device_label} "
-                   f"({_clock(player.duration)}, volume cap {round(player.volume_cap * 100)}%)")
+                   f"({format_clock(player.duration)}, volume cap {round(player.volume_cap * 100)}%)")
         t0 = time.monotonic()
         player.play()
         last_line = 0.0
@@ -142,7 +136,7 @@ def play(obj: Any, exercise_id: str | None, lang: str | None, start: float, seco
             click.echo("\r" + progress_line(position, player.duration, player.volume))
         if watcher.failed.is_set():
             raise click.ClickException(f"playback stopped: {watcher.errors[-1]}")
-        end = "the end" if watcher.ended.is_set() else _clock(position)
+        end = "the end" if watcher.ended.is_set() else format_clock(position)
         click.echo(f"Played {played:.1f} s, to {end}; output underruns: {player.underruns}")
     except KeyboardInterrupt:
         player.pause()

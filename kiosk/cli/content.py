@@ -11,14 +11,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-import sqlite_utils
 
 from kiosk.cli import CliContext
-from kiosk.content import Catalogue, ContentBusy, ExerciseListing, PackRefused, import_pack
-from kiosk.store import StoreError, open_db
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from kiosk.content import Catalogue, ExerciseListing
 
 EXIT_REFUSED = 1
 
@@ -27,6 +29,9 @@ __all__ = ["COMMANDS", "hide", "import_", "list_", "remove", "search", "show"]
 
 @contextmanager
 def _catalogue(obj: CliContext) -> Iterator[tuple[sqlite_utils.Database, Catalogue]]:
+    from kiosk.content import Catalogue
+    from kiosk.store import StoreError, open_db
+
     settings = obj.settings
     try:
         db = open_db(settings.db_path)
@@ -81,6 +86,8 @@ def import_(obj: CliContext, path: Path, force: bool, check_only: bool) -> None:
     Everything is checked first and every problem is listed at once, with the file and
     line. A refused pack changes nothing. A newer version of an installed pack replaces it.
     """
+    from kiosk.content import ContentBusy, PackRefused, import_pack
+
     with _catalogue(obj) as (db, _):
         label = "Checking" if check_only else "Importing"
         with click.progressbar(length=1000, label=f"{label} {path.name}", show_eta=False,
@@ -146,6 +153,8 @@ def search(obj: CliContext, text: str, as_json: bool) -> None:
 @click.pass_obj
 def remove(obj: CliContext, exercise_id: str) -> None:
     """Remove an exercise and its files from the station (import its pack again to undo)."""
+    from kiosk.content import ContentBusy
+
     with _catalogue(obj) as (_, catalogue):
         try:
             found = catalogue.remove(exercise_id)

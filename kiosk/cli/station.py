@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from kiosk.cli import CliContext
-from kiosk.doctor import FAIL, display_available, run_checks
 
 EXIT_NO_DISPLAY = 3
 
@@ -17,6 +16,8 @@ EXIT_NO_DISPLAY = 3
 @click.pass_obj
 def run(obj: CliContext, start_id: str | None, take_home_id: str | None, lang: str | None) -> None:
     """Start the station: the touchscreen, the audio engine and the take-home server."""
+    from kiosk.doctor import display_available
+
     settings = obj.settings
     ok, detail = display_available()
     if not ok:
@@ -36,6 +37,8 @@ def run(obj: CliContext, start_id: str | None, take_home_id: str | None, lang: s
 @click.pass_obj
 def doctor(obj: CliContext) -> None:
     """Check the station's health: config, display, audio, database, disk, network."""
+    from kiosk.doctor import FAIL, run_checks
+
     results = run_checks(obj.settings)
     width = max(len(r.name) for r in results)
     for r in results:

@@ -7,24 +7,23 @@ import signal
 import time
 from datetime import datetime
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from kiosk.cli import CliContext
-from kiosk.store import open_db
-from kiosk.takehome import links as links_mod
-from kiosk.takehome.address import public_address, public_base_url
-from kiosk.takehome.pages import format_size
-from kiosk.takehome.qr import qr_terminal
-from kiosk.takehome.server import (
-    LookupFactory,
-    TakeHomeError,
-    TakeHomeServer,
-    default_lookup_factory,
-)
 
-# Tests replace this with a stand-in catalogue.
-lookup_factory: LookupFactory = default_lookup_factory
+if TYPE_CHECKING:
+    from kiosk.takehome.server import LookupFactory
+
+# Tests replace this with a stand-in catalogue; None is the real one (imported when used).
+lookup_factory: LookupFactory | None = None
+
+
+def _lookup_factory() -> LookupFactory:
+    from kiosk.takehome.server import default_lookup_factory
+
+    return lookup_factory or default_lookup_factory
 
 
 def _when(moment: datetime) -> str:
@@ -44,12 +43,18 @@ def link(obj: CliContext, exercise_ids: tuple[str, ...], lang: str | None, days:
 
     The QR code is drawn in the terminal; the link's address is the last line printed.
     """
+    from kiosk.store import open_db
+    from kiosk.takehome import links as links_mod
+    from kiosk.takehome.address import public_address
+    from kiosk.takehome.qr import qr_terminal
+    from kiosk.words import format_size
+
     settings = obj.settings
     th = settings.take_home
     lang = lang or settings.languages.default
     db = open_db(settings.db_path)
     try:
-        lookup = lookup_factory(db, settings)
+        lookup = _lookup_factory()(db, settings)
         titles = []
         for exercise_id in exercise_ids:
             variant = lookup(exercise_id, lang)
@@ -86,6 +91,9 @@ def link(obj: CliContext, exercise_ids: tuple[str, ...], lang: str | None, days:
 @click.pass_obj
 def links_command(obj: CliContext, as_json: bool) -> None:
     """List the take-home links that still work, by their short id (newest first)."""
+    from kiosk.store import open_db
+    from kiosk.takehome import links as links_mod
+
     db = open_db(obj.settings.db_path)
     try:
         views = links_mod.live_links(db)
@@ -124,6 +132,9 @@ def links_command(obj: CliContext, as_json: bool) -> None:
 @click.pass_obj
 def revoke(obj: CliContext, link_ref: str) -> None:
     """Stop a take-home link from working, by its short id (see `kiosk links`) or full token."""
+    from kiosk.store import open_db
+    from kiosk.takehome import links as links_mod
+
     db = open_db(obj.settings.db_path)
     try:
         done = links_mod.revoke(db, link_ref)
@@ -147,8 +158,11 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 @click.pass_obj
 def serve(obj: CliContext) -> None:
     """Run the take-home server alone, in the foreground, until Ctrl-C."""
+    from kiosk.takehome.address import public_base_url
+    from kiosk.takehome.server import TakeHomeError, TakeHomeServer
+
     settings = obj.settings
-    server = TakeHomeServer(settings, lookup_factory=lookup_factory)
+    server = TakeHomeServer(settings, lookup_factory=_lookup_factory())
     try:
         server.start()
     except TakeHomeError as exc:

@@ -10,18 +10,15 @@ import tomllib
 from pathlib import Path
 
 import click
-import tomlkit
 
 from kiosk.cli import CliContext
-from kiosk.config import ConfigError, settings_from_mapping
-from kiosk.store import StoreError, open_db
-from kiosk.therapist.pin import LOCKOUT_FILE_NAME, hash_pin, validate_new_pin, write_atomically
-from kiosk.usage import counts, daily_counts, daily_csv, window
 
 log = logging.getLogger(__name__)
 
 
 def _check_pin(value: str) -> str:
+    from kiosk.therapist.pin import validate_new_pin
+
     problems = validate_new_pin(value)
     if problems:
         # click.prompt shows this and asks again; the PIN itself is never part of it.
@@ -32,6 +29,11 @@ def _check_pin(value: str) -> str:
 def write_pin_hash(config_path: Path, pin_hash: str) -> None:
     """Sets `therapist.pin_hash` in the config file, keeping its comments and layout, its
     permissions and owner. Written atomically: a crash leaves the old file or the new one."""
+    import tomlkit
+
+    from kiosk.config import settings_from_mapping
+    from kiosk.therapist.pin import write_atomically
+
     text = config_path.read_text(encoding="utf-8")
     doc = tomlkit.parse(text)
     section = doc.get("therapist")
@@ -60,6 +62,9 @@ def set_pin(obj: CliContext) -> None:
     config file, keeping its comments. Setting a PIN also clears a PIN pad lockout.
     Restart the station afterwards.
     """
+    from kiosk.config import ConfigError
+    from kiosk.therapist.pin import LOCKOUT_FILE_NAME, hash_pin
+
     settings = obj.settings
     config_path = settings.config_path
     if not os.access(config_path, os.W_OK) or not os.access(config_path.parent, os.W_OK):
@@ -104,6 +109,9 @@ def stats(obj: CliContext, days: int, as_csv: bool) -> None:
     Nothing about any person is recorded; only what was played or handed out, and when.
     Example: kiosk stats --days 90 --csv > usage.csv
     """
+    from kiosk.store import StoreError, open_db
+    from kiosk.usage import counts, daily_counts, daily_csv, window
+
     settings = obj.settings
     try:
         db = open_db(settings.db_path)

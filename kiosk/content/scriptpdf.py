@@ -19,9 +19,10 @@ from typing import BinaryIO, cast
 
 from fpdf import FPDF
 
+from kiosk.resources import FONTS_DIR as FONT_DIR
+
 logger = logging.getLogger(__name__)
 
-FONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
 FAMILY = "DejaVuSans"
 STATION = "Kiosk listening station"
@@ -53,9 +54,8 @@ def _font_paths() -> dict[str, Path]:
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
         raise FontMissingError(
-            f"script PDF font missing: {', '.join(missing)}. The fonts ship in the "
-            "repository's assets/fonts folder; install kiosk from a full checkout "
-            "(pip install -e .) so that folder is beside the kiosk package."
+            f"script PDF font missing: {', '.join(missing)}. The fonts ship inside the "
+            "kiosk package (kiosk/_assets/fonts); reinstall kiosk with pip."
         )
     return paths
 

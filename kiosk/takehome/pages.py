@@ -17,6 +17,8 @@ from pathlib import Path
 from string import Template
 from typing import Protocol
 
+from kiosk.words import format_moment, format_size, whole_minutes
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -111,9 +113,6 @@ EN_US: dict[str, str] = {
 }
 
 STRINGS: dict[str, dict[str, str]] = {"en-GB": EN_GB, "en-US": EN_US}
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December"]
-DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
 def page_lang(lang: str, default: str = "en-GB") -> str:
@@ -128,27 +127,11 @@ def text(lang: str, key: str, **values: object) -> str:
 
 
 def format_date(moment: datetime, lang: str, tz: tzinfo | None = None) -> str:
-    """ "Tuesday 14 January 2025 at 17:30" (en-GB) or "Tuesday, January 14, 2025 at 5:30 PM"."""
-    local = moment.astimezone(tz)
-    day, month = DAYS[local.weekday()], MONTHS[local.month - 1]
-    if page_lang(lang) == "en-US":
-        hour = local.hour % 12 or 12
-        suffix = "AM" if local.hour < 12 else "PM"
-        return f"{day}, {month} {local.day}, {local.year} at {hour}:{local.minute:02d} {suffix}"
-    return f"{day} {local.day} {month} {local.year} at {local.hour:02d}:{local.minute:02d}"
-
-
-def format_size(size: int) -> str:
-    """Decimal units, as phones show them: "11.6 MB", "420 KB"."""
-    if size >= 1_000_000:
-        return f"{size / 1_000_000:.1f}\u00a0MB"  # no-break spaces: "481 KB" never splits
-    if size >= 1_000:
-        return f"{max(1, round(size / 1_000))}\u00a0KB"
-    return f"{size}\u00a0bytes"
+    return format_moment(moment, page_lang(lang), tz)
 
 
 def format_duration(seconds: float, lang: str) -> str:
-    minutes = max(1, round(seconds / 60))
+    minutes = whole_minutes(seconds)
     return text(lang, "minute") if minutes == 1 else text(lang, "about_minutes", n=minutes)
 
 

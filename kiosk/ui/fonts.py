@@ -1,5 +1,5 @@
-"""The station's fonts, shipped in assets/fonts/ (nothing is fetched, nothing assumed on the
-system). Noto Sans replaces Kivy's default so every Label uses it without saying so."""
+"""The station's fonts, shipped in assets/fonts/ inside the package (nothing is fetched,
+nothing assumed on the system). Noto Sans replaces Kivy's default so every Label uses it without saying so."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import logging
 
 from kivy.core.text import DEFAULT_FONT, LabelBase
 
-from kiosk.config import ASSETS_DIR
+from kiosk.resources import FONTS_DIR
 
 log = logging.getLogger(__name__)
 
-FONTS_DIR = ASSETS_DIR / "fonts"
 REGULAR = FONTS_DIR / "NotoSans-Regular.ttf"
 BOLD = FONTS_DIR / "NotoSans-Bold.ttf"
 

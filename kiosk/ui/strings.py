@@ -9,8 +9,10 @@ The clinic's own "Need help now?" words come from config.toml, not from here.
 from __future__ import annotations
 
 import logging
-from datetime import date
 from typing import Any
+
+from kiosk.words import format_clock, whole_minutes
+from kiosk.words import format_day as format_date
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +180,9 @@ EN_US: dict[str, str] = {
 
 TABLES: dict[str, dict[str, str]] = {"en-GB": EN_GB, "en-US": EN_US}
 
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"]
+
+__all__ = ["format_clock", "format_date", "format_minutes", "length_words", "missing_keys",
+           "table", "tr"]
 
 
 def table(lang: str) -> dict[str, str]:
@@ -199,29 +202,14 @@ def tr(key: str, lang: str, **values: Any) -> str:
     return text.format(**values) if values else text
 
 
-def format_date(day: date, lang: str) -> str:
-    """Dates in the reader's own order, with the month spelled out (never 03/04)."""
-    month = _MONTHS[day.month - 1]
-    if lang == "en-US":
-        return f"{month} {day.day}, {day.year}"
-    return f"{day.day} {month} {day.year}"
-
-
-def format_clock(seconds: float) -> str:
-    seconds = max(0, int(seconds + 0.5))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def format_minutes(seconds: float, lang: str) -> str:
     if seconds < 60:
         return tr("duration.under_minute", lang)
-    return tr("duration.minutes", lang, n=int(round(seconds / 60)))
+    return tr("duration.minutes", lang, n=whole_minutes(seconds))
 
 
 def length_words(seconds: float, lang: str) -> str:
-    minutes = max(1, int(round(seconds / 60)))
+    minutes = whole_minutes(seconds)
     if minutes == 1:
         return tr("exercise.length_one", lang)
     return tr("exercise.length", lang, minutes=minutes)
