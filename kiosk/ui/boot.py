@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STOP_CHECK_SECONDS = 0.2  # how soon a SIGTERM is acted on
+
 
 def prepare_kivy(settings: Settings) -> None:
     os.environ.setdefault("KIVY_NO_ARGS", "1")  # our CLI owns the command line
@@ -59,13 +61,24 @@ def run_ui(services: Services, *, start_id: str | None = None, take_home_id: str
 
     app = KioskApp(services, start_id=start_id, take_home_id=take_home_id, lang=lang)
 
+    from kivy.clock import Clock
+
+    stop_asked: list[int] = []
+
     def stop_gently(signum: int, frame: object) -> None:
         # systemd stops the station with SIGTERM: leave through the app's normal stop, so
-        # playback fades out and the parts shut down in order.
-        from kivy.clock import Clock
+        # playback fades out and the parts shut down in order. Only a note here: a signal
+        # handler runs between two bytecodes of the UI thread, which may be holding the
+        # Kivy clock's lock just then, and scheduling on the clock from here would wait for
+        # that lock for ever (bench/soak.py's signals hung a station that way).
+        stop_asked.append(signum)
 
-        log.info("received signal %s, stopping", signum)
-        Clock.schedule_once(lambda dt: app.stop(), 0)
+    def stop_if_asked(_dt: float) -> None:
+        if stop_asked:
+            log.info("received signal %s, stopping", stop_asked[0])
+            stop_asked.clear()
+            app.stop()
 
     signal.signal(signal.SIGTERM, stop_gently)
+    Clock.schedule_interval(stop_if_asked, STOP_CHECK_SECONDS)
     app.run()
