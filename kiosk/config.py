@@ -62,6 +62,7 @@ class DisplaySettings:
     lockdown: bool = False
     width: int = field(default=1280, metadata=_range(320, 7680))
     height: int = field(default=800, metadata=_range(240, 4320))
+    diagonal_inches: float = field(default=0.0, metadata=_range(0.0, 100.0))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from kiosk.ui.backend import Backend, StationBackend
 from kiosk.ui.fonts import register_fonts
 from kiosk.ui.idle import AutoLock, IdleAction, IdleWatch
 from kiosk.ui.playback import PlayerModel
-from kiosk.ui.theme import Theme
+from kiosk.ui.theme import Theme, text_scale_for
 from kiosk.ui.worker import Worker
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 KEY_ESCAPE = 27
 KEY_F1 = 282
 KEY_F4 = 285
-LARGE_TEXT_SCALE = 1.3
 IDLE_TICK_SECONDS = 0.25
 
 
@@ -63,8 +62,13 @@ class KioskApp(App):
 
     lang = StringProperty("en-GB")
     theme = ObjectProperty(theme.CALM)
+    # Text size: 0 normal, 1 larger, 2 largest (theme.TEXT_STEPS); large_text is "not normal".
+    text_step = NumericProperty(0)
     large_text = BooleanProperty(False)
-    text_scale = NumericProperty(1.0)
+    text_scale = NumericProperty(text_scale_for(0))
+    # The controls every screen shares (top bar, keys) stop growing at "Larger": their words
+    # are then 4.8 mm high already, and at 200% they would leave no room for the screen itself.
+    chrome_scale = NumericProperty(text_scale_for(0))
     high_contrast = BooleanProperty(False)
     exercise = ObjectProperty(None, allownone=True)  # the exercise on screen, None between visitors
     # False when take-home is switched off or its server could not start: the button hides.
@@ -93,6 +97,7 @@ class KioskApp(App):
         self.banner: Any = None
         self.playback: PlayerModel
         self._help: Any = None
+        self._display: Any = None
         self._still_there: Any = None
         self._beats: Any = None
         self.auto_lock = AutoLock(self.settings.therapist.auto_lock_minutes * 60)
@@ -101,6 +106,7 @@ class KioskApp(App):
     # -- building ---------------------------------------------------------------------------
     def build(self) -> StationRoot:
         ExceptionManager.add_handler(self._exception_handler)
+        self._size_for_the_panel()
         register_fonts()
         self.worker.start()
         # The engine was started by the services, its process coming up while this window does.
@@ -135,6 +141,19 @@ class KioskApp(App):
         Clock.schedule_interval(self._idle_tick, IDLE_TICK_SECONDS)
         return root
 
+    def _size_for_the_panel(self) -> None:
+        """Makes a dp 1/160 inch on this panel, before any widget is made (the kv's sizes are
+        worked out once, as each widget is built)."""
+        from kivy.metrics import Metrics
+
+        Metrics.density = theme.density_for(self.settings.display.diagonal_inches, *Window.size)
+
+    @property
+    def px_per_mm(self) -> float:
+        from kivy.metrics import dp
+
+        return float(dp(theme.KIVY_DPI / theme.MM_PER_INCH))
+
     def add_screen(self, screen: Screen) -> None:
         """Therapist mode adds its screens here; a screen with `forget()` is wiped on reset."""
         self.manager.add_widget(screen)
@@ -159,7 +178,7 @@ class KioskApp(App):
             self._beats.cancel()
         Window.unbind(on_request_close=self._on_request_close, on_keyboard=self._on_keyboard,
                       on_touch_down=self._on_any_touch, on_draw=self._first_frame)
-        for view in (self._help, self._still_there, self._leave_dialog):
+        for view in (self._help, self._still_there, self._leave_dialog, self._display):
             if view is not None:
                 view.dismiss(animation=False)
         playback = getattr(self, "playback", None)
@@ -178,10 +197,16 @@ class KioskApp(App):
             self.lang = lang
 
     def toggle_text_size(self) -> None:
-        self.large_text = not self.large_text
+        self.text_step = (self.text_step + 1) % len(theme.TEXT_STEPS)
+
+    def on_text_step(self, _instance: Any, step: int) -> None:
+        self.text_scale = text_scale_for(int(step))
+        self.chrome_scale = min(self.text_scale, text_scale_for(1))
+        self.large_text = step > 0
 
     def on_large_text(self, _instance: Any, large: bool) -> None:
-        self.text_scale = LARGE_TEXT_SCALE if large else 1.0
+        if large != (self.text_step > 0):
+            self.text_step = 1 if large else 0
 
     def toggle_contrast(self) -> None:
         self.high_contrast = not self.high_contrast
@@ -193,9 +218,18 @@ class KioskApp(App):
         self.colors.apply(chosen)
         Window.clearcolor = chosen.background
 
+    def show_display_choices(self) -> None:
+        from kiosk.ui.widgets.dialogs import DisplayView
+
+        if self._display is None:
+            self._display = DisplayView()
+        self._display.open(animation=False)
+
     def show_help(self) -> None:
         from kiosk.ui.widgets.dialogs import HelpView
 
+        if self.playback.playing:
+            self.playback.toggle()  # whoever needs help now is not listening
         if self._help is None:
             self._help = HelpView()
         self._help.open(animation=False)
@@ -389,7 +423,7 @@ class KioskApp(App):
         log.info("clearing the station for the next visitor")
         self.worker.new_session()
         self.playback.forget()
-        for view in (self._help, self._still_there):
+        for view in (self._help, self._still_there, self._display):
             if view is not None and view.parent is not None:
                 view.dismiss(animation=False)
         if self.banner is not None:
@@ -400,7 +434,7 @@ class KioskApp(App):
             if forget is not None:
                 forget()
         self.lang = self.settings.languages.default
-        self.large_text = False
+        self.text_step = 0
         self.high_contrast = False
         self.idle.activity()
         self.go("attract")

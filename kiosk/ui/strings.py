@@ -28,6 +28,14 @@ EN_GB: dict[str, str] = {
     "top.high_contrast": "High contrast",
     "top.calm_colours": "Calm colours",
     "top.help_close": "Close",
+    "top.display": "Text and colours",
+    "display.text": "Text size",
+    "display.text_0": "Normal",
+    "display.text_1": "Larger",
+    "display.text_2": "Largest",
+    "display.colours": "Colours",
+    "display.calm": "Calm",
+    "display.high_contrast": "High contrast",
     "browse.title": "Choose an exercise",
     "browse.all": "All",
     "browse.search": "Search",
@@ -79,6 +87,10 @@ EN_GB: dict[str, str] = {
     "takehome.wifi_name": "Network: {ssid}",
     "takehome.failed": "The code could not be made just now. Please ask at reception.",
     "takehome.done": "Done",
+    "takehome.save_first": (
+        "The link opens only on the clinic\u2019s Wi-Fi. Save the audio and the script on your "
+        "phone before you leave."
+    ),
     "idle.title": "Still there?",
     "idle.body": "The screen will clear in {n} seconds, so the next person sees nothing of yours.",
     "idle.here": "I\u2019m here",
@@ -158,6 +170,8 @@ EN_US: dict[str, str] = {
     **EN_GB,
     "language.name": "English (US)",
     "top.calm_colours": "Calm colors",
+    "top.display": "Text and colors",
+    "display.colours": "Colors",
     "browse.searching_for": "Showing results for \u201c{query}\u201d",
     "takehome.consent": (
         "This gives you a QR code for your phone. It opens a private link to this exercise "

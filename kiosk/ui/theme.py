@@ -90,3 +90,35 @@ class Palette(EventDispatcher):
         for f in fields(theme):
             if f.name != "name":
                 setattr(self, f.name, getattr(theme, f.name))
+
+
+# -- physical sizes ----------------------------------------------------------------------------
+# Kivy's dp is 1/160 inch when its density matches the panel: the station sets that density
+# from the panel's diagonal (config.toml [display] diagonal_inches), so every dp in the kv is a
+# physical length and the sizes below hold on a 7-inch panel and a 22-inch one alike.
+KIVY_DPI = 160.0
+MM_PER_INCH = 25.4
+MIN_TARGET_MM = 9.0  # EN 301 549 / Section 508 402.4 reach and touch
+CAP_HEIGHT = 0.714  # Noto Sans: a capital letter's height, as a fraction of the font size
+# The body text (base_size 20 in the kv) at each text size: its capitals 2.8 mm high at
+# "Normal", 4.8 mm at "Larger" (Section 508 402.4's minimum), 5.6 mm at "Largest" (200%).
+BODY_BASE_SP = 20.0
+BODY_CAP_MM = 2.8
+TEXT_STEPS = (1.0, 4.8 / 2.8, 2.0)
+
+
+def density_for(diagonal_inches: float, width_px: int, height_px: int) -> float:
+    """Kivy's density for a panel of this diagonal and resolution (1.0 when not known)."""
+    if diagonal_inches <= 0 or width_px <= 0 or height_px <= 0:
+        return 1.0
+    return (width_px ** 2 + height_px ** 2) ** 0.5 / diagonal_inches / KIVY_DPI
+
+
+def text_scale_for(step: int) -> float:
+    """What the kv's base sizes (in sp) are multiplied by at text step `step`."""
+    normal = BODY_CAP_MM / (BODY_BASE_SP * CAP_HEIGHT * MM_PER_INCH / KIVY_DPI)
+    return normal * TEXT_STEPS[max(0, min(step, len(TEXT_STEPS) - 1))]
+
+
+def min_target_dp() -> float:
+    return MIN_TARGET_MM / MM_PER_INCH * KIVY_DPI

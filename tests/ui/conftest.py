@@ -40,7 +40,7 @@ def ui_settings(tmp_path: Path) -> Settings:
 def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Iterator[Callable[..., StationDriver]]:
     """Starts a real KioskApp in a real window (Xvfb) with its services; one per test.
 
-    launch(settings=..., backend=..., start_id=..., take_home_id=..., lang=...): the backend
+    launch(settings=..., backend=..., window_size=..., start_id=..., take_home_id=..., lang=...): the backend
     defaults to FakeBackend (tests/ui/fakes.py): the real catalogue holding a few test
     exercises, the real take-home links, QR codes and server on loopback; the services start a
     fake player (tests/ui/fakes.py fake_player), reached as `driver.backend.player`.
@@ -48,7 +48,8 @@ def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Itera
     started: list[tuple[Any, Services, Any]] = []
 
     def start(settings: Settings | None = None, backend: Any = None,
-              backend_factory: Callable[[Services], Any] | None = None, **deep_link: Any) -> StationDriver:
+              backend_factory: Callable[[Services], Any] | None = None,
+              window_size: tuple[int, int] | None = None, **deep_link: Any) -> StationDriver:
         from kiosk.ui.boot import prepare_kivy
 
         settings = settings or ui_settings
@@ -64,6 +65,14 @@ def launch(ui_settings: Settings, screenshot_dir: Path, tmp_path: Path) -> Itera
         backend = backend or FakeBackend(settings, services=services)
         app = KioskApp(services, backend=backend, **deep_link)
         started.append((app, services, backend))
+        # One window serves every test: sized (back) here, once this app is the running one,
+        # since the last test's widgets redo their kv when the window changes and kv's `app`
+        # would cache whichever app is running then.
+        from kivy.core.window import Window
+
+        wanted = window_size or (settings.display.width, settings.display.height)
+        if tuple(Window.size) != tuple(wanted):
+            Window.size = wanted
         app._run_prepare()  # what App.run() does before its main loop; we pump the loop ourselves
         EventLoop.ensure_window()
         app.dispatch("on_start")

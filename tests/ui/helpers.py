@@ -52,3 +52,12 @@ def tap_across(s: StationDriver, widget: Any, fraction_x: float) -> None:
     """A touch at a point across a widget (e.g. the seek bar), down and up in place."""
     x, y = widget.to_window(widget.x + widget.width * fraction_x, widget.center_y)
     s.tap_at(x, y)
+
+
+def player_control(s: StationDriver, name: str) -> Any:
+    """A control of the player's scrolling column (skips, seek bar, volume), scrolled into
+    view first, as a visitor would scroll to it on a small panel."""
+    control = s.ids("player")[name]
+    s.ids("player").more.scroll_to(control, padding=0, animate=False)
+    s.pump(0.05)
+    return control

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.ui.conftest import with_session
-from tests.ui.helpers import chip, tile, tile_ids, type_on_screen
+from tests.ui.helpers import chip, player_control, tile, tile_ids, type_on_screen
 
 pytestmark = pytest.mark.ui
 
@@ -41,13 +41,15 @@ def test_idle_reset_forgets_everything(launch, quick):
     s.tap(s.ids("browse").keyboard.key_button("done"))
     s.tap(next(b for b in s.ids("browse").languages.children if b.code == "en-US"))
     s.tap(s.ids("browse").top.ids.text_size_button)
+    s.tap(s.app._display.ids.t1)
+    s.tap(s.app._display.ids.close)
     s.tap(tile(s, "compassionate-other"))
     s.on("exercise")
     s.tap(s.ids("exercise").listen)
     s.on("player")
     s.wait_for(lambda: app.playback.playing)
-    s.tap(s.ids("player").louder)
-    s.tap(s.ids("player").louder)
+    s.tap(player_control(s, "louder"))
+    s.tap(player_control(s, "louder"))
     player = s.backend.player
     assert player.volume > player.start_volume
     s.tap(s.ids("player").play_pause)  # paused counts as not playing

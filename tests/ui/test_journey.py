@@ -26,6 +26,7 @@ from tests.ui.helpers import (
     chip,
     decode_qr,
     decode_qr_zbar,
+    player_control,
     tap_across,
     tile,
     tile_ids,
@@ -141,7 +142,7 @@ def test_the_whole_journey(launch, ui_settings, tmp_path, request, catalogue):
     # The language switch changes the tiles' variant and the screen's words.
     s.tap(next(b for b in s.ids("browse").languages.children if b.code == "en-US"))
     s.wait_for(lambda: app.lang == "en-US" and s.ids("browse").top.title == "Choose an exercise")
-    assert s.ids("browse").top.ids.contrast_button.text == "High contrast"
+    assert s.ids("browse").top.ids.text_size_button.text == "Text and colors"
     s.tap(s.ids("browse").clear_search)
     s.wait_for(lambda: tile_ids(s) == expected_ids(backend, "en-US"), what="all, in en-US")
     s.tap(next(b for b in s.ids("browse").languages.children if b.code == "en-GB"))
@@ -168,7 +169,7 @@ def test_the_whole_journey(launch, ui_settings, tmp_path, request, catalogue):
     script = s.ids("player").script
     cues = list(variant.cues)
     assert script.count == len(cues) and script.timed
-    tap_across(s, s.ids("player").seek, 0.5)
+    tap_across(s, player_control(s, "seek"), 0.5)
     s.wait_for(lambda: abs(player.position - variant.duration_seconds / 2) < variant.duration_seconds / 20,
                what="seek to the middle")
 
@@ -202,7 +203,7 @@ def test_the_whole_journey(launch, ui_settings, tmp_path, request, catalogue):
 
     # Back 15 s.
     before = player.position
-    s.tap(s.ids("player").back15)
+    s.tap(player_control(s, "back15"))
     s.pump(0.05)
     assert before - 16 < player.position < before - 13
 

@@ -133,9 +133,17 @@ def test_text_size_and_contrast_are_one_touch_away(station):
     station.on("browse")
     top = station.ids("browse").top
     station.tap(top.ids.text_size_button)
-    assert station.app.text_scale > 1.2
-    station.tap(top.ids.contrast_button)
-    assert station.app.theme is theme.HIGH_CONTRAST
+    choices = station.app._display
+    station.wait_for(lambda: choices.parent is not None, what="the text and colour choices")
+    assert choices.ids.t0.selected and choices.ids.calm.selected  # each names its state
+    station.tap(choices.ids.t1)
+    assert station.app.text_scale == theme.text_scale_for(1) and choices.ids.t1.selected
+    station.tap(choices.ids.contrast)
+    assert station.app.theme is theme.HIGH_CONTRAST and choices.ids.contrast.selected
+    station.pump(0.2)
+    station.screenshot("display-choices-high-contrast")
+    station.tap(choices.ids.close)
+    assert choices.parent is None
     station.pump(0.2)
     station.screenshot("browse-high-contrast")
 

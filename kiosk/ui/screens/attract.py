@@ -63,6 +63,8 @@ class AttractScreen(Screen):
             return bool(super().on_touch_up(touch))
         touch.ungrab(self)
         super().on_touch_up(touch)
-        if not touch.ud.get("therapist_gesture") and self.manager and self.manager.current == self.name:
+        on_help = self.ids.help.collide_point(*touch.pos)
+        if (not touch.ud.get("therapist_gesture") and not on_help and self.manager
+                and self.manager.current == self.name):
             App.get_running_app().begin()
         return True

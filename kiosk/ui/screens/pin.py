@@ -47,7 +47,7 @@ class PinScreen(Screen):
 
     def on_kv_post(self, base_widget: Any) -> None:
         for key in ("1", "2", "3", "4", "5", "6", "7", "8", "9", "delete", "0", "ok"):
-            button = PinKey(key=key, base_size=30 if len(key) == 1 else 24, min_height=dp(80),
+            button = PinKey(key=key, base_size=20 if len(key) == 1 else 15, min_height=dp(58),
                             primary=key == "ok")
             button.bind(on_release=lambda b: self.press(b.key))
             self.ids.pad.add_widget(button)

@@ -49,12 +49,27 @@ class SeekBar(Slider):
 
 
 class PlayerScreen(Screen):
+    portrait = BooleanProperty(False)
+
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self._shown_key = ""
 
     def on_kv_post(self, base_widget: Any) -> None:
         self.ids.script.bind(on_seek_request=lambda _w, s: self.seek(s))
+        self.bind(size=self.arrange)
+        self.arrange()
+
+    def arrange(self, *_args: Any) -> None:
+        """Portrait: the script first (on top), the controls under it; landscape: the
+        controls first (on the left)."""
+        self.portrait = self.height > self.width
+        body, controls, script = self.ids.body, self.ids.controls, self.ids.script_side
+        wanted = [controls, script] if self.portrait else [script, controls]  # children run last-first
+        if list(body.children) != wanted:
+            body.clear_widgets()
+            for child in reversed(wanted):
+                body.add_widget(child)
 
     def on_pre_enter(self, *args: Any) -> None:
         app = App.get_running_app()

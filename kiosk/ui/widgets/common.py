@@ -10,32 +10,65 @@ from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.metrics import dp, sp
-from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.properties import AliasProperty, BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
+from kiosk.ui.widgets.fitting import breaks_a_word, layout_lines, widest_word
+
 MIN_TOUCH_DP = 48
 THERAPIST_HOLD_SECONDS = 3.0
 
 
-class KLabel(Label):
-    """Text that follows the visitor's text size; `base_size` is in sp at normal size."""
+
+
+class Words(Label):
+    """A label that can tell a layout how wide its words are."""
+
+    def _get_widest_word(self) -> float:
+        return widest_word(self.text, self.font_size, self.bold)
+
+    def _get_line_width(self) -> float:
+        return widest_word(self.text.replace(" ", "\u00a0"), self.font_size, self.bold)
+
+    # The width its longest word needs, so that a layout can keep every word whole, and the
+    # width of all its words on one line.
+    widest_word = AliasProperty(_get_widest_word, bind=("text", "font_size", "bold"), cache=True)
+    line_width = AliasProperty(_get_line_width, bind=("text", "font_size", "bold"), cache=True)
+
+
+class KLabel(Words):
+    """Text that follows the visitor's text size; `base_size` is in sp at normal size.
+
+    `chrome`: grows only to "Larger" (theme: the shared controls). `fit_width`: when set, the
+    words shrink rather than break where the longest would not fit it (an address).
+    """
 
     base_size = NumericProperty(20)
     bold_text = BooleanProperty(False)
+    chrome = BooleanProperty(False)
+    fit_width = NumericProperty(0)
+    scale_cap = NumericProperty(0)  # when set, the text grows no further than this scale
 
 
-class KButton(ButtonBehavior, Label):
+class KButton(ButtonBehavior, Words):
     """A button as a calm, clearly outlined shape: never told apart by colour alone."""
 
     base_size = NumericProperty(20)
+    chrome = BooleanProperty(False)  # as KLabel's
+    fit_width = NumericProperty(0)
+    scale_cap = NumericProperty(0)
     primary = BooleanProperty(False)
     selected = BooleanProperty(False)
     wrap = BooleanProperty(True)  # False: one line, the button as wide as its words
-    min_height = NumericProperty(dp(56))
+    min_height = NumericProperty(dp(58))  # 9 mm where dp is the panel's (theme.MIN_TARGET_MM)
     hidden = BooleanProperty(False)  # no height, not drawn, not touchable
+
+
+class HelpButton(KButton):
+    """ "Need help now?" (the clinic's words from config.toml); it also pauses what plays."""
 
 
 TITLE_LINES = 2
@@ -56,25 +89,21 @@ class TopBar(BoxLayout):
         label = self.ids.title_label
         self.bind(title=self._fit_title)
         label.bind(width=self._fit_title)
-        App.get_running_app().bind(text_scale=self._fit_title)
+        App.get_running_app().bind(chrome_scale=self._fit_title)
 
     def _fit_title(self, *_args: Any) -> None:
         """The largest title size, in steps of a tenth, at which the title's words wrap into
-        two lines of the room it has (laid out without drawing: cheap, and only when the
-        title, its room or the text size change)."""
-        from kivy.core.text import Label as CoreLabel
-
+        two lines of the room it has with no word broken (laid out without drawing: cheap,
+        and only when the title, its room or the text size change)."""
         label = self.ids.title_label
         if not self.title or label.width < 10:
             self.title_fit = 1.0
             return
-        full = sp(self.title_size) * App.get_running_app().text_scale
+        full = sp(self.title_size) * App.get_running_app().chrome_scale
         fit = 1.0
         while fit > SMALLEST_TITLE:
-            core = CoreLabel(text=self.title, font_size=full * fit, font_name=label.font_name,
-                             bold=True, text_size=(label.width, None))
-            core.render()  # lays the lines out; no texture is made
-            if len(core._cached_lines) <= TITLE_LINES:
+            lines = layout_lines(self.title, full * fit, label.width, bold=True)
+            if len(lines) <= TITLE_LINES and not breaks_a_word(self.title, full * fit, label.width, True):
                 break
             fit = round(fit - 0.1, 1)
         self.title_fit = max(fit, SMALLEST_TITLE)

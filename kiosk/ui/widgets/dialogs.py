@@ -15,6 +15,10 @@ class HelpView(ModalView):
     pass
 
 
+class DisplayView(ModalView):
+    pass
+
+
 class StillThereView(ModalView):
     seconds_left = NumericProperty(0)
 

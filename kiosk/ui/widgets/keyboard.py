@@ -32,6 +32,7 @@ class OnScreenKeyboard(BoxLayout):
     text = StringProperty("")
     key_height = NumericProperty(0)
     shown = BooleanProperty(False)
+    compact = BooleanProperty(False)  # no row of digits
 
     __events__ = ("on_done",)
 
@@ -64,14 +65,33 @@ class OnScreenKeyboard(BoxLayout):
     def on_kv_post(self, base_widget: Any) -> None:
         # Kivy applies the kv rule after __init__ when this keyboard is built by another
         # rule, so the rows are added here, where `ids` exist.
+        self._lines: list[BoxLayout] = []
+        self.bind(key_height=lambda _k, _h: self.on_compact(self, self.compact))
         for row in ROWS:
             line = BoxLayout(spacing=self.spacing, size_hint_y=None, height=self.key_height)
-            self.bind(key_height=line.setter("height"))
+            self._lines.append(line)
             for char in row:
                 button = KeyButton(key=char, text=char.upper(), base_size=22)
                 button.bind(on_release=self._typed)
                 line.add_widget(button)
             self.ids.rows.add_widget(line)
+        self.on_compact(self, self.compact)
+
+    def on_compact(self, _instance: Any, compact: bool) -> None:
+        """A short panel: no digits, and the keys' letters at the normal size (they are
+        glyphs to find, not words to read), so that some results stay in view."""
+        from kiosk.ui.theme import text_scale_for
+
+        lines = getattr(self, "_lines", [])
+        cap = text_scale_for(0) if compact else 0
+        for line in lines:
+            for button in line.children:
+                button.scale_cap = cap
+        for i, line in enumerate(lines):
+            gone = compact and ROWS[i].isdigit()
+            line.height = 0 if gone else self.key_height
+            line.opacity = 0 if gone else 1
+            line.disabled = gone
 
     def _typed(self, button: KeyButton) -> None:
         self.press(button.key)
