@@ -4,8 +4,9 @@
 kinds), `fake` (FakePlayer, the one fake, for the UI and audio tests), `player`
 (PortAudioPlayer, the engine), `remote` (RemotePlayer: the engine in its own process, what
 the station should use, and its EngineSnapshot), `unavailable` (UnavailablePlayer, when no
-engine could start), `decode` (the playback copy made at import), `devices` (for
-`kiosk doctor`). Importing this package does not load PortAudio.
+engine could start), `decode` (the playback copy made at import), `mp3scan` (an MP3's
+frame walk: whole and consistent, or why not; the importer's checks use it too), `devices`
+(for `kiosk doctor`). Importing this package does not load PortAudio.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ The original MP3 stays what the client takes home.
 
 miniaudio stops quietly at damage in an MP3 (a truncated file or a run of junk just gives
 fewer frames), so before decoding we walk the MPEG frame headers with the import's walker
-(kiosk/content/mp3scan.py) and refuse a file it refuses, and after decoding we compare the frame
+(kiosk/audio/mp3scan.py) and refuse a file it refuses, and after decoding we compare the frame
 count with what the file's own header (Xing/LAME) promises.
 """
 
@@ -25,8 +25,8 @@ import miniaudio
 import numpy as np
 import soundfile
 
-import kiosk.content.mp3scan as mp3scan
-from kiosk.content.mp3scan import Mp3Error, Mp3Info
+from kiosk.audio import mp3scan
+from kiosk.audio.mp3scan import Mp3Error, Mp3Info
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class FileMissing(DecodeError):
 
 
 # ---------------------------------------------------------------------------------------
-# Is the file whole? The import's own frame walk (kiosk/content/mp3scan.py), with its messages.
+# Is the file whole? The import's own frame walk (kiosk/audio/mp3scan.py), with its messages.
 
 
 def scan_mp3(path: Path) -> Mp3Info:

@@ -13,8 +13,10 @@ take-home server) is imported from here. Inside the package:
 - lock.py       the content lock (ContentBusy)
 - integrity.py  checksums, leftovers after a crash, the doctor's content check
 - startup.py    the demo pack on first start
-- cues.py       WebVTT cues and read-along; mp3scan.py the MP3 frame walk;
-                scriptpdf.py script PDFs (import it by its path: fpdf2 is slow to load)
+- cues.py       WebVTT cues and read-along
+- scriptpdf.py  script PDFs (import it by its path: fpdf2 is slow to load)
+The MP3 frame walk the checks use is kiosk/audio/mp3scan.py: the decoder needs it too, and
+content may use audio, never the reverse.
 """
 
 from kiosk.content.catalogue import Catalogue

@@ -35,7 +35,7 @@ from kiosk.content import (
     import_demo_if_empty,
     import_pack,
 )
-from kiosk.content.mp3scan import Mp3Error, scan_mp3
+from kiosk.audio.mp3scan import Mp3Error, scan_mp3
 from kiosk.content.search import search_index_problems
 from kiosk.store import integrity_problems, open_db
 from tests.packfactory import (

@@ -11,7 +11,7 @@ from kiosk.content.faults import Fault
 from kiosk.content.importer.gather import Manifest, StagedFiles
 from kiosk.content.importer.session import ImportSession, StagedVariant
 from kiosk.content.manifest import MANIFEST, normal_path, version_key
-from kiosk.content.mp3scan import Mp3Error, Mp3Info, scan_mp3
+from kiosk.audio.mp3scan import Mp3Error, Mp3Info, scan_mp3
 
 __all__ = ["CUE_TOLERANCE_SECONDS", "Contents", "check_against_catalogue", "check_contents", "match_cues"]
 

@@ -14,7 +14,7 @@ from kiosk.content.importer.gather import StagedFiles
 from kiosk.content.importer.session import ImportSession, StagedVariant
 from kiosk.content.integrity import fsync_file
 from kiosk.content.manifest import PackSpec
-from kiosk.content.mp3scan import Mp3Info
+from kiosk.audio.mp3scan import Mp3Info
 
 __all__ = ["decode", "decode_to_playback_copy", "render_missing_pdfs"]
 
