@@ -10,8 +10,9 @@ The order matters:
 3. the database: migrations, leftovers of an interrupted import, the demo, old usage events;
 4. the systemd watchdog;
 5. the take-home server, bound before the screen shows (a busy port fails at once, clearly).
-The screen comes last (`run_station`) and gets this object: `settings`, `player` (None when
-the engine could not start), `plays`, `take_home` (None when off or unavailable), `watchdog`.
+The screen comes last: `kiosk run` hands it this object (the services never import the
+screen): `settings`, `player` (None when the engine could not start), `plays`, `take_home`
+(None when off or unavailable), `watchdog`.
 """
 
 from __future__ import annotations
@@ -123,13 +124,3 @@ class Services:
                 stop()
             except Exception:
                 log.exception("stopping %s failed", name)
-
-    def run_station(self, *, start_id: str | None = None, take_home_id: str | None = None,
-                    lang: str | None = None) -> None:
-        try:
-            self.start()
-            from kiosk.ui.boot import run_ui
-
-            run_ui(self, start_id=start_id, take_home_id=take_home_id, lang=lang)
-        finally:
-            self.stop()

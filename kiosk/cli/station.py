@@ -30,7 +30,13 @@ def run(obj: CliContext, start_id: str | None, take_home_id: str | None, lang: s
     from kiosk.services import Services
 
     services = Services(settings)
-    services.run_station(start_id=start_id, take_home_id=take_home_id, lang=lang)
+    try:
+        services.start()
+        from kiosk.ui.boot import run_ui  # after start: the engine's process comes up meanwhile
+
+        run_ui(services, start_id=start_id, take_home_id=take_home_id, lang=lang)
+    finally:
+        services.stop()
 
 
 @click.command()
