@@ -44,7 +44,7 @@ def test_the_player_is_started_with_the_play_counter_and_stopped_after_it_is_wri
     players: list[FakePlayer] = []
 
     def factory(s):
-        players.append(FakePlayer(volume_cap=s.audio.volume_cap, start_volume=s.audio.start_volume))
+        players.append(FakePlayer(volume_cap=s.audio.volume_cap, start_volume=s.audio.start_volume, speed=0))
         return players[-1]
 
     services = Services(settings, player_factory=factory)
@@ -57,7 +57,7 @@ def test_the_player_is_started_with_the_play_counter_and_stopped_after_it_is_wri
     services.player.play()
     services.player.advance(20.0)  # heard to the end
     services.stop()
-    assert players[0].calls[-1] == "close"
+    assert players[0].commands[-1] == "close"
     db = open_db(settings.db_path)
     try:
         rows = counts(db, 1)
