@@ -9,7 +9,10 @@ The order matters:
    the play counter listens to it from the start;
 3. the database: migrations, leftovers of an interrupted import, the demo, old usage events;
 4. the systemd watchdog;
-5. the take-home server, bound before the screen shows (a busy port fails at once, clearly).
+5. the take-home server: under `kiosk run` on a thread of its own once the screen's first
+   frame is up (start_take_home_soon: aiohttp is a third of the start-up); a take-home asked
+   for before it is up waits for it (wait_for_take_home), and one that cannot start is
+   logged, hidden on the screen and named by `kiosk doctor`.
 The screen comes last: `kiosk run` hands it this object (the services never import the
 screen): `settings`, `player` (None when the engine could not start), `plays`, `take_home`
 (None when off or unavailable), `watchdog`.
@@ -17,7 +20,9 @@ screen): `settings`, `player` (None when the engine could not start), `plays`, `
 
 from __future__ import annotations
 
+import enum
 import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -36,6 +41,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PlayerFactory = Callable[[Settings], Player]
+
+
+class TakeHomeState(enum.Enum):
+    OFF = "off"  # [take_home] enabled = false
+    NOT_STARTED = "not started"
+    STARTING = "starting"
+    RUNNING = "running"
+    UNAVAILABLE = "unavailable"  # it could not start: the log and `kiosk doctor` say why
 
 
 def open_station_player(settings: Settings) -> Player:
@@ -57,12 +70,19 @@ class Services:
         self.plays = PlayCounter(self.usage.record)
         self.player: Player | None = None
         self.take_home: TakeHomeServer | None = None
+        self.take_home_state = (TakeHomeState.NOT_STARTED if settings.take_home.enabled
+                                else TakeHomeState.OFF)
+        self._take_home_settled = threading.Event()
+        if not settings.take_home.enabled:
+            self._take_home_settled.set()
 
     def open_db(self) -> sqlite_utils.Database:
         """A connection for the calling thread (each thread its own)."""
         return open_db(self.settings.db_path)
 
-    def start(self) -> None:
+    def start(self, *, take_home_later: bool = False) -> None:
+        """Starts every part; with `take_home_later`, all but the take-home server, which the
+        screen starts once its first frame is up (start_take_home_soon)."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.usage.start()
         self._stops.append(("usage writer", self.usage.stop))
@@ -70,7 +90,38 @@ class Services:
         self._prepare_database()
         self.watchdog.start()
         self._stops.append(("watchdog", self.watchdog.stop))
-        self._start_take_home()
+        if not take_home_later:
+            self._start_take_home()
+
+    def start_take_home_soon(self, then: Callable[[TakeHomeState], object] = lambda _s: None) -> None:
+        """Starts the take-home server on a thread of its own; `then(state)` is called on that
+        thread once it is running or has failed. A no-op once started.
+
+        Why later and aside: importing aiohttp and starting its loop is a third of the
+        station's start-up (bench/ui.py), and no phone needs the server before a visitor has
+        chosen an exercise, so the attract screen is drawn first."""
+        if self.take_home_state is not TakeHomeState.NOT_STARTED:
+            return
+        self.take_home_state = TakeHomeState.STARTING
+
+        def run() -> None:
+            try:
+                self._start_take_home()
+            except Exception:
+                log.exception("the take-home server could not start")
+            then(self.take_home_state)
+
+        thread = threading.Thread(target=run, name="takehome-start", daemon=True)
+        # Stopping while it still starts waits for it; its server's own stop comes after.
+        self._stops.append(("take-home start", lambda: thread.join(35)))
+        thread.start()
+
+    def wait_for_take_home(self, timeout: float = 35.0) -> TakeHomeServer | None:
+        """The take-home server once its start has settled (None when off or unavailable);
+        starts it first if nobody has. Never call it on the UI thread."""
+        self.start_take_home_soon()
+        self._take_home_settled.wait(timeout)
+        return self.take_home
 
     def _start_player(self) -> None:
         try:
@@ -104,18 +155,25 @@ class Services:
     def _start_take_home(self) -> None:
         if not self.settings.take_home.enabled:
             return
-        from kiosk.takehome.server import TakeHomeError, TakeHomeServer
-
-        server = TakeHomeServer(self.settings)
         try:
-            server.start()
-        except TakeHomeError as exc:
-            # The station is still worth having without take-home: the screen hides it and
-            # `kiosk doctor` names the cause.
-            log.error("take-home is unavailable: %s", exc)
-            return
-        self.take_home = server
-        self._stops.append(("take-home server", server.stop))
+            from kiosk.takehome.server import TakeHomeError, TakeHomeServer
+
+            server = TakeHomeServer(self.settings)
+            try:
+                server.start()
+            except TakeHomeError as exc:
+                # The station is still worth having without take-home: the screen hides it
+                # and `kiosk doctor` names the cause.
+                log.error("take-home is unavailable: %s", exc)
+                self.take_home_state = TakeHomeState.UNAVAILABLE
+                return
+            self.take_home = server
+            self._stops.append(("take-home server", server.stop))
+            self.take_home_state = TakeHomeState.RUNNING
+        finally:
+            if self.take_home_state is not TakeHomeState.RUNNING:
+                self.take_home_state = TakeHomeState.UNAVAILABLE
+            self._take_home_settled.set()
 
     def stop(self) -> None:
         while self._stops:

@@ -31,7 +31,7 @@ def run(obj: CliContext, start_id: str | None, take_home_id: str | None, lang: s
 
     services = Services(settings)
     try:
-        services.start()
+        services.start(take_home_later=True)  # the screen starts it after its first frame
         from kiosk.ui.boot import run_ui  # after start: the engine's process comes up meanwhile
 
         run_ui(services, start_id=start_id, take_home_id=take_home_id, lang=lang)

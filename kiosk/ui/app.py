@@ -20,11 +20,12 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk.audio.api import call_now
 from kiosk.audio.unavailable import UnavailablePlayer
+from kiosk.services import TakeHomeState
 from kiosk.ui import strings, theme
 from kiosk.ui.backend import Backend, StationBackend
 from kiosk.ui.fonts import register_fonts
 from kiosk.ui.idle import AutoLock, IdleAction, IdleWatch
-from kiosk.ui.playback import PlayerModel
+from kiosk.ui.playback import PlayerModel, clock_dispatch
 from kiosk.ui.theme import Theme, text_scale_for
 from kiosk.ui.worker import Worker
 
@@ -88,7 +89,9 @@ class KioskApp(App):
         self.backend: Backend = backend or StationBackend(self.settings, services)
         self.lang = self.settings.languages.default
         self.colors = theme.Palette()
-        self.take_home_available = self.settings.take_home.enabled and services.take_home is not None
+        # Shown while the server is still starting (it almost always comes up); hidden if not.
+        self.take_home_available = services.take_home_state in (
+            TakeHomeState.NOT_STARTED, TakeHomeState.STARTING, TakeHomeState.RUNNING)
         self.idle = IdleWatch(self.settings.session.idle_timeout_seconds,
                               self.settings.session.still_there_seconds)
         self._exception_handler = _LogAndCarryOn()
@@ -170,6 +173,11 @@ class KioskApp(App):
         Window.unbind(on_draw=self._first_frame)
         log.info("first frame drawn: the %s screen is on show", self.current_screen)
         self.services.watchdog.ready()
+        self.services.start_take_home_soon(
+            then=lambda state: clock_dispatch(lambda: self._take_home_settled(state)))
+
+    def _take_home_settled(self, state: TakeHomeState) -> None:
+        self.take_home_available = state is TakeHomeState.RUNNING
 
     def on_stop(self) -> None:
         self.services.watchdog.stopping()

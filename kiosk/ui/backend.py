@@ -160,7 +160,8 @@ class StationBackend:
         return counts(db, days)
 
     def _addresses(self, issued: IssuedLink) -> tuple[str, str]:
-        server = self.services.take_home if self.services is not None else None
+        # On the worker thread: a take-home asked for while the server still starts waits.
+        server = self.services.wait_for_take_home() if self.services is not None else None
         if server is not None:
             url = server.url_for(issued.token)
         else:
