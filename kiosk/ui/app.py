@@ -122,7 +122,7 @@ class KioskApp(App):
         Window.bind(on_request_close=self._on_request_close, on_keyboard=self._on_keyboard,
                     on_touch_down=self._on_any_touch)
         # Widgets import their kv on import; that needs the app's fonts registered first.
-        from kiosk.ui.screens import client_screens
+        from kiosk.ui.screens import first_screen
         from kiosk.ui.widgets.common import Banner
 
         root = StationRoot()
@@ -134,12 +134,8 @@ class KioskApp(App):
         # whole in the first frame.
         self.manager = ScreenManager(transition=NoTransition())
         root.add_widget(self.manager)
-        for name, screen_class in client_screens():
-            self.add_screen(screen_class(name=name))
-        from kiosk.ui.screens import therapist_screens
-
-        for name, screen_class in therapist_screens():
-            self.add_screen(screen_class(name=name))
+        name, screen_class = first_screen()
+        self.add_screen(screen_class(name=name))
         self.manager.current = "attract"
         Clock.schedule_interval(self._idle_tick, IDLE_TICK_SECONDS)
         return root
@@ -157,6 +153,20 @@ class KioskApp(App):
 
         return float(dp(theme.KIVY_DPI / theme.MM_PER_INCH))
 
+    def build_the_other_screens(self, *_args: Any) -> None:
+        """Every screen but attract, built once: straight after the first frame, or sooner if
+        something asks for one (a deep link)."""
+        if self.manager.has_screen("browse"):
+            return
+        from kiosk.ui.screens import other_screens
+
+        for name, screen_class in other_screens():
+            self.add_screen(screen_class(name=name))
+
+    def screen(self, name: str) -> Screen:
+        self.build_the_other_screens()
+        return self.manager.get_screen(name)
+
     def add_screen(self, screen: Screen) -> None:
         """Therapist mode adds its screens here; a screen with `forget()` is wiped on reset."""
         self.manager.add_widget(screen)
@@ -173,6 +183,7 @@ class KioskApp(App):
         Window.unbind(on_draw=self._first_frame)
         log.info("first frame drawn: the %s screen is on show", self.current_screen)
         self.services.watchdog.ready()
+        Clock.schedule_once(self.build_the_other_screens, 0)
         self.services.start_take_home_soon(
             then=lambda state: clock_dispatch(lambda: self._take_home_settled(state)))
 
@@ -262,6 +273,7 @@ class KioskApp(App):
         return str(self.manager.current)
 
     def go(self, screen: str) -> None:
+        self.build_the_other_screens()
         self.manager.current = screen
 
     def begin(self) -> None:
@@ -284,7 +296,7 @@ class KioskApp(App):
             return
         self.go(then)
         if then == "take_home":
-            self.manager.get_screen("take_home").agree()
+            self.screen("take_home").agree()
 
     def listen(self) -> None:
         self._start_playing()
@@ -331,7 +343,7 @@ class KioskApp(App):
         if not self.settings.therapist.pin_hash:
             self.show_banner("therapist.not_set_up")
             return
-        self.manager.get_screen("pin").came_from = screen
+        self.screen("pin").came_from = screen
         self.go("pin")
 
     def unlock_therapist(self) -> None:
