@@ -27,8 +27,10 @@ def run(obj: CliContext, start_id: str | None, take_home_id: str | None, lang: s
             err=True,
         )
         raise SystemExit(EXIT_NO_DISPLAY)
+    from kiosk.memory import tune_allocator
     from kiosk.services import Services
 
+    tune_allocator()  # before any thread or texture: see kiosk/memory.py
     services = Services(settings)
     try:
         services.start(take_home_later=True)  # the screen starts it after its first frame

@@ -20,6 +20,7 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk.audio.api import call_now
 from kiosk.audio.unavailable import UnavailablePlayer
+from kiosk.memory import give_back_freed_memory
 from kiosk.services import TakeHomeState
 from kiosk.ui import strings, theme
 from kiosk.ui.backend import Backend, StationBackend
@@ -458,6 +459,7 @@ class KioskApp(App):
         self.high_contrast = False
         self.idle.activity()
         self.go("attract")
+        Clock.schedule_once(lambda _dt: give_back_freed_memory(), 1.0)  # after the redraw
 
     # -- lockdown -------------------------------------------------------------------------------------
     def open_settings(self, *args: Any) -> bool:
