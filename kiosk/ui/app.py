@@ -303,8 +303,10 @@ class KioskApp(App):
         self._start_playing()
 
     def _start_playing(self) -> None:
-        """Loads the exercise (if it is not loaded) and plays it on the player screen; when
-        its file is missing, the visitor stays where they are and the banner says so."""
+        """Loads the exercise (if it is not loaded) and plays it on the player screen. A missing
+        or damaged file comes back from the engine as a typed error event, and the banner
+        says so (kiosk/ui/playback.py); only an engine that cannot be asked keeps the
+        visitor where they are."""
         exercise = self.exercise
         if exercise is None:
             return
