@@ -18,7 +18,11 @@ at the middle of the button whose words a person would read.
 The bench's own config sets the shortest idle reset the config allows (10 s quiet, 3 s of
 "Still there?"), which is most of a cycle's time.
 
-Printed: the station's and the engine's RSS, open file descriptors and threads, the size of
+With --heap the station runs under tracemalloc, and each row is followed (on standard error)
+by what the Python heap holds and what grew, and what Kivy's caches hold.
+
+Printed: the station's and the engine's RSS (the station's split into its own anonymous
+memory and the shared libraries' file pages), open file descriptors and threads, the size of
 the database and of the log folder, and the underruns the engine counted, at the start and
 after some cycles; then the growth after the warm-up against the aim (flat: RSS within
 +10 MB, the same fds and threads).
@@ -87,14 +91,19 @@ class ProcessFigures:
     rss_mb: float
     fds: int
     threads: int
+    anon_mb: float  # the process's own memory (heap, mmaps); the rest of RSS is file pages
+    file_mb: float  # touched pages of shared libraries and mapped files (shared, reclaimable)
 
 
 def process_figures(pid: int) -> ProcessFigures:
     status = Path(f"/proc/{pid}/status").read_text()
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    return ProcessFigures(rss_mb=int(fields["VmRSS"].split()[0]) / 1024,
-                          fds=len(os.listdir(f"/proc/{pid}/fd")),
-                          threads=int(fields["Threads"]))
+    def mb(name: str) -> float:
+        return int(fields.get(name, "0 kB").split()[0]) / 1024
+
+    return ProcessFigures(rss_mb=mb("VmRSS"), fds=len(os.listdir(f"/proc/{pid}/fd")),
+                          threads=int(fields["Threads"]), anon_mb=mb("RssAnon"),
+                          file_mb=mb("RssFile") + mb("RssShmem"))
 
 
 def engine_pid(station_pid: int) -> int | None:
@@ -163,6 +172,22 @@ class Station:
         state = self.wait(lambda s: s["screen"] == "attract", "the attract screen")
         if state["window"] != [WIDTH, HEIGHT]:
             raise RuntimeError(f"the window is {state['window']}, not {WIDTH}x{HEIGHT}")
+
+    def heap_look(self) -> None:
+        """What the Python heap and Kivy's caches hold (bench/soak_station.py, SIGUSR2), to
+        standard error."""
+        assert self.proc is not None
+        heap = self.eyes.with_suffix(".heap")
+        before = heap.read_text() if heap.exists() else ""
+        self.proc.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = heap.read_text() if heap.exists() else ""
+            if now != before and now.endswith("--\n"):
+                note(now[len(before):].strip())
+                return
+            time.sleep(0.2)
+        note("no heap figures within 60 s")
 
     def stop(self) -> str:
         """SIGTERM, as systemd stops it; returns what it wrote to standard error."""
@@ -340,7 +365,8 @@ def visit(station: Station, cycle: int, shot: Path) -> int:
 
 # -- the table --------------------------------------------------------------------------------
 
-COLUMNS = ["cycles", "minutes", "station RSS MB", "engine RSS MB", "station fds", "engine fds",
+COLUMNS = ["cycles", "minutes", "station RSS MB", "of it anon / file MB", "engine RSS MB",
+           "station fds", "engine fds",
            "station threads", "engine threads", "database KB", "WAL KB", "logs KB", "underruns",
            "load (1 min)"]
 
@@ -360,6 +386,7 @@ class Row:
     def cells(self) -> list[str]:
         engine = self.engine
         return [str(self.cycles), f"{self.minutes:.1f}", f"{self.station.rss_mb:.1f}",
+                f"{self.station.anon_mb:.1f} / {self.station.file_mb:.1f}",
                 f"{engine.rss_mb:.1f}" if engine else "-", str(self.station.fds),
                 str(engine.fds) if engine else "-", str(self.station.threads),
                 str(engine.threads) if engine else "-", f"{self.db_kb:.0f}", f"{self.wal_kb:.0f}",
@@ -410,6 +437,7 @@ def verdict(rows: list[Row], warm_up: int) -> list[str]:
                      f"{warm.cycles} | {after / before if before else float('nan'):.2f} |")
 
     grow("station RSS", "<= +10 MB", warm.station.rss_mb, last.station.rss_mb, "MB")
+    grow("... of it the station's own (anonymous)", "-", warm.station.anon_mb, last.station.anon_mb, "MB")
     if warm.engine and last.engine:
         grow("engine RSS", "<= +10 MB", warm.engine.rss_mb, last.engine.rss_mb, "MB")
         grow("engine fds", "same", warm.engine.fds, last.engine.fds, "", 0)
@@ -422,6 +450,10 @@ def verdict(rows: list[Row], warm_up: int) -> list[str]:
                  f"{warm.station.rss_mb:.1f} MB ({warm.station.rss_mb - first.station.rss_mb:+.1f}) | "
                  f"{first.station.rss_mb:.1f} MB at the start | "
                  f"{warm.station.rss_mb / first.station.rss_mb:.2f} |")
+    lines.append(f"| ... of it anonymous / file pages | - | "
+                 f"{warm.station.anon_mb - first.station.anon_mb:+.1f} / "
+                 f"{warm.station.file_mb - first.station.file_mb:+.1f} MB | "
+                 f"{first.station.anon_mb:.1f} / {first.station.file_mb:.1f} MB at the start | - |")
     return lines
 
 
@@ -430,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=1000, help="visitor cycles (default 1000)")
     parser.add_argument("--warm-up", type=int, default=WARM_UP_CYCLES,
                         help=f"cycles before the growth is counted (default {WARM_UP_CYCLES})")
+    parser.add_argument("--heap", action="store_true",
+                        help="trace the Python heap (tracemalloc) and print what grew at each row")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "tests"))
@@ -464,12 +498,14 @@ def main(argv: list[str] | None = None) -> int:
         note("importing the demo collection")
         station.import_demo()
         note("starting the station")
-        station.start()
+        station.start({"PYTHONTRACEMALLOC": "1"} if args.heap else None)
         time.sleep(2.0)  # let start-up's last work (the engine opening the device) settle
         points = report_points(args.cycles, args.warm_up)
         began = time.monotonic()
         rows.append(measure(station, 0, began))
         print_row(rows[-1], header=True)
+        if args.heap:
+            station.heap_look()
         cycle = 0
         consecutive = 0
         while cycle < args.cycles and not stopped:
@@ -494,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
             if cycle in points or stopped:
                 rows.append(measure(station, cycle, began))
                 print_row(rows[-1])
+                if args.heap:
+                    station.heap_look()
         final_look = station.look()
         errors = station.stop()
     finally:
