@@ -1,5 +1,10 @@
 """The real engine: PyAudio in callback mode, a ring buffer, a feeder thread, a monitor thread.
 
+Longer than the rest, on purpose: the feeder, the monitor and the commands share one lock
+and one ring, and their rules (who may touch what, in which order, when a device is lost)
+read best side by side; the parts that stand alone are already out (stage.py, decode.py,
+resample.py, devices.py).
+
 Format: the output is always 44.1 kHz, stereo, int16 (the rate of nearly every MP3 we get,
 so most tracks pass bit-exact; int16 because every sound card takes it and what is played
 can be compared sample for sample with the decoded source). A device that refuses 44.1 kHz

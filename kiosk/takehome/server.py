@@ -1,5 +1,9 @@
 """The phone-facing take-home server (aiohttp), in its own thread with its own event loop.
 
+Longer than most modules because every route's handler is here, next to the lifecycle that
+wires the guard and the delivery accounting into each response; the limits, the accounting
+and the redaction are their own modules.
+
 Routes, and nothing else:
   GET/HEAD /t/{token}                the link page
   GET/HEAD /t/{token}/audio/{n}      the n-th exercise's MP3, as an attachment (counted)
