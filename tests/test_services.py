@@ -7,6 +7,8 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from kiosk.audio.fake import FakePlayer
 from kiosk.config import ContentSettings, TakeHomeSettings, UsageSettings, default_settings
 from kiosk.services import Services
@@ -92,3 +94,59 @@ def test_usage_keep_days_is_read_and_checked(tmp_path):
     else:
         raise AssertionError("keep_days = 5 was accepted")
     assert dataclasses.fields(UsageSettings)[0].name == "keep_days"
+
+
+def _with_take_home(tmp_path: Path, port: int):
+    s = settings_for(tmp_path)
+    return dataclasses.replace(s, take_home=dataclasses.replace(
+        default_settings(tmp_path / "data").take_home, enabled=True, bind="127.0.0.1", port=port,
+        public_address=f"127.0.0.1:{port}"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_take_home_server_can_start_after_the_rest_and_is_waited_for(tmp_path):
+    import urllib.request
+
+    from kiosk.services import TakeHomeState
+
+    port = _free_port()
+    services = Services(_with_take_home(tmp_path, port), player_factory=lambda s: FakePlayer())
+    services.start(take_home_later=True)
+    try:
+        assert services.take_home is None and services.take_home_state is TakeHomeState.NOT_STARTED
+        settled: list[TakeHomeState] = []
+        services.start_take_home_soon(then=settled.append)
+        server = services.wait_for_take_home()  # what a take-home asked for meanwhile does
+        assert server is not None and services.take_home_state is TakeHomeState.RUNNING
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as reply:
+            assert reply.read().strip() == b"ok"
+    finally:
+        services.stop()
+    assert settled == [TakeHomeState.RUNNING]
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+def test_a_take_home_server_that_cannot_start_is_unavailable_not_a_crash(tmp_path):
+    import socket
+
+    from kiosk.services import TakeHomeState
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        services = Services(_with_take_home(tmp_path, port), player_factory=lambda s: FakePlayer())
+        services.start(take_home_later=True)
+        try:
+            assert services.wait_for_take_home() is None
+            assert services.take_home_state is TakeHomeState.UNAVAILABLE
+        finally:
+            services.stop()
