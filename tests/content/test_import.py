@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from kiosk.audio.mp3scan import Mp3Error, scan_mp3
 from kiosk.config import ContentSettings, Settings, default_settings
 from kiosk.content import (
     Catalogue,
@@ -35,7 +36,6 @@ from kiosk.content import (
     import_demo_if_empty,
     import_pack,
 )
-from kiosk.audio.mp3scan import Mp3Error, scan_mp3
 from kiosk.content.search import search_index_problems
 from kiosk.store import integrity_problems, open_db
 from tests.packfactory import (

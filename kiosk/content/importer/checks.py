@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kiosk.audio.mp3scan import Mp3Error, Mp3Info, scan_mp3
 from kiosk.content.cues import Cue, VttError, parse_vtt
 from kiosk.content.faults import Fault
 from kiosk.content.importer.gather import Manifest, StagedFiles
 from kiosk.content.importer.session import ImportSession, StagedVariant
 from kiosk.content.manifest import MANIFEST, normal_path, version_key
-from kiosk.audio.mp3scan import Mp3Error, Mp3Info, scan_mp3
 
 __all__ = ["CUE_TOLERANCE_SECONDS", "Contents", "check_against_catalogue", "check_contents", "match_cues"]
 

@@ -8,13 +8,13 @@ import errno
 from collections.abc import Callable
 from pathlib import Path
 
+from kiosk.audio.mp3scan import Mp3Info
 from kiosk.content.faults import Fault
 from kiosk.content.importer.checks import Contents
 from kiosk.content.importer.gather import StagedFiles
 from kiosk.content.importer.session import ImportSession, StagedVariant
 from kiosk.content.integrity import fsync_file
 from kiosk.content.manifest import PackSpec
-from kiosk.audio.mp3scan import Mp3Info
 
 __all__ = ["decode", "decode_to_playback_copy", "render_missing_pdfs"]
 
