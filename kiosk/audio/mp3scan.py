@@ -2,7 +2,7 @@
 
 A decoder alone cannot tell a complete file from a damaged one: it skips garbage and stops
 quietly at a cut. This walk checks what the decoder does not: the file is MPEG layer III from
-its first frame (after any ID3v2 tag) to its last (before any ID3v1/APE tag), every frame
+its first frame (after any ID3v2 tag) to its last (before any appended ID3v1/ID3v2/APE/Lyrics3 tag), every frame
 follows the previous one with no gap, the last frame is complete, the sample rate and channel
 layout never change, and the frame count promised by a Xing/Info header (what LAME and ffmpeg
 write) is all there. It also yields the sample count the decoder must produce, which the
@@ -117,9 +117,10 @@ def _syncsafe(data: bytes) -> int | None:
 
 
 def _audio_end(mm: mmap.mmap, size: int) -> int:
-    """Where the frames end: before an ID3v1 tag and an APEv2 tag, in either order."""
+    """Where the frames end: before any appended ID3v1, ID3v2 (footer), APEv2 and Lyrics3 tags,
+    in whatever order and number tag editors and loudness tools stack them."""
     end = size
-    for _ in range(2):
+    for _ in range(8):
         if end >= 128 and mm[end - 128 : end - 125] == b"TAG":
             end -= 128
             continue
@@ -129,6 +130,16 @@ def _audio_end(mm: mmap.mmap, size: int) -> int:
             total = tag_size + (32 if flags & (1 << 31) else 0)
             if 0 < total <= end:
                 end -= total
+                continue
+        if end >= 10 and mm[end - 10 : end - 7] == b"3DI":  # an appended ID3v2.4 tag's footer
+            tag_size = _syncsafe(mm[end - 4 : end])
+            if tag_size is not None and tag_size + 20 <= end:
+                end -= tag_size + 20
+                continue
+        if end >= 15 and mm[end - 9 : end] == b"LYRICS200":  # Lyrics3 v2: its size precedes the end mark
+            digits = mm[end - 15 : end - 9]
+            if digits.isdigit() and int(digits) + 15 <= end:
+                end -= int(digits) + 15
                 continue
         break
     return end
