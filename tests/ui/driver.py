@@ -68,8 +68,27 @@ class StationDriver:
             widget = widget()
         assert widget.get_root_window() is not None, f"{widget!r} is not on screen"
         assert not widget.disabled, f"{widget!r} is disabled"
+        self._scroll_into_view(widget)
         x, y = widget.to_window(*widget.center)
+        width, height = self.window.size
+        assert 0 <= x < width and 0 <= y < height, f"{widget!r} is off the window at {x:.0f},{y:.0f}"
         self.tap_at(x, y)
+
+    def _scroll_into_view(self, widget: Any) -> None:
+        """As a person scrolls a list until the row they want is whole on screen."""
+        from kivy.uix.scrollview import ScrollView
+
+        parent = widget.parent
+        while parent is not None and parent is not parent.parent:
+            if isinstance(parent, ScrollView):
+                left, bottom = parent.to_window(parent.x, parent.y)
+                x0, y0 = widget.to_window(widget.x, widget.y)
+                x1, y1 = widget.to_window(widget.right, widget.top)
+                if x0 < left or y0 < bottom or x1 > left + parent.width or y1 > bottom + parent.height:
+                    parent.scroll_to(widget, padding=10, animate=False)
+                    self.pump(0.05)
+                return
+            parent = parent.parent
 
     def get(self, screen: str) -> Any:
         return self.app.manager.get_screen(screen)
