@@ -68,6 +68,9 @@ def main() -> int:
             output, code = "timed out\n", -1
         print(output, flush=True)
         sections.append(f"## {script.stem} ({time.monotonic() - t0:.0f} s)\n\n{output.strip()}\n")
+    long_soak = HERE / "soak-long.md"  # the long soak's tables, kept by hand (hours to run)
+    if long_soak.exists():
+        sections.append(long_soak.read_text(encoding="utf-8").strip() + "\n")
     report = "\n".join(sections)
     (HERE / "results.md").write_text(report + "\n", encoding="utf-8")
     print(f"Written to {HERE / 'results.md'} in {time.monotonic() - started:.0f} s")
