@@ -37,16 +37,32 @@ import contextlib
 import fcntl
 import ipaddress
 import logging
+import resource
 import socket
 import struct
 import termios
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+MOST_CONNECTIONS = 512
+STATION_FDS = 128  # the station's own descriptors (about 55 measured) and room for more
+
+
+def total_connection_cap(most: int = MOST_CONNECTIONS) -> int:
+    """How many phones' connections the process's descriptor limit leaves room for: each may
+    hold two (its socket and the file it is sent), after the station's own. Past it, accept
+    would fail with EMFILE for everyone, the station's own files included; at it, a newcomer
+    evicts as described above."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return most
+    return max(8, min(most, (soft - STATION_FDS) // 2))
 
 
 @dataclass(frozen=True)
@@ -57,7 +73,7 @@ class Limits:
     unknown_token_limit: int = 20  # unknown tokens per client within the window...
     unknown_token_window: float = 600.0
     block_seconds: float = 900.0  # ...then 429 for this long
-    max_connections_total: int = 512
+    max_connections_total: int = field(default_factory=total_connection_cap)
     shutdown_timeout: float = 3.0
     # Caps what one sendfile() call may copy, so one busy download never holds the event loop
     # for long and a new phone's first byte is not kept waiting (0 = the kernel's autotuning).

@@ -292,3 +292,34 @@ def test_phones_behind_one_nat_address_download_at_once(harness, content) -> Non
     for t in threads:
         t.join(20)
     assert statuses == [200] * 48
+
+
+def test_the_total_connection_cap_leaves_room_in_the_descriptor_limit(monkeypatch):
+    import resource
+
+    from kiosk.takehome import guard
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (1024, 4096))
+    assert guard.total_connection_cap() == (1024 - guard.STATION_FDS) // 2
+    assert guard.Limits().max_connections_total == (1024 - guard.STATION_FDS) // 2
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (65536, 65536))
+    assert guard.total_connection_cap() == guard.MOST_CONNECTIONS
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (100, 100))
+    assert guard.total_connection_cap() == 8
+
+
+def test_a_process_with_a_low_descriptor_limit_gets_a_smaller_default_cap():
+    """A real limit, set in a child process, not a patched one."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        from kiosk.takehome.guard import Limits
+        print(Limits().max_connections_total)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert int(out) == (256 - 128) // 2
