@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -52,6 +53,7 @@ EN_GB: dict[str, str] = {
     "no_player": "Your browser cannot play the audio here: use the download button below.",
     "download_audio": "Download audio (MP3,\u00a0$size)",
     "download_script": "Download script (PDF,\u00a0$size)",
+    "read_script": "Read the script",
     "limit_audio": "The audio has been downloaded as many times as this link allows.",
     "limit_script": "The script has been downloaded as many times as this link allows.",
     "unavailable_title": "No longer available",
@@ -135,6 +137,11 @@ def format_duration(seconds: float, lang: str) -> str:
     return text(lang, "minute") if minutes == 1 else text(lang, "about_minutes", n=minutes)
 
 
+class Passage(Protocol):
+    @property
+    def text(self) -> str: ...
+
+
 class VariantInfo(Protocol):
     """What the pages and downloads need of a catalogue Variant."""
 
@@ -156,6 +163,8 @@ class VariantInfo(Protocol):
     def script_pdf_path(self) -> Path: ...
     @property
     def script_pdf_bytes(self) -> int: ...
+    @property
+    def cues(self) -> Sequence[Passage]: ...
 
 
 @dataclass(frozen=True)
@@ -205,6 +214,12 @@ def render_link_page(
             downloads.append(f'<li><a class="button" href="{base}/script/{n}" download>{esc(label)}</a></li>')
         else:
             downloads.append(f'<li class="limit">{esc(text(lang, "limit_script"))}</li>')
+        # The words themselves, readable on the phone without the PDF (and its download
+        # allowance); a closed <details> keeps the page short and needs no script.
+        passages = "".join(f"<p>{esc(cue.text)}</p>" for cue in variant.cues if cue.text.strip())
+        script = (f'<details class="script" lang="{esc(variant.lang)}"><summary>'
+                  f'{esc(text(lang, "read_script"))}</summary>{passages}</details>'
+                  if passages else "")
         sections.append(
             _ITEM.substitute(
                 n=n,
@@ -213,6 +228,7 @@ def render_link_page(
                 summary=esc(variant.summary),
                 duration=esc(format_duration(variant.duration_seconds, lang)),
                 player=player,
+                script=script,
                 downloads="\n".join(downloads),
             )
         )

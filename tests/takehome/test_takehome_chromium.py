@@ -94,6 +94,15 @@ def test_phone_page_in_chromium(browser, harness, content, tmp_path: Path) -> No
     assert _wait(lambda: target.exists() and not list(downloads.glob("*.crdownload")), 20)
     assert target.read_bytes() == content.variant("soothing-rhythm", "en-GB").audio_path.read_bytes()
 
+    # the script's own words, on the page (issue 17: a client at home without the PDF)
+    first = content.variant("soothing-rhythm", "en-GB").cues[0].text
+    script = browser.find_elements(By.CSS_SELECTOR, "details.script")[0]
+    assert not script.find_element(By.TAG_NAME, "p").is_displayed()  # closed until asked
+    script.find_element(By.TAG_NAME, "summary").click()
+    assert _wait(lambda: script.find_element(By.TAG_NAME, "p").is_displayed())
+    assert script.find_element(By.TAG_NAME, "p").text == first
+    browser.save_screenshot(str(SCREENSHOTS / "takehome-phone-script-open.png"))
+
     problems = [e["message"] for e in browser.get_log("browser")
                 if e["level"] in ("SEVERE", "WARNING") and "favicon" not in e["message"]]
     assert problems == []
