@@ -7,7 +7,13 @@ look-alikes 0/O, 1/I/l, 8/B. As a bonus, upper-case base32 is in QR's alphanumer
 set, so the token part of the URL packs into fewer modules (version 3 instead of 4 for a
 typical LAN address), which scans more easily at arm's length.
 
-The database keeps only sha256(token): a copy of it opens no link. Each link also gets a
+Each link also has a typing code: 8 characters of the same alphabet (40 bits), for a person
+who cannot scan the QR code and types the address (`.../t/k7mq2pxa`, 28 characters on a
+typical LAN address instead of 46). It opens the same link wherever the token does, for at
+most CODE_DAYS (its own, shorter expiry: a short secret should live briefly), and guessing it
+meets the server's unknown-link limit (20 wrong tries in 10 minutes, then 15 minutes of 429).
+
+The database keeps only sha256(token) and sha256(code): a copy of it opens no link. Each link also gets a
 short id (6 base32 characters, lower case, random and unrelated to the token) that is not a
 secret and names the link in listings and for revoking.
 
@@ -46,6 +52,9 @@ TOKEN_BYTES = 16
 TOKEN_LENGTH = 26  # base32 of 16 bytes, padding removed
 TOKEN_RE = re.compile(r"[A-Z2-7]{26}")
 SHORT_ID_LENGTH = 6
+CODE_LENGTH = 8
+CODE_RE = re.compile(r"[A-Z2-7]{8}")
+CODE_DAYS = 2
 SHORT_ID_RE = re.compile(r"[a-z2-7]{6}")
 MAX_ITEMS = 20
 PURGE_AFTER_DAYS = 14
@@ -102,6 +111,14 @@ def m002_delivered_bytes(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE link_downloads ADD COLUMN delivered_bytes INTEGER NOT NULL DEFAULT 0")
 
 
+@migrations()
+def m003_typing_code(db: sqlite_utils.Database) -> None:
+    # The short code a person types instead of the token; older links have none.
+    db.execute("ALTER TABLE links ADD COLUMN code_hash TEXT")
+    db.execute("ALTER TABLE links ADD COLUMN code_expires_at TEXT")
+    db.execute("CREATE UNIQUE INDEX links_code_hash ON links(code_hash)")
+
+
 class LinkError(ValueError):
     """A link cannot be issued as asked; the message says why, for a person."""
 
@@ -111,6 +128,8 @@ class IssuedLink:
     token: str
     short_id: str
     expires_at: datetime
+    code: str = ""  # the typing code (lower case), valid until code_expires_at
+    code_expires_at: datetime | None = None
 
     def __repr__(self) -> str:  # keeps the token out of logs and tracebacks
         return f"IssuedLink(short_id={self.short_id!r}, expires_at={self.expires_at.isoformat()})"
@@ -196,6 +215,12 @@ def normalize_token(text: str) -> str | None:
     return candidate if TOKEN_RE.fullmatch(candidate) else None
 
 
+def normalize_code(text: str) -> str | None:
+    """The canonical (upper-case) typing code, or None when `text` cannot be one."""
+    candidate = text.strip().upper()
+    return candidate if CODE_RE.fullmatch(candidate) else None
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
@@ -235,12 +260,15 @@ def issue_link(
     moment = _aware(now)
     expires = moment + timedelta(days=days)
     token = new_token()
+    code_expires = min(expires, moment + timedelta(days=CODE_DAYS))
     with write_transaction(db):
         short_id = _new_short_id(db)
+        code = _new_code(db)
         cursor = db.execute(
-            "INSERT INTO links (short_id, token_hash, created_at, expires_at, downloads_per_file)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [short_id, token_hash(token), _fmt(moment), _fmt(expires), downloads_per_file],
+            "INSERT INTO links (short_id, token_hash, created_at, expires_at, downloads_per_file,"
+            " code_hash, code_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [short_id, token_hash(token), _fmt(moment), _fmt(expires), downloads_per_file,
+             token_hash(code), _fmt(code_expires)],
         )
         link_id = cursor.lastrowid
         db.conn.executemany(
@@ -251,7 +279,16 @@ def issue_link(
         for exercise_id, lang in items:
             record_usage(db, "link_issued", exercise_id, lang, station, at=moment)
     log.info("take-home link %s issued: %d item(s), %d day(s)", short_id, len(items), days)
-    return IssuedLink(token=token, short_id=short_id, expires_at=_parse(_fmt(expires)))
+    return IssuedLink(token=token, short_id=short_id, expires_at=_parse(_fmt(expires)),
+                      code=code.lower(), code_expires_at=_parse(_fmt(code_expires)))
+
+
+def _new_code(db: sqlite_utils.Database) -> str:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    while True:
+        code = "".join(secrets.choice(alphabet) for _ in range(CODE_LENGTH))
+        if db.execute("SELECT 1 FROM links WHERE code_hash = ?", [token_hash(code)]).fetchone() is None:
+            return code
 
 
 def _items(db: sqlite_utils.Database, link_id: int) -> tuple[LinkItem, ...]:
@@ -291,16 +328,24 @@ def _view_or_gone(db: sqlite_utils.Database, row: tuple, moment: datetime) -> Li
 def resolve(
     db: sqlite_utils.Database, token: str, now: datetime | None = None
 ) -> LinkView | LinkGone | None:
-    """The live link behind `token`, why it no longer works, or None if it never existed."""
+    """The live link behind `token` (or its typing code), why it no longer works, or None if
+    it never existed (a typing code past its own expiry no longer exists)."""
+    moment = _aware(now)
     canonical = normalize_token(token)
-    if canonical is None:
+    if canonical is not None:
+        row = db.execute(
+            f"SELECT {_LINK_COLUMNS} FROM links WHERE token_hash = ?", [token_hash(canonical)]
+        ).fetchone()
+    elif (code := normalize_code(token)) is not None:
+        row = db.execute(
+            f"SELECT {_LINK_COLUMNS} FROM links WHERE code_hash = ? AND code_expires_at > ?",
+            [token_hash(code), _fmt(moment)],
+        ).fetchone()
+    else:
         return None
-    row = db.execute(
-        f"SELECT {_LINK_COLUMNS} FROM links WHERE token_hash = ?", [token_hash(canonical)]
-    ).fetchone()
     if row is None:
         return None
-    return _view_or_gone(db, row, _aware(now))
+    return _view_or_gone(db, row, moment)
 
 
 def revoke(db: sqlite_utils.Database, token_or_short_id: str, now: datetime | None = None) -> bool:

@@ -5,7 +5,7 @@ wires the guard and the delivery accounting into each response; the limits, the 
 and the redaction are their own modules.
 
 Routes, and nothing else:
-  GET/HEAD /t/{token}                the link page
+  GET/HEAD /t/{token}                the link page ({token}: the token or the typing code)
   GET/HEAD /t/{token}/audio/{n}      the n-th exercise's MP3, as an attachment (counted)
   GET/HEAD /t/{token}/script/{n}     its script PDF, as an attachment (counted)
   GET/HEAD /t/{token}/play/{n}       the MP3 inline, for the page's <audio> player (not counted)
@@ -80,7 +80,7 @@ Lookup = Callable[[str, str], VariantInfo | None]
 LookupFactory = Callable[[sqlite_utils.Database, Settings], Lookup]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-TOKEN_PATTERN = "{token:[A-Za-z2-7]{26}}"
+TOKEN_PATTERN = "{token:[A-Za-z2-7]{26}|[A-Za-z2-7]{8}}"  # the token, or the typing code
 INDEX_PATTERN = "{n:[1-9][0-9]{0,2}}"
 PURGE_EVERY_SECONDS = 3600.0
 
@@ -444,7 +444,8 @@ class TakeHomeServer:
                 audio_left=self._left(view, it, "audio", variant),
                 script_left=self._left(view, it, "pdf", variant),
             ))
-        token = links.normalize_token(request.match_info["token"]) or ""
+        raw = request.match_info["token"]
+        token = links.normalize_token(raw) or links.normalize_code(raw) or ""  # a typing code too
         lang = view.items[0].lang
         body = render_link_page(token, items, view.expires_at, lang, self.tz)
         return web.Response(text=body, content_type="text/html", charset="utf-8")

@@ -163,13 +163,16 @@ class StationBackend:
         # On the worker thread: a take-home asked for while the server still starts waits.
         server = self.services.wait_for_take_home() if self.services is not None else None
         if server is not None:
-            url = server.url_for(issued.token)
+            base = server.url_for("").removesuffix("/t/")
         else:
             from kiosk.takehome.address import public_base_url
 
-            url = f"{public_base_url(self.settings).rstrip('/')}/t/{issued.token}"
-        # The address to type by hand: without "http://", which phones add by themselves.
-        return url, _strip_scheme(url)
+            base = public_base_url(self.settings).rstrip("/")
+        url = f"{base}/t/{issued.token}"
+        # The address to type by hand: the short typing code rather than the 26-character
+        # token, and without "http://", which phones add by themselves.
+        typed = f"{base}/t/{issued.code}" if issued.code else url
+        return url, _strip_scheme(typed)
 
 
 def _strip_scheme(url: str) -> str:

@@ -128,3 +128,26 @@ def test_schema_refuses_bad_kinds(db) -> None:
         links.record_download(db, view.link_id, 1, "video")
     with pytest.raises(sqlite3.IntegrityError):
         db.execute("INSERT INTO link_downloads (link_id, position, kind) VALUES (?, 1, 'x')", [view.link_id])
+
+
+def test_the_typing_code_opens_the_same_link_until_its_own_expiry(db) -> None:
+    issued = links.issue_link(db, [("a", "en-GB")], 7, 3, now=T0, station="s1")
+    assert len(issued.code) == links.CODE_LENGTH and issued.code.islower()
+    assert issued.code_expires_at == T0 + timedelta(days=links.CODE_DAYS)
+    by_token = links.resolve(db, issued.token, now=T0)
+    by_code = links.resolve(db, issued.code, now=T0 + timedelta(hours=1))
+    assert isinstance(by_code, links.LinkView) and isinstance(by_token, links.LinkView)
+    assert by_code.link_id == by_token.link_id
+    assert isinstance(links.resolve(db, issued.code.upper(), now=T0), links.LinkView)  # any case
+    # past its own expiry the code opens nothing, while the token still works
+    later = T0 + timedelta(days=links.CODE_DAYS, seconds=1)
+    assert links.resolve(db, issued.code, now=later) is None
+    assert isinstance(links.resolve(db, issued.token, now=later), links.LinkView)
+    # nothing of the code is stored in the clear
+    row = db.execute("SELECT code_hash FROM links").fetchone()
+    assert issued.code.upper() not in row[0] and issued.code not in row[0]
+
+
+def test_a_one_day_link_s_code_expires_with_it(db) -> None:
+    issued = links.issue_link(db, [("a", "en-GB")], 1, 3, now=T0, station="s1")
+    assert issued.code_expires_at == issued.expires_at

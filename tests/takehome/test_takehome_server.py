@@ -270,3 +270,26 @@ def test_file_missing_from_the_station(harness, content, tmp_path) -> None:
     issued = harness.issue()
     status, _, body = harness.request(harness.path(issued.token, "/audio/1"))
     assert status == 410 and "no longer available" in body.decode()
+
+
+def test_the_typing_code_opens_the_page_and_its_files(harness, content) -> None:
+    """A person who types `.../t/<code>` instead of scanning gets the same page and files,
+    counted against the same allowance."""
+    issued = harness.issue([("soothing-rhythm", "en-GB")], downloads=1)
+    status, _headers, body = harness.request(harness.path(issued.code))
+    assert status == 200
+    code = issued.code.upper()
+    assert f'href="/t/{code}/audio/1" download' in body.decode()
+    status, _headers, audio = harness.request(harness.path(issued.code, "/audio/1"))
+    assert status == 200 and audio == _variant(content, "soothing-rhythm").audio_path.read_bytes()
+    # the one download allowed was spent through the code: it counts on the same link
+    def counted() -> int:
+        view = links.resolve(harness.db, issued.token, harness.clock())
+        assert isinstance(view, links.LinkView)
+        item = view.item(1)
+        assert item is not None
+        return item.completed("audio")
+
+    assert eventually(lambda: counted() == 1)
+    # a code that was never issued is an unknown link, as a wrong token is
+    assert harness.request(harness.path("zzzzzzzz"))[0] == 404

@@ -234,6 +234,12 @@ def test_the_whole_journey(launch, ui_settings, tmp_path, request, catalogue):
     with urllib.request.urlopen(urllib.parse.urljoin(url, audio_link.group(1)), timeout=10) as response:
         body = response.read()
     assert body == Path(variant.audio_path).read_bytes()
+    # The address to type, as the screen shows it, opens the same page (a short code, not
+    # the 26-character token).
+    typed = s.ids("take_home").address.text
+    assert typed.startswith(f"127.0.0.1:{app.settings.take_home.port}/t/") and len(typed.rsplit("/", 1)[1]) == 8
+    with urllib.request.urlopen(f"http://{typed}", timeout=10) as response:
+        assert app.exercise.title in response.read().decode()
 
     # Nothing slow ran on the UI thread: every catalogue and link call came from the worker.
     threads = {thread for what, thread in backend.calls if what != "open_db"}
