@@ -273,18 +273,20 @@ class TakeHomeServer:
 
     async def _setup(self) -> None:
         app = self.make_app()
-        runner = web.AppRunner(
-            app,
-            handle_signals=False,
+        # The protocol options, kept in one place: AppRunner hands them to aiohttp's Server,
+        # and our protocol factory below makes each connection's handler with the same ones
+        # (rather than reading the Server's private copy of them).
+        handler_options: dict[str, Any] = dict(
             access_log_class=AccessLogger,
             access_log=access_log,
             logger=aiohttp_log,
             keepalive_timeout=self.limits.idle_timeout,
-            shutdown_timeout=self.limits.shutdown_timeout,
             max_line_size=4096,
             max_field_size=8190,
             max_headers=64,
         )
+        runner = web.AppRunner(app, handle_signals=False,
+                               shutdown_timeout=self.limits.shutdown_timeout, **handler_options)
         await runner.setup()
         self._runner = runner
         loop = asyncio.get_running_loop()
@@ -293,7 +295,7 @@ class TakeHomeServer:
 
         def protocol() -> asyncio.Protocol:
             # aiohttp's own protocol, as its Server would make it, with our error answers.
-            inner = _RequestHandler(factory, loop=loop, **factory._kwargs)
+            inner = _RequestHandler(factory, loop=loop, **handler_options)
             inner.answer = self._parser_error
             return GuardedProtocol(inner, self._connections, self.limits, loop)
 
