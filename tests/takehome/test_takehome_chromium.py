@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.takehome.delivery import byte_budget
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
@@ -119,3 +121,40 @@ def test_narrow_320_and_gone_page(browser, harness) -> None:
     assert browser.find_element("tag name", "h1").text == "This link has expired"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "takehome-expired-320.png"))
+
+
+def test_play_then_download_fits_a_one_download_link(browser, harness, content, tmp_path: Path) -> None:
+    """Issue 16: the allowance covers how a real browser plays audio. On a link allowing one
+    download, Chromium plays the file on the page (seeking about, as a listener does) and the
+    download that follows still arrives whole; a second download is then refused."""
+    issued = harness.issue([("safe-place", "en-GB")], downloads=1)
+    size = content.variant("safe-place", "en-GB").audio_path.stat().st_size
+    browser.get(harness.server.url_for(issued.token))
+    audio = browser.find_element("tag name", "audio")
+    browser.execute_script("arguments[0].muted = true; arguments[0].playbackRate = 4;"
+                           " arguments[0].play();", audio)
+    assert _wait(lambda: browser.execute_script("return arguments[0].currentTime", audio) > 1)
+    # jump ahead and back, as a listener finding their place does (each a range request)
+    for fraction in (0.6, 0.2, 0.9):
+        browser.execute_script("const a = arguments[0]; a.currentTime = a.duration * arguments[1];",
+                               audio, fraction)
+        time.sleep(0.5)
+    assert _wait(lambda: browser.execute_script("return arguments[0].ended", audio), 30)
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior",
+                            {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.find_element("partial link text", "Download audio").click()
+    target = downloads / "safe-place-en-GB.mp3"
+    assert _wait(lambda: target.exists() and not list(downloads.glob("*.crdownload")), 20)
+    assert target.read_bytes() == content.variant("safe-place", "en-GB").audio_path.read_bytes()
+
+    # (read from the table: a used-up link no longer resolves to a live view)
+    completed, delivered = harness.db.execute(
+        "SELECT completed, delivered_bytes FROM link_downloads WHERE kind = 'audio'").fetchone()
+    assert completed == 1
+    # played and downloaded: within the allowance of (1 + 2) copies
+    assert size <= delivered <= byte_budget(1, size)
+    status, _, _ = harness.request(harness.path(issued.token, "/audio/1"))
+    assert status == 410

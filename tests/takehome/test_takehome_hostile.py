@@ -151,7 +151,7 @@ def _spent(harness, token: str, kind: str = "audio") -> int:
 
 def test_no_route_hands_out_more_than_the_allowance(harness, content) -> None:
     size = content.variant("soothing-rhythm", "en-GB").audio_bytes
-    allowance = byte_budget(5, size)  # a link allowing 5: (5 + 1) copies
+    allowance = byte_budget(5, size)  # a link allowing 5: (5 + 2) copies
     # the inline player, again and again
     issued = harness.issue(downloads=5)
     answers = [harness.request(f"/t/{issued.token}/play/1") for _ in range(25)]
