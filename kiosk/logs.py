@@ -15,6 +15,7 @@ Two files, so that noise cannot wipe what an administrator may need:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -130,3 +131,36 @@ def setup_logging(log_dir: Path | None, *, verbose: bool = False, console: bool 
         handler._kiosk = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     return log_path
+
+
+# -- the station's child processes (the audio engine, the take-home server) log through it --
+
+class PipeLogHandler(logging.Handler):
+    """In a child process: each record goes to the parent (`relay`), which writes it to the
+    station's files. One writer per file: two processes rotating the same file lose lines."""
+
+    def __init__(self, send: Callable[[tuple[object, ...]], object]):
+        super().__init__(logging.DEBUG)
+        self._send = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):  # the parent is gone: nothing useful to do
+            self._send(("log", record.levelno, record.name, record.threadName, str(record.msg),
+                        record.getMessage()))
+
+
+def name_process(name: str) -> None:
+    """Names this process as ps, top and /proc/PID/comm show it (at most 15 characters):
+    the station's children are all `python` otherwise."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+
+
+def relay(message: tuple[object, ...], process: str) -> None:
+    """In the parent: writes a record sent by a child's PipeLogHandler. The child's message
+    pattern goes with it, so the rate limit still tells its kinds of line apart."""
+    _, level, name, thread, pattern, text = message
+    logging.getLogger(str(name)).log(int(level), "[%s process, %s] %s", process, thread, text,  # type: ignore[call-overload]
+                                     extra={"rate_key": pattern})

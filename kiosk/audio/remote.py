@@ -38,6 +38,7 @@ from kiosk.audio.api import (
     call_now,
     engine_options,
 )
+from kiosk.logs import PipeLogHandler, name_process, relay
 
 if TYPE_CHECKING:
     from kiosk.config import AudioSettings
@@ -72,21 +73,13 @@ class EngineSnapshot:
 
 
 # ------------------------------------------------------------------------------ the child
-class _PipeLogHandler(logging.Handler):
-    def __init__(self, send: Any):
-        super().__init__(logging.DEBUG)
-        self._send = send
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with contextlib.suppress(Exception):  # the parent is gone: nothing useful to do
-            self._send(("log", record.levelno, record.name, record.threadName, record.getMessage()))
-
-
 def _child_main(conn: multiprocessing.connection.Connection, engine_kwargs: dict[str, Any],
                 log_level: int) -> None:
     import os
 
     from kiosk.audio.player import NICE_FALLBACK, PortAudioPlayer
+
+    name_process("kiosk-audio")
 
     # The whole process is audio: its feeder and monitor (created below, inheriting this)
     # should not sit behind the UI either, or the callback waits for the GIL they hold.
@@ -99,7 +92,7 @@ def _child_main(conn: multiprocessing.connection.Connection, engine_kwargs: dict
             conn.send(message)
 
     root = logging.getLogger()
-    root.handlers[:] = [_PipeLogHandler(send)]
+    root.handlers[:] = [PipeLogHandler(send)]
     root.setLevel(log_level)
 
     player = PortAudioPlayer(**engine_kwargs)
@@ -241,8 +234,7 @@ class RemotePlayer:
                 self._opened = bool(opened)
                 self._ready.set()
             elif kind == "log":
-                _, level, name, thread, text = message
-                logging.getLogger(name).log(level, "[audio process, %s] %s", thread, text)
+                relay(message, "audio")
         if not self._closing and proc is self._proc:
             self._child_died(proc)
 
