@@ -9,7 +9,7 @@ The order matters:
    the play counter listens to it from the start;
 3. the database: migrations, leftovers of an interrupted import, the demo, old usage events;
 4. the systemd watchdog;
-5. the take-home server: under `kiosk run` on a thread of its own once the screen's first
+5. the take-home server, in a process of its own (kiosk/takehome/process.py): under `kiosk run` started from a thread once the first
    frame is up (start_take_home_soon: aiohttp is a third of the start-up); a take-home asked
    for before it is up waits for it (wait_for_take_home), and one that cannot start is
    logged, hidden on the screen and named by `kiosk doctor`.
@@ -36,7 +36,7 @@ from kiosk.usage import UsageWriter, prune
 from kiosk.watchdog import Watchdog
 
 if TYPE_CHECKING:
-    from kiosk.takehome.server import TakeHomeServer
+    from kiosk.takehome.process import TakeHomeProcess
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Services:
         self.usage = UsageWriter(self.open_db, settings.station_name)
         self.plays = PlayCounter(self.usage.record)
         self.player: Player | None = None
-        self.take_home: TakeHomeServer | None = None
+        self.take_home: TakeHomeProcess | None = None
         self.take_home_state = (TakeHomeState.NOT_STARTED if settings.take_home.enabled
                                 else TakeHomeState.OFF)
         self._take_home_settled = threading.Event()
@@ -116,7 +116,7 @@ class Services:
         self._stops.append(("take-home start", lambda: thread.join(35)))
         thread.start()
 
-    def wait_for_take_home(self, timeout: float = 35.0) -> TakeHomeServer | None:
+    def wait_for_take_home(self, timeout: float = 35.0) -> TakeHomeProcess | None:
         """The take-home server once its start has settled (None when off or unavailable);
         starts it first if nobody has. Never call it on the UI thread."""
         self.start_take_home_soon()
@@ -156,9 +156,10 @@ class Services:
         if not self.settings.take_home.enabled:
             return
         try:
-            from kiosk.takehome.server import TakeHomeError, TakeHomeServer
+            from kiosk.takehome.process import TakeHomeProcess
+            from kiosk.takehome.server import TakeHomeError
 
-            server = TakeHomeServer(self.settings)
+            server = TakeHomeProcess(self.settings)
             try:
                 server.start()
             except TakeHomeError as exc:

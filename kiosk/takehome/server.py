@@ -160,10 +160,13 @@ class TakeHomeServer:
 
     # -- lifecycle
 
-    def start(self) -> None:
+    def start(self, sock: socket.socket | None = None) -> None:
+        """Binds (or takes `sock`, already listening: the station's take-home process gets
+        its socket from the parent, which keeps it across restarts) and starts serving."""
         if self._thread is not None:
             raise RuntimeError("the take-home server is already started")
-        self._sock = self._bind()
+        self._sock = sock if sock is not None else bind(self.settings)
+        self._sock.setblocking(False)
         self.port = self._sock.getsockname()[1]
         self._thread = threading.Thread(target=self._run, name="takehome-server", daemon=True)
         self._thread.start()
@@ -202,36 +205,6 @@ class TakeHomeServer:
     def url_for(self, token: str) -> str:
         return f"{self.base_url}/t/{token}"
 
-    def _bind(self) -> socket.socket:
-        host, port = self.settings.take_home.bind, self.settings.take_home.port
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        # Lets a restarted station reuse its port at once (connections in TIME_WAIT); Linux
-        # still refuses a port that another program is listening on.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-            sock.listen(512)
-        except OSError as exc:
-            sock.close()
-            if exc.errno == errno.EADDRINUSE:
-                raise TakeHomeError(
-                    f"port {port} is already in use by another program; "
-                    "set take_home.port in config.toml"
-                ) from None
-            if exc.errno == errno.EACCES:
-                raise TakeHomeError(
-                    f"port {port} needs administrator rights; set take_home.port in config.toml "
-                    "to 1024 or above"
-                ) from None
-            if exc.errno == errno.EADDRNOTAVAIL:
-                raise TakeHomeError(
-                    f"{host} is not an address of this station; set take_home.bind in "
-                    'config.toml (usually "0.0.0.0")'
-                ) from None
-            raise TakeHomeError(f"cannot listen on {host} port {port}: {exc.strerror}") from None
-        sock.setblocking(False)
-        return sock
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -588,6 +561,39 @@ def add_security_headers(headers: Any) -> None:
     headers["Cross-Origin-Resource-Policy"] = "same-origin"
     headers.setdefault("Cache-Control", "no-store")
     headers[hdrs.SERVER] = "kiosk"
+
+
+def bind(settings: Settings) -> socket.socket:
+    """The take-home port, listening; a clear TakeHomeError when it cannot be had."""
+    host, port = settings.take_home.bind, settings.take_home.port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Lets a restarted station reuse its port at once (connections in TIME_WAIT); Linux
+    # still refuses a port that another program is listening on.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(512)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise TakeHomeError(
+                f"port {port} is already in use by another program; "
+                "set take_home.port in config.toml"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise TakeHomeError(
+                f"port {port} needs administrator rights; set take_home.port in config.toml "
+                "to 1024 or above"
+            ) from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise TakeHomeError(
+                f"{host} is not an address of this station; set take_home.bind in "
+                'config.toml (usually "0.0.0.0")'
+            ) from None
+        raise TakeHomeError(f"cannot listen on {host} port {port}: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
 
 
 class _RequestHandler(RequestHandler):
