@@ -106,8 +106,8 @@ def process_figures(pid: int) -> ProcessFigures:
                           file_mb=mb("RssFile") + mb("RssShmem"))
 
 
-def engine_pid(station_pid: int) -> int | None:
-    """The audio engine: the station's child started by multiprocessing's spawn."""
+def child_pid(station_pid: int, name: str) -> int | None:
+    """The station's child process that named itself `name` (kiosk.logs.name_process)."""
     children: list[str] = []
     for task in Path(f"/proc/{station_pid}/task").iterdir():
         try:
@@ -116,10 +116,10 @@ def engine_pid(station_pid: int) -> int | None:
             continue
     for child in children:
         try:
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+            comm = Path(f"/proc/{child}/comm").read_text().strip()
         except OSError:
             continue
-        if b"spawn_main" in cmdline:
+        if comm == name:
             return int(child)
     return None
 
@@ -366,6 +366,7 @@ def visit(station: Station, cycle: int, shot: Path) -> int:
 # -- the table --------------------------------------------------------------------------------
 
 COLUMNS = ["cycles", "minutes", "station RSS MB", "of it anon / file MB", "engine RSS MB",
+           "take-home RSS MB",
            "station fds", "engine fds",
            "station threads", "engine threads", "database KB", "WAL KB", "logs KB", "underruns",
            "load (1 min)"]
@@ -377,6 +378,7 @@ class Row:
     minutes: float
     station: ProcessFigures
     engine: ProcessFigures | None
+    take_home: ProcessFigures | None
     db_kb: float
     wal_kb: float
     logs_kb: float
@@ -387,7 +389,8 @@ class Row:
         engine = self.engine
         return [str(self.cycles), f"{self.minutes:.1f}", f"{self.station.rss_mb:.1f}",
                 f"{self.station.anon_mb:.1f} / {self.station.file_mb:.1f}",
-                f"{engine.rss_mb:.1f}" if engine else "-", str(self.station.fds),
+                f"{engine.rss_mb:.1f}" if engine else "-",
+                f"{self.take_home.rss_mb:.1f}" if self.take_home else "-", str(self.station.fds),
                 str(engine.fds) if engine else "-", str(self.station.threads),
                 str(engine.threads) if engine else "-", f"{self.db_kb:.0f}", f"{self.wal_kb:.0f}",
                 f"{self.logs_kb:.0f}",
@@ -396,14 +399,16 @@ class Row:
 
 def measure(station: Station, cycles: int, began: float) -> Row:
     pid = station.pid
-    engine = engine_pid(pid)
+    engine = child_pid(pid, "kiosk-audio")
+    take_home = child_pid(pid, "kiosk-takehome")
     db = station.settings.db_path
     wal = db.with_name(db.name + "-wal")
     # The engine's own count, as the window's player last heard it; the log's (written at
     # most every 10 s) when the look has none.
     underruns = station.look().get("underruns")
     return Row(cycles, (time.monotonic() - began) / 60, process_figures(pid),
-               process_figures(engine) if engine else None, db.stat().st_size / 1024,
+               process_figures(engine) if engine else None,
+               process_figures(take_home) if take_home else None, db.stat().st_size / 1024,
                (wal.stat().st_size if wal.exists() else 0) / 1024,
                folder_bytes(station.settings.log_dir) / 1024,
                int(underruns) if underruns is not None else station.underruns(),
@@ -442,6 +447,9 @@ def verdict(rows: list[Row], warm_up: int) -> list[str]:
         grow("engine RSS", "<= +10 MB", warm.engine.rss_mb, last.engine.rss_mb, "MB")
         grow("engine fds", "same", warm.engine.fds, last.engine.fds, "", 0)
         grow("engine threads", "same", warm.engine.threads, last.engine.threads, "", 0)
+    if warm.take_home and last.take_home:
+        grow("take-home RSS", "<= +10 MB", warm.take_home.rss_mb, last.take_home.rss_mb, "MB")
+        grow("take-home fds", "same", warm.take_home.fds, last.take_home.fds, "", 0)
     grow("station fds", "same", warm.station.fds, last.station.fds, "", 0)
     grow("station threads", "same", warm.station.threads, last.station.threads, "", 0)
     grow("database (without its WAL)", "-", warm.db_kb, last.db_kb, "KB", 0)
