@@ -52,17 +52,22 @@ log = logging.getLogger(__name__)
 
 MOST_CONNECTIONS = 512
 STATION_FDS = 128  # the station's own descriptors (about 55 measured) and room for more
+# asyncio accepts up to this many connections in one go (create_server's backlog, which is
+# also the kernel's queue) before any protocol can close the ones over a cap: measured with a
+# 256-descriptor limit, leaving no room for them made accept() fail with EMFILE in a storm.
+ACCEPT_BATCH = 100
 
 
 def total_connection_cap(most: int = MOST_CONNECTIONS) -> int:
     """How many phones' connections the process's descriptor limit leaves room for: each may
-    hold two (its socket and the file it is sent), after the station's own. Past it, accept
+    hold two (its socket and the file it is sent), after the station's own and one accept
+    batch. Past it, accept
     would fail with EMFILE for everyone, the station's own files included; at it, a newcomer
     evicts as described above."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return most
-    return max(8, min(most, (soft - STATION_FDS) // 2))
+    return max(8, min(most, (soft - STATION_FDS - ACCEPT_BATCH) // 2))
 
 
 @dataclass(frozen=True)

@@ -300,8 +300,9 @@ def test_the_total_connection_cap_leaves_room_in_the_descriptor_limit(monkeypatc
     from kiosk.takehome import guard
 
     monkeypatch.setattr(resource, "getrlimit", lambda _which: (1024, 4096))
-    assert guard.total_connection_cap() == (1024 - guard.STATION_FDS) // 2
-    assert guard.Limits().max_connections_total == (1024 - guard.STATION_FDS) // 2
+    room = (1024 - guard.STATION_FDS - guard.ACCEPT_BATCH) // 2
+    assert guard.total_connection_cap() == room
+    assert guard.Limits().max_connections_total == room
     monkeypatch.setattr(resource, "getrlimit", lambda _which: (65536, 65536))
     assert guard.total_connection_cap() == guard.MOST_CONNECTIONS
     monkeypatch.setattr(resource, "getrlimit", lambda _which: (100, 100))
@@ -322,4 +323,4 @@ def test_a_process_with_a_low_descriptor_limit_gets_a_smaller_default_cap():
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=60, check=True).stdout
-    assert int(out) == (256 - 128) // 2
+    assert int(out) == (256 - 128 - 100) // 2
