@@ -169,6 +169,9 @@ def test_systemd_starts_restarts_watches_and_stops_the_station(systemd: Systemd)
     assert systemd.show("WatchdogUSec") == "30s"
     assert systemd.show("StartLimitIntervalUSec") == "0"
     pid = systemd.main_pid()
+    # the descriptor limit the take-home server's full connection cap needs (what systemd
+    # will set; this container does not let it raise the process's limits, LimitNICE neither)
+    assert systemd.show("LimitNOFILE") == "4096"
 
     # Killed again and again as soon as it is up: systemd's default start limit (5 starts
     # in 10 s) would leave it dead; the unit's StartLimitIntervalSec=0 never gives up.
