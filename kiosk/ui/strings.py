@@ -94,6 +94,10 @@ EN_GB: dict[str, str] = {
     "idle.title": "Still there?",
     "idle.body": "The screen will clear in {n} seconds, so the next person sees nothing of yours.",
     "idle.here": "I\u2019m here",
+    "idle.rest": (
+        "Take your time. If you are still here, touch \u201cI\u2019m\u00a0here\u201d. If not, the "
+        "screen clears in {n} seconds, so the next person sees nothing of yours."
+    ),
     "banner.audio_unavailable": "Sound is not available just now. Please check the headphones or ask at reception.",
     "banner.file_missing": "This exercise\u2019s audio is missing. Please choose another, or ask at reception.",
     "banner.file_damaged": "This exercise\u2019s audio is damaged and cannot be played. Please choose another, or ask at reception.",
