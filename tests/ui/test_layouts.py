@@ -84,7 +84,8 @@ def visit_every_screen(s: StationDriver, c: Collector) -> None:
     c.check("take-home-code")
     if app.playback.playing:
         app.playback.toggle()
-    app.idle.quiet_seconds, app.idle.countdown_seconds = 0.1, 60
+    app.idle.quiet_seconds = app.idle.paused_seconds = 0.1  # paused part-way waits longer
+    app.idle.countdown_seconds = 60
     app.go("exercise")
     s.wait_for(lambda: app._still_there is not None and app._still_there.parent is not None,
                what='"Still there?"')
