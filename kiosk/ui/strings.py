@@ -70,6 +70,13 @@ EN_GB: dict[str, str] = {
     "player.no_script": "There is no script for this exercise.",
     "player.now": "Now",
     "player.ended": "Finished. Take your time.",
+    "end.title": "Finished",
+    "end.body": "Take your time. When you are ready:",
+    "end.take_home": "Take this home",
+    "end.again": "Listen again",
+    "end.another": "Choose another",
+    "end.finished": "I\u2019m finished",
+    "end.finished_hint": "\u201cI\u2019m\u00a0finished\u201d clears the screen, so the next person sees nothing of yours.",
     "takehome.title": "Take this exercise home",
     "takehome.consent": (
         "This gives you a QR code for your phone. It opens a private link to this exercise "

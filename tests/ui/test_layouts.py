@@ -73,6 +73,13 @@ def visit_every_screen(s: StationDriver, c: Collector) -> None:
     app.show_banner("banner.audio_unavailable")
     c.check("player-banner", s.ids("player").play_pause)
     app.banner.hide()
+    app.playback.seek(app.playback.duration - 0.3)  # playing on to the end: the end card
+    s.wait_for(lambda: app.playback.ended, what="the end of the exercise")
+    player = s.get("player")
+    s.wait_for(lambda: player.end_card is not None and player.end_card.parent is not None,
+               what="the end card")
+    c.check("end-card", player.end_card.ids.finished)
+    player.end_card.dismiss(animation=False)
     app.show_help()
     c.check("help")
     app._help.dismiss(animation=False)
