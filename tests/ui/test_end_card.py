@@ -104,3 +104,14 @@ def test_a_therapist_presenting_gets_no_end_card(launch, ui_settings):
     s.wait_for(lambda: app.playback.ended, what="the end")
     s.pump(0.3)
     assert not shown(s.get("player").end_card)
+
+
+def test_no_take_home_choice_when_take_home_is_off(launch):
+    s = launch()
+    s.app.take_home_available = False  # switched off, or its server could not start
+    card = to_the_end(s)
+    s.screenshot("end-card-no-take-home")
+    assert card.ids.take_home.get_root_window() is None
+    rows = sorted({round(b.to_window(b.x, b.y)[1]) for b in card.ids.choices.children})
+    assert len(card.ids.choices.children) == 3 and len(rows) == 2  # no empty cell
+    assert not layout.problems(s.window, min_target_px=0)

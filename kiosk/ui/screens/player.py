@@ -53,6 +53,16 @@ class EndCard(OverlayWithHelp):
     """What a visitor can do once the exercise has been heard to its end: take it home, hear
     it again, choose another, or finish (which clears the visit)."""
 
+    def on_pre_open(self) -> None:
+        super().on_pre_open()
+        # Without take-home (switched off, or its server down) its cell goes too: no hole.
+        choices, button = self.ids.choices, self.ids.take_home
+        available = App.get_running_app().take_home_available
+        if available and button.parent is None:
+            choices.add_widget(button, index=len(choices.children))  # first, as in the kv
+        elif not available and button.parent is not None:
+            choices.remove_widget(button)
+
     def take_home(self) -> None:
         self.dismiss(animation=False)
         App.get_running_app().go("take_home")
