@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from kiosk.audio.api import BaseListener, PlayerState
 from kiosk.usage import PLAY_COMPLETED, PLAY_STARTED
@@ -55,6 +56,17 @@ class Heard:
         return sum(high - low for low, high in self._spans)
 
 
+@dataclass(frozen=True)
+class SetAside:
+    """A play in progress while something else is played (PlayCounter.set_aside)."""
+
+    track: tuple[str, str, float] | None
+    heard: Heard | None
+    started: bool
+    completed: bool
+    last: float | None
+
+
 class PlayCounter(BaseListener):
     def __init__(self, record: Record):
         self._record = record
@@ -70,6 +82,21 @@ class PlayCounter(BaseListener):
         with self._lock:
             self._track = (exercise_id, lang, float(duration))
             self._end_play()
+
+    def set_aside(self) -> SetAside:
+        """Something else is about to play (a spoken prompt): the play in progress, kept
+        for put_back(); until then nothing heard counts."""
+        with self._lock:
+            saved = SetAside(self._track, self._heard, self._started, self._completed, self._last)
+            self._track, self._heard = None, None
+            return saved
+
+    def put_back(self, saved: SetAside) -> None:
+        """The set-aside track is loaded again where it was: its play goes on."""
+        with self._lock:
+            self._track, self._heard = saved.track, saved.heard
+            self._started, self._completed, self._last = saved.started, saved.completed, saved.last
+            self._playing = False
 
     # -- the player's events (on the player's thread) ------------------------------------
     def on_state(self, state: PlayerState) -> None:

@@ -24,6 +24,7 @@ def _shipped(name: str) -> Path:
 ASSETS_DIR = _shipped("_assets")
 FONTS_DIR = ASSETS_DIR / "fonts"
 DEMO_PACK = ASSETS_DIR / "demo" / "pack"
+PROMPTS_DIR = ASSETS_DIR / "prompts"  # what the station says in the headphones
 CONFIG_TEMPLATE = _shipped("config-template.toml")
 
 

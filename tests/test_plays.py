@@ -161,3 +161,28 @@ def test_a_failing_writer_never_stops_a_play(tmp_path: Path, caplog):
     writer.record(PLAY_STARTED, "breath", "en-GB")
     writer.stop()
     assert "recording the usage event play_started failed" in caplog.text
+
+
+def test_a_prompt_played_in_between_is_no_part_of_the_play(ev):
+    """ "Still there?" is heard while the exercise is paused: the events of the prompt (and of
+    loading the exercise back) count for nothing, and the play goes on after it as one."""
+    ev.load(duration=100.0)
+    ev.counter.on_state(PlayerState.PLAYING)
+    ev.play_through(0.0, 50.0)
+    ev.counter.on_state(PlayerState.PAUSED)
+    saved = ev.counter.set_aside()
+    ev.counter.on_state(PlayerState.IDLE)  # the prompt loaded
+    ev.counter.on_state(PlayerState.PLAYING)
+    ev.play_through(0.0, 7.0)
+    ev.counter.on_ended()
+    ev.counter.on_state(PlayerState.IDLE)  # the exercise loaded back, at 50 s
+    ev.counter.on_position(0.0)
+    ev.counter.on_position(50.0)
+    ev.counter.put_back(saved)
+    assert ev.kinds() == [PLAY_STARTED]
+    ev.counter.on_state(PlayerState.PLAYING)
+    ev.play_through(50.0, 85.0)
+    assert ev.kinds() == [PLAY_STARTED]  # 85 s heard: not yet 90%
+    ev.play_through(85.0, 99.95)
+    ev.counter.on_ended()
+    assert ev.kinds() == [PLAY_STARTED, PLAY_COMPLETED]

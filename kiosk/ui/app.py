@@ -18,14 +18,14 @@ from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, St
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
-from kiosk.audio.api import call_now
+from kiosk.audio.api import PlayerState, call_now
 from kiosk.audio.unavailable import UnavailablePlayer
 from kiosk.memory import give_back_freed_memory
 from kiosk.services import TakeHomeState
 from kiosk.ui import strings, theme
 from kiosk.ui.backend import Backend, StationBackend
 from kiosk.ui.fonts import register_fonts
-from kiosk.ui.idle import AutoLock, IdleAction, IdleWatch
+from kiosk.ui.idle import AutoLock, IdleAction, IdleWatch, still_there_prompt
 from kiosk.ui.playback import PlayerModel, clock_dispatch
 from kiosk.ui.theme import Theme, text_scale_for
 from kiosk.ui.worker import Worker
@@ -94,7 +94,8 @@ class KioskApp(App):
         self.take_home_available = services.take_home_state in (
             TakeHomeState.NOT_STARTED, TakeHomeState.STARTING, TakeHomeState.RUNNING)
         self.idle = IdleWatch(self.settings.session.idle_timeout_seconds,
-                              self.settings.session.still_there_seconds)
+                              self.settings.session.still_there_seconds,
+                              paused_seconds=self.settings.session.paused_timeout_seconds)
         self._exception_handler = _LogAndCarryOn()
         self.worker = Worker(self.backend.open_db)
         self.manager: ScreenManager
@@ -417,28 +418,48 @@ class KioskApp(App):
             else:
                 self.idle.activity()
             return
+        playback = self.playback
+        part_way = (playback.state == PlayerState.PAUSED
+                    and 0 < playback.position < playback.duration)
         action = self.idle.tick(at_rest=self.current_screen == "attract",
-                                playing=self.playback.playing)
+                                playing=playback.playing, paused_part_way=part_way)
         if action is IdleAction.ASK:
             self._ask_still_there()
         elif action is IdleAction.RESET:
             self.reset_session()
         elif self._still_there is not None and self._still_there.parent is not None:
-            self._still_there.dismiss(animation=False)
+            self._close_still_there()
 
     def _ask_still_there(self) -> None:
         from kiosk.ui.widgets.dialogs import StillThereView
 
         if self._still_there is None:
             self._still_there = StillThereView()
-        self._still_there.seconds_left = round(self.idle.seconds_left())
+        self._still_there.total = self.idle.countdown_seconds
+        self._still_there.seconds_left = self.idle.seconds_left()
         if self._still_there.parent is None:
             log.info("nobody has touched the screen for a while: asking if they are still there")
             self._still_there.open(animation=False)
+            self._say_still_there()
+
+    def _say_still_there(self) -> None:
+        """The question in the headphones too, for a visitor resting with eyes closed."""
+        prompt = still_there_prompt(self.lang)
+        if prompt is None:
+            log.warning("the spoken \"Still there?\" is not installed; asking on screen only")
+            return
+        plays = self.services.plays
+        saved = plays.set_aside()
+        if not self.playback.play_prompt(*prompt, then=lambda: plays.put_back(saved)):
+            plays.put_back(saved)
 
     def still_here(self) -> None:
         self.idle.activity()
-        if self._still_there is not None:
+        self._close_still_there()
+
+    def _close_still_there(self) -> None:
+        self.playback.end_prompt()  # the visit's exercise back where it was, still paused
+        if self._still_there is not None and self._still_there.parent is not None:
             self._still_there.dismiss(animation=False)
 
     def reset_session(self) -> None:

@@ -76,6 +76,9 @@ class PlayerModel(EventDispatcher):
     loaded = StringProperty("")  # "<exercise id>/<lang>" of what is loaded, "" for nothing
     playing = BooleanProperty(False)
     ended = BooleanProperty(False)  # played to the end (the player screen says so)
+    # A spoken prompt is in the headphones ("Still there?"): the visit's track is set aside,
+    # and everything above stays as it was (play_prompt).
+    prompting = BooleanProperty(False)
 
     __events__ = ("on_trouble", "on_finished", "on_recovered")
 
@@ -93,6 +96,12 @@ class PlayerModel(EventDispatcher):
         self._ticker.cancel()
         player.add_listener(DeliveredThrough(clock_dispatch, _Listener(self)))
         self.volume = float(player.volume)
+        self._track: tuple[Path, float | None] | None = None  # what load() was given
+        # While a prompt plays, and until the engine's events about it and about putting the
+        # track back have gone by: those events are not the visit's.
+        self._muted = False
+        self._aside: tuple[PlayerState, float] | None = None
+        self._then: Callable[[], None] | None = None
 
     # -- commands (UI thread) -------------------------------------------------------------
     def load(self, key: str, path: Path, duration: float | None) -> bool:
@@ -105,6 +114,7 @@ class PlayerModel(EventDispatcher):
             self.dispatch("on_trouble", "banner.audio_unavailable")
             return False
         self.loaded = key
+        self._track = (path, duration)
         self.duration = float(duration or self.player.duration or 0.0)
         self._report(0.0)
         return True
@@ -119,7 +129,9 @@ class PlayerModel(EventDispatcher):
             if self._guard(self.player.pause):
                 self._show(PAUSED)
         elif self.state == PAUSED:
-            if self._guard(self.player.resume):
+            # play(), not resume(): after a prompt the engine holds the track IDLE at the
+            # paused position, and play() goes on from the position either way.
+            if self._guard(self.player.play):
                 self._show(PLAYING)
         else:
             if self.state == ENDED:
@@ -153,9 +165,62 @@ class PlayerModel(EventDispatcher):
 
     def forget(self) -> None:
         """A new visitor: nothing loaded, the session's start volume."""
+        if self.prompting:
+            self.prompting = False  # the prompt goes with the visit: nothing to put back
+            self._then = None
+            clock_dispatch(self._unmute)
+        self._track = None
         self.stop()
         self._guard(self.player.reset_volume)
         self.volume = float(self.player.volume)
+
+    # -- a prompt in the headphones ---------------------------------------------------------
+    def play_prompt(self, path: Path, duration: float | None,
+                    then: Callable[[], None] | None = None) -> bool:
+        """Plays `path` (a short spoken prompt) in the headphones at the visitor's volume,
+        with the visit's track set aside. When the prompt ends, or end_prompt() cuts it short,
+        the track is loaded back at the same place, and `then` runs. Nothing on screen changes
+        meanwhile: the Play button, the position and the volume stay the visit's. False (and
+        nothing done) while playing or in trouble: the visitor is listening, or would not
+        hear it."""
+        if self.prompting or self._muted or self.state in (PLAYING, ERROR):
+            return False
+        self._aside = (self.state, float(self.position))
+        self._then = then
+        self._muted = self.prompting = True
+        volume = self.volume
+        if not (self._guard(lambda: self.player.load(path, duration))
+                and self._guard(lambda: self.player.set_volume(volume))
+                and self._guard(self.player.play)):
+            self.end_prompt()
+            return False
+        log.info("a prompt is playing in the headphones: %s", path.name)
+        return True
+
+    def end_prompt(self) -> None:
+        """The prompt stops (if it still plays); the track goes back where it was."""
+        if not self.prompting:
+            return
+        self.prompting = False
+        state, position = self._aside or (IDLE, 0.0)
+        track, volume = self._track, self.volume
+        if self.loaded and track is not None:
+            # Back IDLE at the place (ENDED: at the start, as play() after the end would);
+            # the model shows PAUSED (or ENDED) still, and toggle() plays on from there.
+            self._guard(lambda: self.player.load(*track))
+            self._guard(lambda: self.player.seek(0.0 if state == ENDED else position))
+        else:
+            self._guard(self.player.stop)
+        self._guard(lambda: self.player.set_volume(volume))
+        then, self._then = self._then, None
+        if then is not None:
+            then()
+        # The engine's events for the commands above are queued already (the engine reports
+        # a command's events before it answers it): hear the engine again after them.
+        clock_dispatch(self._unmute)
+
+    def _unmute(self) -> None:
+        self._muted = False
 
     def close(self) -> None:
         self._ticker.cancel()
@@ -172,6 +237,8 @@ class PlayerModel(EventDispatcher):
 
     # -- the engine's events (on the UI thread, through clock_dispatch and _Listener) ------
     def engine_state(self, state: PlayerState) -> None:
+        if self._muted:
+            return
         was = self.state
         self.state = state
         if was == ERROR and self.state != ERROR:
@@ -180,9 +247,14 @@ class PlayerModel(EventDispatcher):
         self._report(float(self.player.position), _arrived)
 
     def engine_position(self, seconds: float) -> None:
+        if self._muted:
+            return
         self._report(seconds, _arrived)
 
     def engine_ended(self) -> None:
+        if self._muted:
+            self.end_prompt()  # the prompt has been heard to its end (no-op once ended)
+            return
         self.state = ENDED
         self._update_playing()
         self._report(self.duration)
@@ -190,6 +262,11 @@ class PlayerModel(EventDispatcher):
 
     def engine_error(self, error: PlayerError) -> None:
         log.warning("audio trouble (%s): %s", error.kind.value, error.detail)
+        if self._muted:
+            # The prompt could not be heard; the visit's track is put back, and a lasting
+            # trouble (the device gone) is reported again when the visitor presses Play.
+            self.end_prompt()
+            return
         self.state = ERROR
         self._update_playing()
         self.dispatch("on_trouble", trouble_banner(error))

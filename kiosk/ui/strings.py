@@ -70,6 +70,13 @@ EN_GB: dict[str, str] = {
     "player.no_script": "There is no script for this exercise.",
     "player.now": "Now",
     "player.ended": "Finished. Take your time.",
+    "end.title": "Finished",
+    "end.body": "Take your time. When you are ready:",
+    "end.take_home": "Take this home",
+    "end.again": "Listen again",
+    "end.another": "Choose another",
+    "end.finished": "I\u2019m finished",
+    "end.finished_hint": "\u201cI\u2019m\u00a0finished\u201d clears the screen, so the next person sees nothing of yours.",
     "takehome.title": "Take this exercise home",
     "takehome.consent": (
         "This gives you a QR code for your phone. It opens a private link to this exercise "
@@ -94,6 +101,10 @@ EN_GB: dict[str, str] = {
     "idle.title": "Still there?",
     "idle.body": "The screen will clear in {n} seconds, so the next person sees nothing of yours.",
     "idle.here": "I\u2019m here",
+    "idle.rest": (
+        "Take your time. If you are still here, touch \u201cI\u2019m\u00a0here\u201d. If not, the "
+        "screen clears in {n} seconds, so the next person sees nothing of yours."
+    ),
     "banner.audio_unavailable": "Sound is not available just now. Please check the headphones or ask at reception.",
     "banner.file_missing": "This exercise\u2019s audio is missing. Please choose another, or ask at reception.",
     "banner.file_damaged": "This exercise\u2019s audio is damaged and cannot be played. Please choose another, or ask at reception.",

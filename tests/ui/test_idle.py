@@ -20,6 +20,7 @@ def go_quiet(s, quiet: float = 1.0, countdown: float = 2.0) -> None:
     """From now on, a short quiet time and countdown (set only once the test's own touches
     are done, so a slow, busy machine cannot bring "Still there?" up in the middle of them)."""
     s.app.idle.quiet_seconds, s.app.idle.countdown_seconds = quiet, countdown
+    s.app.idle.paused_seconds = quiet  # a paused visit waits longer: tests/ui/test_still_there.py
 
 
 def _still_there_shown(s) -> bool:

@@ -73,6 +73,13 @@ def visit_every_screen(s: StationDriver, c: Collector) -> None:
     app.show_banner("banner.audio_unavailable")
     c.check("player-banner", s.ids("player").play_pause)
     app.banner.hide()
+    app.playback.seek(app.playback.duration - 0.3)  # playing on to the end: the end card
+    s.wait_for(lambda: app.playback.ended, what="the end of the exercise")
+    player = s.get("player")
+    s.wait_for(lambda: player.end_card is not None and player.end_card.parent is not None,
+               what="the end card")
+    c.check("end-card", player.end_card.ids.finished)
+    player.end_card.dismiss(animation=False)
     app.show_help()
     c.check("help")
     app._help.dismiss(animation=False)
@@ -84,7 +91,8 @@ def visit_every_screen(s: StationDriver, c: Collector) -> None:
     c.check("take-home-code")
     if app.playback.playing:
         app.playback.toggle()
-    app.idle.quiet_seconds, app.idle.countdown_seconds = 0.1, 60
+    app.idle.quiet_seconds = app.idle.paused_seconds = 0.1  # paused part-way waits longer
+    app.idle.countdown_seconds = 60
     app.go("exercise")
     s.wait_for(lambda: app._still_there is not None and app._still_there.parent is not None,
                what='"Still there?"')

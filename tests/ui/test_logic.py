@@ -86,6 +86,24 @@ def test_a_touch_or_playing_holds_the_station():
     assert watch.tick(at_rest=False, playing=False) is IdleAction.ASK
 
 
+def test_a_visit_paused_part_way_waits_the_longer_time():
+    clock = FakeClock()
+    watch = IdleWatch(90, 30, now=clock, paused_seconds=600)
+    clock.t = 599
+    assert watch.tick(at_rest=False, playing=False, paused_part_way=True) is IdleAction.NOTHING
+    clock.t = 600
+    assert watch.tick(at_rest=False, playing=False, paused_part_way=True) is IdleAction.ASK
+    assert watch.seconds_left() == pytest.approx(30)
+    clock.t = 629
+    assert watch.tick(at_rest=False, playing=False, paused_part_way=True) is IdleAction.ASK
+    clock.t = 630
+    assert watch.tick(at_rest=False, playing=False, paused_part_way=True) is IdleAction.RESET
+    # Never shorter than the quiet time, whatever the paused time is set to.
+    short = IdleWatch(90, 30, now=clock, paused_seconds=10)
+    clock.t += 89
+    assert short.tick(at_rest=False, playing=False, paused_part_way=True) is IdleAction.NOTHING
+
+
 def test_the_attract_screen_never_asks():
     clock = FakeClock()
     watch = IdleWatch(10, 5, now=clock)

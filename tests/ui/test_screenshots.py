@@ -109,7 +109,8 @@ def test_every_screen(launch, ui_settings, lang, large):
     shot(s, f"player-high-contrast-{tag}")
     app.high_contrast = False
 
-    app.idle.quiet_seconds, app.idle.countdown_seconds = 0.1, 60
+    app.idle.quiet_seconds = app.idle.paused_seconds = 0.1  # paused part-way waits longer
+    app.idle.countdown_seconds = 60
     s.wait_for(lambda: app._still_there is not None and app._still_there.parent is not None,
                what='"Still there?"')
     s.pump(0.2)

@@ -48,9 +48,9 @@ def test_the_panel_shows_the_plays_and_the_link_of_a_visit(station):
 
     listen(s, SHORT.id)
     s.wait_for(lambda: app.playback.state == "ended", timeout=20, what="the end of the track")
-    s.tap(s.ids("player").top.ids.back)
-    s.on("exercise")
-    s.tap(s.ids("exercise").take_home)
+    end_card = s.get("player").end_card
+    s.wait_for(lambda: end_card.parent is not None, what="the end card")
+    s.tap(end_card.ids.take_home)  # "Take this home", straight from the end
     s.on("take_home")
     s.tap(s.ids("take_home").agree)
     s.wait_for(lambda: s.get("take_home").stage == "code", what="the code")

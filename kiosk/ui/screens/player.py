@@ -14,6 +14,7 @@ from kivy.uix.slider import Slider
 
 import kiosk.ui.widgets.common  # noqa: F401  (KLabel, KButton, TopBar used by the kv)
 import kiosk.ui.widgets.script_view  # noqa: F401  (ScriptView used by the kv)
+from kiosk.ui.widgets.dialogs import OverlayWithHelp
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,44 @@ class SeekBar(Slider):
         return bool(super().on_touch_up(touch))
 
 
+class EndCard(OverlayWithHelp):
+    """What a visitor can do once the exercise has been heard to its end: take it home, hear
+    it again, choose another, or finish (which clears the visit)."""
+
+    def on_pre_open(self) -> None:
+        super().on_pre_open()
+        # Without take-home (switched off, or its server down) its cell goes too: no hole.
+        choices, button = self.ids.choices, self.ids.take_home
+        available = App.get_running_app().take_home_available
+        if available and button.parent is None:
+            choices.add_widget(button, index=len(choices.children))  # first, as in the kv
+        elif not available and button.parent is not None:
+            choices.remove_widget(button)
+
+    def take_home(self) -> None:
+        self.dismiss(animation=False)
+        App.get_running_app().go("take_home")
+
+    def again(self) -> None:
+        self.dismiss(animation=False)
+        App.get_running_app().playback.toggle()  # after the end: from the start
+
+    def another(self) -> None:
+        self.dismiss(animation=False)
+        App.get_running_app().go("browse")
+
+    def finished(self) -> None:
+        self.dismiss(animation=False)
+        App.get_running_app().reset_session()
+
+
 class PlayerScreen(Screen):
     portrait = BooleanProperty(False)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self._shown_key = ""
+        self.end_card: EndCard | None = None
 
     def on_kv_post(self, base_widget: Any) -> None:
         self.ids.script.bind(on_seek_request=lambda _w, s: self.seek(s))
@@ -74,8 +107,8 @@ class PlayerScreen(Screen):
     def on_pre_enter(self, *args: Any) -> None:
         app = App.get_running_app()
         playback = app.playback
-        playback.unbind(position=self._on_position, playing=self._on_playing)
-        playback.bind(position=self._on_position, playing=self._on_playing)
+        playback.unbind(position=self._on_position, playing=self._on_playing, ended=self._on_ended)
+        playback.bind(position=self._on_position, playing=self._on_playing, ended=self._on_ended)
         exercise = app.exercise
         if exercise is None:
             return
@@ -89,8 +122,28 @@ class PlayerScreen(Screen):
 
     def on_leave(self, *args: Any) -> None:
         playback = App.get_running_app().playback
-        playback.unbind(position=self._on_position, playing=self._on_playing)
+        playback.unbind(position=self._on_position, playing=self._on_playing, ended=self._on_ended)
         self.ids.script.follow(playback.position)  # no timed change while away
+        self._close_end_card()
+
+    def _on_ended(self, _playback: Any, ended: bool) -> None:
+        """Heard to the end: the end card, for a client (a therapist presenting carries on
+        with the session instead)."""
+        app = App.get_running_app()
+        if not ended:
+            self._close_end_card()
+            return
+        if app.therapist_active or app.current_screen != "player":
+            return
+        if self.end_card is None:
+            self.end_card = EndCard()
+        if self.end_card.parent is None:
+            log.info("the exercise was heard to its end: showing the end card")
+            self.end_card.open(animation=False)
+
+    def _close_end_card(self) -> None:
+        if self.end_card is not None and self.end_card.parent is not None:
+            self.end_card.dismiss(animation=False)
 
     def _on_playing(self, playback: Any, _playing: bool) -> None:
         self._on_position(playback, playback.live_position())
@@ -128,6 +181,7 @@ class PlayerScreen(Screen):
     def forget(self) -> None:
         self._shown_key = ""
         self.ids.script.clear()
+        self._close_end_card()
 
 
 def _has_times(cues: list[Any]) -> bool:
