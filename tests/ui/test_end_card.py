@@ -111,7 +111,13 @@ def test_no_take_home_choice_when_take_home_is_off(launch):
     s.app.take_home_available = False  # switched off, or its server could not start
     card = to_the_end(s)
     s.screenshot("end-card-no-take-home")
-    assert card.ids.take_home.get_root_window() is None
+    assert card._take_home_button.get_root_window() is None
     rows = sorted({round(b.to_window(b.x, b.y)[1]) for b in card.ids.choices.children})
     assert len(card.ids.choices.children) == 3 and len(rows) == 2  # no empty cell
     assert not layout.problems(s.window, min_target_px=0)
+    # take-home back (its server started late): the choice comes back with it
+    card.dismiss(animation=False)
+    s.app.take_home_available = True
+    card.open(animation=False)
+    s.pump(0.3)
+    assert card._take_home_button.get_root_window() is not None

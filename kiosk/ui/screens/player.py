@@ -53,10 +53,16 @@ class EndCard(OverlayWithHelp):
     """What a visitor can do once the exercise has been heard to its end: take it home, hear
     it again, choose another, or finish (which clears the visit)."""
 
+    def on_kv_post(self, base_widget: Any) -> None:
+        super().on_kv_post(base_widget)
+        # A strong reference: ids are weak, and the button is out of the tree while
+        # take-home is unavailable, so it would be collected and could never come back.
+        self._take_home_button = self.ids.take_home.__self__
+
     def on_pre_open(self) -> None:
         super().on_pre_open()
         # Without take-home (switched off, or its server down) its cell goes too: no hole.
-        choices, button = self.ids.choices, self.ids.take_home
+        choices, button = self.ids.choices, self._take_home_button
         available = App.get_running_app().take_home_available
         if available and button.parent is None:
             choices.add_widget(button, index=len(choices.children))  # first, as in the kv
