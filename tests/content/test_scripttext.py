@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-import zlib
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from kiosk.content.scripttext import (
     split_long,
 )
 from kiosk.resources import DEMO_PACK, FONTS_DIR
+from tests.content.handpdf import pdf_bomb, pdf_with_content
 
 TITLE = "A place of calm"
 SPOKEN = [
@@ -376,33 +376,9 @@ def test_damaged_and_empty_files_are_refused(tmp_path: Path) -> None:
     assert refusal.kind is ScriptErrorKind.EMPTY and "stage directions" in refusal.message()
 
 
-def _pdf_with_content(out: Path, content: bytes) -> None:
-    """A one-page PDF written by hand around a compressed content stream."""
-    stream = zlib.compress(content, 9)
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    data = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(len(data))
-        data += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(data)
-    data += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    data += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    data += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    out.write_bytes(data)
-
-
 def test_a_pdf_bomb_is_refused(tmp_path: Path) -> None:
-    # 200 MB of content stream in a file of about 200 KB.
     bomb = tmp_path / "bomb.pdf"
-    _pdf_with_content(bomb, b"BT /F1 12 Tf 72 700 Td (Hi) Tj ET\n" + b" " * 200_000_000)
+    pdf_bomb(bomb)
     assert bomb.stat().st_size < 1_000_000
     refusal = _refusal(bomb)
     assert refusal.kind is ScriptErrorKind.TOO_LARGE
@@ -412,14 +388,14 @@ def test_a_pdf_bomb_is_refused(tmp_path: Path) -> None:
 def test_a_page_of_endless_operations_is_refused(tmp_path: Path) -> None:
     # Small once decompressed, but more for pypdf to parse than any script has.
     busy = tmp_path / "busy.pdf"
-    _pdf_with_content(busy, b"BT /F1 12 Tf " + b"1 0 Td " * 1_500_000 + b"ET\n")
+    pdf_with_content(busy, b"BT /F1 12 Tf " + b"1 0 Td " * 1_500_000 + b"ET\n")
     assert _refusal(busy).kind is ScriptErrorKind.TOO_LARGE
 
 
 def test_the_hand_written_pdf_is_read(tmp_path: Path) -> None:
     # The two tests above rely on this writer making PDFs that are read when they are small.
     path = tmp_path / "small.pdf"
-    _pdf_with_content(path, b"BT /F1 12 Tf 72 700 Td (Breathe in, and out.) Tj ET\n")
+    pdf_with_content(path, b"BT /F1 12 Tf 72 700 Td (Breathe in, and out.) Tj ET\n")
     assert read_script(path).spoken() == ["Breathe in, and out."]
 
 
