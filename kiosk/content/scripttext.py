@@ -27,7 +27,7 @@ import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -173,9 +173,10 @@ class Script:
         return [p.text for p in self.passages if p.kind is PassageKind.SPOKEN]
 
 
-def read_script(path: Path) -> Script:
+def read_script(path: Path, title: str | None = None) -> Script:
     """The script in `path`, whichever of PDF, plain text or DOCX it is (by its content, not
-    its name). Raises ScriptRefused."""
+    its name). A passage that is the exercise's `title` is a heading, whatever its size.
+    Raises ScriptRefused."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -196,6 +197,14 @@ def read_script(path: Path) -> Script:
         raise ScriptRefused(ScriptErrorKind.NOT_A_SCRIPT, path, "named .pdf, but not a PDF")
     else:
         script = _read_text(path)
+    if title and _squash(title):
+        name = _squash(title).casefold().rstrip(".")
+        passages = tuple(
+            replace(p, kind=PassageKind.HEADING)
+            if p.kind is PassageKind.SPOKEN and p.text.casefold().rstrip(".") == name else p
+            for p in script.passages
+        )
+        script = replace(script, passages=passages)
     if not script.spoken():
         raise ScriptRefused(ScriptErrorKind.EMPTY, path)
     return script
@@ -228,8 +237,15 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’')\]]*\s+(?=[\"“‘'(\[]?[A
 _ABBREVIATIONS = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Prof|e\.g|i\.e|etc|vs|cf)\.$", re.IGNORECASE)
 
 
+# Typographic ligatures some producers leave in the text layer: a word with one is a word the
+# aligner's dictionary does not know.
+_LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi",
+                            "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"})
+
+
 def _squash(text: str) -> str:
-    text = unicodedata.normalize("NFC", text).replace("\u00ad", "").replace("\u00a0", " ")
+    text = unicodedata.normalize("NFC", text.translate(_LIGATURES))
+    text = text.replace("\u00ad", "").replace("\u00a0", " ")
     return " ".join(text.split())
 
 
@@ -608,8 +624,16 @@ def _assemble(path: Path, pages: list[list[_Line]], heights: list[float]) -> Scr
         lines[:] = kept
 
     pitch = _line_pitch(pages, body_size)
+    body = [line for lines in pages for line in lines if _kind(line, body_size) is PassageKind.SPOKEN]
+    gap = 1.4 * max(pitch, body_size * 1.1)
+    # A script set with no space between paragraphs (and no indent) still shows where one
+    # ends: its last line stops short, after a sentence.
+    gapless = not any(b.y - a.y > gap for a, b in zip(body, body[1:], strict=False)
+                      if a.page == b.page)
+    full_line = _percentile([len(line.text) for line in body], 0.9)
     # Paragraphs, page by page: a new one where the gap between lines opens, the size class
-    # changes, or a line is indented after a sentence ends.
+    # changes, or a line is indented (or, with no gaps, the line before stopped short) after
+    # a sentence ends.
     paragraphs: list[tuple[list[_Line], PassageKind]] = []
     for lines in pages:
         left = min((line.x for line in lines if _kind(line, body_size) is PassageKind.SPOKEN),
@@ -620,9 +644,10 @@ def _assemble(path: Path, pages: list[list[_Line]], heights: list[float]) -> Scr
             starts = (
                 previous is None
                 or paragraphs[-1][1] is not kind
-                or line.y - previous.y > 1.4 * max(pitch, previous.size * 1.1)
-                or (kind is PassageKind.SPOKEN and line.x > left + 0.8 * line.size
-                    and previous.text.endswith(_TERMINAL))
+                or line.y - previous.y > max(gap, 1.4 * previous.size * 1.1)
+                or (kind is PassageKind.SPOKEN and previous.text.endswith(_TERMINAL)
+                    and (line.x > left + 0.8 * line.size
+                         or (gapless and len(previous.text) < 0.85 * full_line)))
             )
             if previous is None and paragraphs and _continues(paragraphs[-1], line, kind):
                 starts = False  # the paragraph runs on from the page before
@@ -644,6 +669,13 @@ def _continues(paragraph: tuple[list[_Line], PassageKind], line: _Line, kind: Pa
         return False
     last = lines[-1].text
     return not last.endswith(_TERMINAL) or line.text[:1].islower()
+
+
+def _percentile(values: list[int], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
 
 
 def _body_size(pages: list[list[_Line]]) -> float:

@@ -21,6 +21,7 @@ from kiosk.content.cues import parse_vtt
 from kiosk.content.scripttext import (
     LONG_PASSAGE_CHARS,
     DropReason,
+    Passage,
     PassageKind,
     ScriptErrorKind,
     ScriptFormat,
@@ -96,15 +97,20 @@ def _ps_string(text: str) -> str:
     return "(" + text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
 
 
-def _ghostscript_script(out: Path) -> None:
+def _ghostscript_script(out: Path, style: str = "gaps") -> None:
     """The same script set by hand in PostScript (Times and Helvetica, Latin-1) and made a
-    PDF by Ghostscript: another producer, other fonts, another way of writing text."""
+    PDF by Ghostscript: another producer, other fonts, another way of writing text. `style`
+    is how paragraphs are told apart: "gaps" between them, "indent" on their first lines, or
+    "flush": neither, only their short last lines."""
     import textwrap
 
     lines_per_page = 22
-    body: list[str | None] = []  # None: a paragraph gap
+    body: list[str | None] = []  # None: a paragraph gap; a leading tab: an indent
     for paragraph in SPOKEN[:2] + [DIRECTIONS[0]] + SPOKEN[2:]:
-        body += textwrap.wrap(paragraph, 70) + [None]
+        lines = textwrap.wrap(paragraph, 70)
+        if style == "indent":
+            lines[0] = "\t" + lines[0]
+        body += lines + ([None] if style == "gaps" else [])
     pages = [body[i:i + lines_per_page] for i in range(0, len(body), lines_per_page)]
     ps = ["%!PS-Adobe-3.0", "%%Pages: " + str(len(pages))]
     for n, page in enumerate(pages, start=1):
@@ -121,7 +127,8 @@ def _ghostscript_script(out: Path) -> None:
         ps.append("/Times-Roman findfont 12 scalefont setfont")
         for line in page:
             if line is not None:
-                ps.append(f"72 {y:.1f} moveto {_ps_string(line)} show")
+                x = 90 if line.startswith("\t") else 72
+                ps.append(f"{x} {y:.1f} moveto {_ps_string(line.lstrip())} show")
             y -= 15 if line is not None else 9
         ps.append("showpage")
     ps.append("%%EOF")
@@ -171,6 +178,18 @@ def test_a_sentence_cut_by_a_page_break_is_joined_again(tmp_path: Path, body_pt:
         assert paragraph in spoken
 
 
+@pytest.mark.parametrize("style", ["indent", "flush"])
+def test_paragraphs_without_gaps_between_them(tmp_path: Path, style: str) -> None:
+    pdf = tmp_path / "script.pdf"
+    _ghostscript_script(pdf, style)
+    expected = list(SPOKEN)
+    if style == "flush":
+        # Its last line is full: nothing on the page says the paragraph ends there.
+        assert SPOKEN[6].endswith("Let yourself rest in it for a while.")
+        expected[6:8] = [SPOKEN[6] + " " + SPOKEN[7]]
+    assert read_script(pdf).spoken() == expected
+
+
 def test_ghostscript_script(tmp_path: Path) -> None:
     pdf = tmp_path / "script.pdf"
     _ghostscript_script(pdf)
@@ -215,6 +234,17 @@ def test_plain_text(tmp_path: Path) -> None:
     assert script.spoken() == [TITLE] + SPOKEN[:3]
     assert script.passages[-1].kind is PassageKind.DIRECTION
     assert [d.reason for d in script.dropped] == [DropReason.COPYRIGHT]
+    # Told the exercise's title, the reader knows the first line for a heading.
+    titled = read_script(path, title=TITLE.upper())
+    assert titled.spoken() == SPOKEN[:3]
+    assert titled.passages[0] == Passage(TITLE, PassageKind.HEADING)
+
+
+def test_ligatures_become_letters(tmp_path: Path) -> None:
+    path = tmp_path / "lig.txt"
+    path.write_text("The \ufb01rst breath, and the \ufb02ow of the next, with no e\ufb00ort.\n",
+                    encoding="utf-8")
+    assert read_script(path).spoken() == ["The first breath, and the flow of the next, with no effort."]
 
 
 def test_plain_text_in_other_encodings_and_one_line_a_paragraph(tmp_path: Path) -> None:
