@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
+import time
 import unicodedata
 import zipfile
 from collections import Counter
@@ -58,6 +59,9 @@ MAX_PAGES = 300
 MAX_TEXT_CHARS = 1_000_000
 MAX_STREAM_BYTES = 16 * 1024 * 1024  # one decompressed PDF stream, or the DOCX's document part
 MAX_CONTENT_OPERATIONS = 1_000_000  # what pypdf may parse in one page's content stream
+# Past the bounds above, a PDF of many pages that each stay just inside them: an hour's
+# script reads in well under a second.
+MAX_READ_SECONDS = 60.0
 
 # A passage longer than this is split at sentences into nearly equal parts, each at most
 # TARGET_PASSAGE_CHARS where the sentences allow: a screen shows a passage at a time.
@@ -167,6 +171,9 @@ class Script:
     passages: tuple[Passage, ...]
     dropped: tuple[Dropped, ...] = ()
     pages: int | None = None
+    # Pages of a PDF with no text on them (scanned pages among typed ones), 1-based: their
+    # words are not in the passages, which the person adding the script needs to know.
+    textless_pages: tuple[int, ...] = ()
 
     def spoken(self) -> list[str]:
         """The passages the narrator says, in order: what is timed and shown."""
@@ -375,6 +382,8 @@ def _join_lines(lines: list[str]) -> str:
 
 
 def _read_text(path: Path) -> Script:
+    if path.stat().st_size > 4 * MAX_TEXT_CHARS:  # UTF-8 takes at most 4 bytes a character
+        raise ScriptRefused(ScriptErrorKind.TOO_LARGE, path, megabytes(path.stat().st_size))
     data = path.read_bytes()
     text = _decode_text(data)
     if text is None:
@@ -526,7 +535,11 @@ def _read_pdf(path: Path) -> Script:
             heights: list[float] = []
             images = 0
             chars = 0
+            deadline = time.monotonic() + MAX_READ_SECONDS
             for number, page in enumerate(reader.pages, start=1):
+                if time.monotonic() > deadline:
+                    raise ScriptRefused(ScriptErrorKind.TOO_LARGE, path,
+                                        f"not read in {MAX_READ_SECONDS:.0f} s, at page {number} of {count}")
                 box = page.mediabox
                 top = float(box.top)
                 heights.append(float(box.height))
@@ -550,7 +563,13 @@ def _read_pdf(path: Path) -> Script:
     if not any(pages):
         detail = f"{count} page{'s' if count != 1 else ''}" + (f", {images} with images only" if images else "")
         raise ScriptRefused(ScriptErrorKind.NO_TEXT, path, detail)
-    return _assemble(path, pages, heights)
+    script = _assemble(path, pages, heights)
+    # (_assemble has taken the headers, footers and page numbers out of `pages`: a scanned
+    # page under a typed running title has no text of its own.)
+    textless = tuple(i for i, lines in enumerate(pages, start=1) if not lines)
+    if len(textless) == count:
+        raise ScriptRefused(ScriptErrorKind.NO_TEXT, path, f"{count} pages with only headers or footers")
+    return replace(script, textless_pages=textless)
 
 
 def _has_images(page: PageObject) -> int:
@@ -710,9 +729,11 @@ def _drop_running(pages: list[list[_Line]], heights: list[float], dropped: list[
     # (edge, key) -> the pages it is found on, at about which height
     seen: dict[tuple[str, str], list[float]] = {}
     edges: list[list[tuple[str, _Line]]] = []
-    for lines in pages:
-        candidates = [("top", line) for line in lines[:2]]
-        candidates += [("bottom", line) for line in lines[-2:] if line not in lines[:2]]
+    for lines, height in zip(pages, heights, strict=True):
+        # A page's first two lines and its last two, each by the half of the page it is on
+        # (a page with little on it has its footer among its first two lines).
+        ends = lines[:2] + [line for line in lines[-2:] if line not in lines[:2]]
+        candidates = [("top" if line.y < height / 2 else "bottom", line) for line in ends]
         edges.append(candidates)
         for edge, line in candidates:
             seen.setdefault((edge, _key(line.text)), []).append(line.y)
@@ -750,7 +771,7 @@ def _set_apart(line: _Line, lines: list[_Line], edge: str, body_size: float, pit
     if _kind(line, body_size) is not PassageKind.NOTE:
         return False
     i = lines.index(line)
-    neighbour = lines[i + 1] if edge == "top" else lines[i - 1]
-    if (edge == "top" and i != 0) or (edge == "bottom" and i != len(lines) - 1) or len(lines) < 2:
+    if len(lines) < 2 or i != (0 if edge == "top" else len(lines) - 1):
         return False
+    neighbour = lines[1] if edge == "top" else lines[-2]
     return abs(neighbour.y - line.y) > 1.5 * pitch

@@ -104,7 +104,7 @@ def _ghostscript_script(out: Path, style: str = "gaps") -> None:
     "flush": neither, only their short last lines."""
     import textwrap
 
-    lines_per_page = 22
+    lines_per_page = 20  # page 1 ends inside a paragraph, in the middle of a sentence
     body: list[str | None] = []  # None: a paragraph gap; a leading tab: an indent
     for paragraph in SPOKEN[:2] + [DIRECTIONS[0]] + SPOKEN[2:]:
         lines = textwrap.wrap(paragraph, 70)
@@ -193,7 +193,11 @@ def test_paragraphs_without_gaps_between_them(tmp_path: Path, style: str) -> Non
 def test_ghostscript_script(tmp_path: Path) -> None:
     pdf = tmp_path / "script.pdf"
     _ghostscript_script(pdf)
-    assert b"Ghostscript" in pdf.read_bytes()[:4096] or b"GPL Ghostscript" in pdf.read_bytes()
+    assert b"Ghostscript" in pdf.read_bytes()
+    raw = [page.extract_text() for page in PdfReader(pdf).pages]
+    # What a bare extractor gives: the sentence cut by the next page's header and number.
+    assert flat(raw[0]).endswith("or a deep, quiet stillness")
+    assert flat(raw[1]).startswith(f"{TITLE} - a script for clinics 2 Copyright 2026 Example Press that is")
     script = read_script(pdf)
     assert script.pages == 2
     assert script.spoken() == SPOKEN
@@ -324,17 +328,38 @@ def _refusal(path: Path) -> ScriptRefused:
     return info.value
 
 
-def _scan(out: Path) -> None:
+def _page_image() -> bytes:
     image = Image.new("L", (800, 1100), 255)
     draw = ImageDraw.Draw(image)
     for row in range(40):
         draw.rectangle((80, 80 + row * 24, 700 - (row % 3) * 60, 92 + row * 24), fill=30)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _scan(out: Path, *, typed_pages: int = 0, running_title: bool = False) -> None:
+    """Two scanned pages (pictures only), after `typed_pages` pages of text; with
+    `running_title`, every page has a typed header and page number, as scanning software
+    stamps them."""
+    picture = _page_image()
     pdf = FPDF()
-    for _ in range(2):
+    pdf.set_auto_page_break(False)
+    pdf.set_font("helvetica", size=9)
+    for n in range(typed_pages + 2):
         pdf.add_page()
-        pdf.image(io.BytesIO(buffer.getvalue()), x=0, y=0, w=210)
+        if running_title:
+            pdf.set_xy(10, 8)
+            pdf.cell(0, 5, TITLE)
+            pdf.set_xy(10, 285)
+            pdf.cell(0, 5, str(n + 1), align="C")
+        if n < typed_pages:
+            pdf.set_font("helvetica", size=12)
+            pdf.set_xy(20, 30)
+            pdf.multi_cell(0, 6, SPOKEN[n])
+            pdf.set_font("helvetica", size=9)
+        else:
+            pdf.image(io.BytesIO(picture), x=0, y=15, w=210)
     pdf.output(str(out))
 
 
@@ -355,6 +380,20 @@ def _encrypted(out: Path, user_password: str | None) -> None:
     pdf.multi_cell(0, 6, SPOKEN[0])
     pdf.set_encryption(owner_password="owner", user_password=user_password)
     pdf.output(str(out))
+
+
+def test_a_scan_under_a_typed_running_title_is_refused_too(tmp_path: Path) -> None:
+    path = tmp_path / "stamped.pdf"
+    _scan(path, running_title=True)
+    assert _refusal(path).kind is ScriptErrorKind.NO_TEXT
+
+
+def test_scanned_pages_among_typed_ones_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.pdf"
+    _scan(path, typed_pages=2, running_title=True)
+    script = read_script(path)
+    assert script.spoken() == SPOKEN[:2]
+    assert script.textless_pages == (3, 4)
 
 
 def test_a_pdf_locked_with_a_password_is_refused(tmp_path: Path) -> None:
