@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["cli", "content", "audio", "takehome", "ui", "therapist", "soak"]
+ORDER = ["cli", "content", "scripttext", "audio", "takehome", "ui", "therapist", "soak"]
 # Arguments that keep the whole run inside 15 minutes: the audio bench (about 380 s) plays
 # its underrun figure in real time for the full 5 minutes.
 # The soak's short form: a few visitor cycles (its long form, 1,000 cycles, runs on its own).

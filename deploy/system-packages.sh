@@ -18,6 +18,7 @@ test_packages=(
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils  # a real-time paced sound device
   espeak-ng lame sox mpg123                     # test audio, and the playback CPU peer
   poppler-utils                                 # reads the script PDFs back
+  ghostscript                                   # a second PDF producer for the script reader's tests
   imagemagick xdotool                           # screenshots of the real display, key presses
   nginx                                         # the download benchmark's peer
 )
