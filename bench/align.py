@@ -80,10 +80,10 @@ def child(audio: str, cues_json: str, lang: str) -> None:
               if result.timed else [])
     placements: dict[str, int] = {}
     for p in result.passages:
-        placements[p.placement.value] = placements.get(p.placement.value, 0) + 1
+        placements[p.state.value] = placements.get(p.state.value, 0) + 1
     print(json.dumps({
         "duration": result.duration, "elapsed": elapsed, "peak_mb": peak, "base_mb": before,
-        "errors": errors, "untimed": result.untimed.value if result.untimed else None,
+        "errors": errors, "untimed": None if result.timed else result.state.value,
         "heard": result.heard, "placements": placements, "load": f"{load_before} / {load()}",
     }))
 

@@ -4,7 +4,7 @@ No network and no model download: pocketsphinx's PyPI wheel ships an American En
 acoustic model and dictionary, and nothing else is needed. en-GB and en-US (and any other
 "en" variant) both use that one en-us model: it hears RP voices well enough to place words,
 and British spellings get their pronunciations from espeak-ng (below). Other languages have
-no model and are kept untimed (`Untimed.NO_MODEL`).
+no model and are kept untimed (`TrackState.NO_MODEL`).
 
 Why not one forced alignment of the whole text (`set_align_text` over the track): a single
 word in the script that is not spoken (a header left in, a title) makes all of it fail, and
@@ -21,11 +21,11 @@ its time grows faster than the track's length. So, in the shape of Gentle and St
    anchors and its neighbours leave it, which gives its first word's start even when the
    recogniser missed it. A passage whose forced alignment fails keeps its anchored times.
 4. Interpolate. A passage with no anchor is placed between its neighbours in proportion to
-   its length and marked `Placement.INTERPOLATED`, with confidence 0.
+   its length and marked `PassageState.INTERPOLATED`, with confidence 0.
 
-A track where hardly any of the script is heard although speech is: `Untimed.WRONG_SCRIPT`,
+A track where hardly any of the script is heard although speech is: `TrackState.WRONG_SCRIPT`,
 refused timing, never highlighted at random. Where almost no speech is found at all:
-`Untimed.COULD_NOT_ALIGN`.
+`TrackState.COULD_NOT_ALIGN`.
 
 Words the dictionary lacks (mindfulness, colour, self-compassion, clinical terms, numbers)
 get pronunciations from espeak-ng's phonemes (`espeak-ng -q --ipa`), mapped to the model's
@@ -58,25 +58,27 @@ FRAME_S = 0.01  # pocketsphinx frames: 100 a second
 MAX_UTTERANCE = 20.0  # s: longest stretch decoded at once
 MIN_UTTERANCE = 6.0  # s: a cut is looked for only after this much
 MIN_RUN = 3  # words in a row that must agree for an anchor
+GAP_WORD = 6  # letters: a word this long may anchor alone between two runs
 WRONG_SCRIPT_BELOW = 0.25  # fraction of the script's words heard in place, when speech is heard
 MIN_SPEECH_WORDS = 8  # fewer heard words than this: nothing to align to
 FORCE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}  # stack notes: defaults fail
 
 __all__ = [
-    "Alignment", "PassageTiming", "Placement", "Untimed", "align", "load_pcm", "model_for",
+    "Alignment", "PassageState", "PassageTiming", "TrackState", "align", "load_pcm", "model_for",
     "script_words",
 ]
 
 
-class Untimed(Enum):
-    """Why a script is kept without times."""
+class TrackState(Enum):
+    """The whole track's outcome: timed, or why its script is kept without times."""
 
+    TIMED = "timed"  # every passage has times (some may be interpolated: see PassageState)
     NO_MODEL = "no-model"  # no acoustic model for the language
     COULD_NOT_ALIGN = "could-not-align"  # no speech found, or nothing of the script placed
     WRONG_SCRIPT = "wrong-script"  # speech is heard, but it is not this script
 
 
-class Placement(Enum):
+class PassageState(Enum):
     """How a passage's times were found."""
 
     ALIGNED = "aligned"  # its words force-aligned to the audio
@@ -89,26 +91,26 @@ class PassageTiming:
     start: float
     end: float
     confidence: float  # 0..1: the share of its words heard where the script puts them
-    placement: Placement
+    state: PassageState
 
     @property
     def interpolated(self) -> bool:
-        return self.placement is Placement.INTERPOLATED
+        return self.state is PassageState.INTERPOLATED
 
 
 @dataclass(frozen=True)
 class Alignment:
-    """The outcome: `passages` (one per passage, in order) when timed, else `untimed`."""
+    """The outcome: `passages` (one per passage, in order) when timed, else ()."""
 
     passages: tuple[PassageTiming, ...]
-    untimed: Untimed | None
+    state: TrackState
     duration: float  # of the audio, s
     model: str | None  # the acoustic model used ("en-us"), None for NO_MODEL
     heard: float  # share of the script's words heard in place (0..1)
 
     @property
     def timed(self) -> bool:
-        return self.untimed is None
+        return self.state is TrackState.TIMED
 
 
 def model_for(lang: str) -> str | None:
@@ -448,39 +450,65 @@ def _recognise(decoder, pcm: np.ndarray, spans: list[tuple[int, int]]) -> list[_
     return heard
 
 
-def _anchors(script: list[str], heard: list[_Heard]) -> dict[int, _Heard]:
-    """Script word index -> the heard word it is, for runs of MIN_RUN or more in order."""
-    matcher = difflib.SequenceMatcher(None, script, [h.word for h in heard], autojunk=False)
-    placed: dict[int, _Heard] = {}
+def _anchors(script: list[str], heard: list[_Heard]) -> tuple[set[int], dict[int, _Heard]]:
+    """The script words the long runs place, and script word index -> the heard word it is.
+
+    First the whole script against everything heard, keeping runs of MIN_RUN or more words
+    in order. Then each gap between two such runs is matched again on its own (Gentle's
+    recursion): inside a gap the order is pinned by the runs either side, so shorter runs
+    are safe there, down to a single long word ("continue", "rhythm") that a misheard
+    passage still gives away. Not before the first run or after the last: there only one
+    side pins the order, and an ad-libbed welcome's "this is" would pass for the script's.
+    """
+    heard_words = [h.word for h in heard]
+    pairs: list[tuple[int, int]] = []
+    matcher = difflib.SequenceMatcher(None, script, heard_words, autojunk=False)
     for block in matcher.get_matching_blocks():
         if block.size >= MIN_RUN:
-            for k in range(block.size):
-                placed[block.a + k] = heard[block.b + k]
-    return placed
+            pairs.extend((block.a + k, block.b + k) for k in range(block.size))
+    runs = {a for a, _ in pairs}
+    for (a0, b0), (a1, b1) in zip(pairs, pairs[1:], strict=False):
+        if a1 - a0 < 2 or b1 - b0 < 2:
+            continue
+        sub = difflib.SequenceMatcher(None, script[a0 + 1:a1], heard_words[b0 + 1:b1],
+                                      autojunk=False)
+        for block in sub.get_matching_blocks():
+            if block.size >= 2 or (block.size == 1 and len(script[a0 + 1 + block.a]) >= GAP_WORD):
+                pairs.extend((a0 + 1 + block.a + k, b0 + 1 + block.b + k) for k in range(block.size))
+    return runs, {i: heard[j] for i, j in sorted(pairs)}
 
 
-def _force(decoder, pcm: np.ndarray, words: list[str], start: float, end: float) -> list[tuple[float, float]]:
+def _force(aligners: Sequence, pcm: np.ndarray, words: list[str], start: float,
+           end: float) -> list[tuple[float, float]]:
     """(start, end) of the words by forced alignment in pcm[start:end], as far as it got.
 
-    When the search cannot reach the end of the text (a word it cannot hear near the end)
-    pocketsphinx still gives its best path through the first words: a prefix, which is what
-    a passage's start needs. [] if it fails outright.
+    Each aligner (beam setting) is tried in turn until one places every word: neither the
+    default beams nor wide ones succeed everywhere (wide ones fail on some clean passages
+    that the default places, and the reverse), and a passage costs only its own length.
+    When the search cannot reach the end of the text pocketsphinx may still give its best
+    path through the first words: a prefix, which is what a passage's start needs. The
+    longest prefix is kept; [] if every one fails outright.
     """
     a, b = int(start * RATE), int(end * RATE)
     if b - a < RATE // 10 or not words:
         return []
-    try:
-        decoder.set_align_text(" ".join(words))
-        decoder.start_utt()
-        decoder.process_raw(pcm[a:b].tobytes(), no_search=False, full_utt=True)
-        decoder.end_utt()
-        segs = [s for s in decoder.seg() or () if _is_word(s.word)]
-    except RuntimeError:
-        return []
-    got = [_base(s.word) for s in segs]
-    if got != words[: len(got)]:
-        return []
-    return [(start + s.start_frame * FRAME_S, start + (s.end_frame + 1) * FRAME_S) for s in segs]
+    best: list[tuple[float, float]] = []
+    for decoder in aligners:
+        try:
+            decoder.set_align_text(" ".join(words))
+            decoder.start_utt()
+            decoder.process_raw(pcm[a:b].tobytes(), no_search=False, full_utt=True)
+            decoder.end_utt()
+            segs = [s for s in decoder.seg() or () if _is_word(s.word)]
+        except RuntimeError:
+            continue
+        got = [_base(s.word) for s in segs]
+        if not got or got != words[: len(got)] or len(got) <= len(best):
+            continue
+        best = [(start + s.start_frame * FRAME_S, start + (s.end_frame + 1) * FRAME_S) for s in segs]
+        if len(best) == len(words):
+            break
+    return best
 
 
 # ---------------------------------------------------------------------------------------
@@ -495,19 +523,19 @@ FORCED_AGREES = 0.3  # s: forced and recognised times of an anchored word must a
 def align(audio: Path | str | np.ndarray, passages: Sequence[str], lang: str) -> Alignment:
     """When each passage is heard in the audio (a file, or 16 kHz mono int16 samples).
 
-    Never raises for content it cannot time: the outcome says why (`Alignment.untimed`).
+    Never raises for content it cannot time: the outcome says why (`Alignment.state`).
     Raises kiosk.audio.decode.DecodeError for a file that cannot be decoded.
     """
     model = model_for(lang)
     if model is None:
-        return Alignment((), Untimed.NO_MODEL, _duration(audio), None, 0.0)
+        return Alignment((), TrackState.NO_MODEL, _duration(audio), None, 0.0)
     pcm = audio if isinstance(audio, np.ndarray) else load_pcm(audio)
     duration = len(pcm) / RATE
     words_of = [script_words(p) for p in passages]
     script = [w for words in words_of for w in words]
     owner = [i for i, words in enumerate(words_of) for _ in words]
     if not script:
-        return Alignment((), Untimed.COULD_NOT_ALIGN, duration, model, 0.0)
+        return Alignment((), TrackState.COULD_NOT_ALIGN, duration, model, 0.0)
     with tempfile.TemporaryDirectory(prefix="kiosk-align-") as tmp:
         dict_path, lm_path = Path(tmp) / "script.dict", Path(tmp) / "script.lm"
         _write_dict(_pronunciations(set(script), model), dict_path)
@@ -517,17 +545,20 @@ def align(audio: Path | str | np.ndarray, passages: Sequence[str], lang: str) ->
         heard = _recognise(recogniser, pcm, _utterances(levels))
         del recogniser
         if len(heard) < MIN_SPEECH_WORDS:
-            return Alignment((), Untimed.COULD_NOT_ALIGN, duration, model, 0.0)
-        placed = _anchors(script, heard)
+            return Alignment((), TrackState.COULD_NOT_ALIGN, duration, model, 0.0)
+        runs, placed = _anchors(script, heard)
         share = len(placed) / len(script)
-        log.info("heard %d words, %d of the script's %d in place", len(heard), len(placed), len(script))
-        if len(placed) < WRONG_SCRIPT_BELOW * len(heard):
-            return Alignment((), Untimed.WRONG_SCRIPT, duration, model, share)
-        aligner = _decoder(model, dict_path, **FORCE_BEAMS)
-        timings = _place(aligner, pcm, levels, words_of, owner, placed, duration)
+        log.info("heard %d words; %d of the script's %d in place, %d in long runs", len(heard),
+                 len(placed), len(script), len(runs))
+        # Judged on the long runs only: short matches inside gaps are found for any text.
+        if len(runs) < WRONG_SCRIPT_BELOW * len(heard):
+            return Alignment((), TrackState.WRONG_SCRIPT, duration, model, share)
+        aligners = [_decoder(model, dict_path), _decoder(model, dict_path, **FORCE_BEAMS)]
+        timings = _place(aligners, pcm, levels, words_of, owner, placed, runs, duration)
     if all(t is None for t in timings):
-        return Alignment((), Untimed.COULD_NOT_ALIGN, duration, model, share)
-    return Alignment(_interpolate(timings, words_of, duration), None, duration, model, share)
+        return Alignment((), TrackState.COULD_NOT_ALIGN, duration, model, share)
+    return Alignment(_interpolate(timings, words_of, duration), TrackState.TIMED, duration, model,
+                     share)
 
 
 def _duration(audio: Path | str | np.ndarray) -> float:
@@ -538,8 +569,9 @@ def _duration(audio: Path | str | np.ndarray) -> float:
     return probe_duration(Path(audio))
 
 
-def _place(aligner, pcm: np.ndarray, levels: _Levels, words_of: list[list[str]], owner: list[int],
-           placed: dict[int, _Heard], duration: float) -> list[PassageTiming | None]:
+def _place(aligners: Sequence, pcm: np.ndarray, levels: _Levels, words_of: list[list[str]],
+           owner: list[int], placed: dict[int, _Heard], runs: set[int],
+           duration: float) -> list[PassageTiming | None]:
     """Each passage's timing from its anchors, refined by forced alignment; None if unheard."""
     first: dict[int, int] = {}
     last: dict[int, int] = {}
@@ -561,15 +593,19 @@ def _place(aligner, pcm: np.ndarray, levels: _Levels, words_of: list[list[str]],
         words = words_of[p]
         count = sum(1 for i in range(offset[p], offset[p + 1]) if i in placed)
         confidence = count / len(words)
-        forced = _force(aligner, pcm, words, lo, hi)
+        forced = _force(aligners, pcm, words, lo, hi)
+        if not _accepted(forced, placed, runs, offset[p], len(words)) and (lo, hi) != (prev_end, nxt):
+            # The window guessed from the anchors' pace can cut a slow passage short: try
+            # all the room its neighbours leave.
+            forced = _force(aligners, pcm, words, prev_end, nxt)
         # The recogniser's own times, and words it missed at either end at its pace.
         span = placed[la].end - placed[fa].start
         pace = span / max(1, la - fa + 1)
         start = max(lo, placed[fa].start - lead * pace)
         end = min(hi, placed[la].end + trail * pace)
-        placement = Placement.ANCHORED
-        if len(forced) >= min(len(words), MIN_RUN) and _agrees(forced, placed, offset[p]):
-            placement = Placement.ALIGNED
+        placement = PassageState.ANCHORED
+        if _accepted(forced, placed, runs, offset[p], len(words)):
+            placement = PassageState.ALIGNED
             start = forced[0][0]
             if len(forced) == len(words):
                 end = forced[-1][1]
@@ -580,7 +616,45 @@ def _place(aligner, pcm: np.ndarray, levels: _Levels, words_of: list[list[str]],
         timing = PassageTiming(start, max(start, end), confidence, placement)
         timings[p] = timing
         prev_end = timing.end
+    _fill_gaps(aligners[0], pcm, levels, words_of, timings, duration)
     return timings
+
+
+GAP_CONFIDENCE = 0.5  # a passage placed only by forced alignment into its gap
+
+
+def _fill_gaps(strict, pcm: np.ndarray, levels: _Levels, words_of: list[list[str]],
+               timings: list[PassageTiming | None], duration: float) -> None:
+    """Unheard passages, each run of them force-aligned into the gap its neighbours leave.
+
+    The recogniser can mishear a whole passage (no run of its words heard) that is plainly
+    there. Forced alignment with the default beams only: wrong text in a window is
+    refused by it (every wrong passage tried on the demo was), where wide beams sometimes
+    squeeze it in, so a script line that is not spoken stays unplaced and is interpolated.
+    """
+    i = 0
+    while i < len(timings):
+        if timings[i] is not None:
+            i += 1
+            continue
+        j = i
+        while j < len(timings) and timings[j] is None:
+            j += 1
+        before, after = timings[i - 1] if i else None, timings[j] if j < len(timings) else None
+        lo = before.end if before is not None else 0.0
+        hi = after.start if after is not None else duration
+        words = [w for k in range(i, j) for w in words_of[k]]
+        forced = _force([strict], pcm, words, lo, hi) if words else []
+        if len(forced) == len(words):
+            at = 0
+            for k in range(i, j):
+                n = len(words_of[k])
+                if n:
+                    start = _onset(levels, forced[at][0])
+                    timings[k] = PassageTiming(start, max(start, forced[at + n - 1][1]),
+                                               GAP_CONFIDENCE, PassageState.ALIGNED)
+                at += n
+        i = j
 
 
 ONSET_REACH = 30  # frames: how far a start may move to the sound's onset
@@ -604,13 +678,21 @@ def _onset(levels: _Levels, start: float) -> float:
     return start
 
 
-def _agrees(forced: list[tuple[float, float]], placed: dict[int, _Heard], base: int) -> bool:
+def _accepted(forced: list[tuple[float, float]], placed: dict[int, _Heard], runs: set[int],
+              base: int, count: int) -> bool:
+    return len(forced) >= min(count, MIN_RUN) and _agrees(forced, placed, runs, base, count)
+
+
+def _agrees(forced: list[tuple[float, float]], placed: dict[int, _Heard], runs: set[int], base: int,
+            count: int) -> bool:
     """Forced alignment squeezed into a wrong window drifts from what was heard: refuse it.
-    A few anchored words may be misheard (and so mistimed), hence a majority, not all."""
+    A few anchored words may be misheard (and so mistimed), hence a majority, not all. Only
+    words of long runs are witnesses: a short match inside a gap is too often a common word
+    heard elsewhere. With no such witness, only a forced alignment that placed every word."""
     diffs = [abs(placed[base + k].start - start) for k, (start, _end) in enumerate(forced)
-             if base + k in placed]
+             if base + k in runs]
     if not diffs:
-        return False
+        return len(forced) == count
     return sum(d <= FORCED_AGREES for d in diffs) >= 0.75 * len(diffs)
 
 
@@ -636,7 +718,7 @@ def _interpolate(timings: list[PassageTiming | None], words_of: list[list[str]],
         at = lo
         for w in weights:
             step = (hi - lo) * w / total
-            out.append(PassageTiming(at, at + step, 0.0, Placement.INTERPOLATED))
+            out.append(PassageTiming(at, at + step, 0.0, PassageState.INTERPOLATED))
             at += step
         i = j
     return tuple(out)
