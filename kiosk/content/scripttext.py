@@ -20,6 +20,7 @@ scripts meant to be read along.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import statistics
@@ -516,6 +517,11 @@ def _read_pdf(path: Path) -> Script:
         array_based_stream_maximum_output_length=MAX_STREAM_BYTES,
         stream_parsing_work_maximum_count=MAX_CONTENT_OPERATIONS,
     )
+    # pypdf logs every repair it makes to a damaged file as a warning; the refusal or the
+    # script is what counts, and `kiosk add` must not print a page of them.
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.ERROR)
     try:
         with limits:
             reader = PdfReader(path)
@@ -556,10 +562,16 @@ def _read_pdf(path: Path) -> Script:
         raise ScriptRefused(ScriptErrorKind.ENCRYPTED, path) from None
     except LimitReachedError as exc:
         raise ScriptRefused(ScriptErrorKind.TOO_LARGE, path, str(exc)) from None
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-            RecursionError, OSError, AssertionError) as exc:
-        # pypdf raises more than its own errors on a broken file: anything here is the file.
-        raise ScriptRefused(ScriptErrorKind.DAMAGED, path, f"{type(exc).__name__}: {exc}") from None
+    except MemoryError:
+        raise ScriptRefused(ScriptErrorKind.TOO_LARGE, path, "out of memory") from None
+    except Exception as exc:  # noqa: BLE001
+        # pypdf raises far more than its own errors on a broken file (KeyError, TypeError,
+        # NotImplementedError for a mangled filter name...): anything raised while reading
+        # is the file's, and the person adding it gets a refusal, never a traceback.
+        kind = "" if isinstance(exc, PyPdfError) else f"{type(exc).__name__}: "
+        raise ScriptRefused(ScriptErrorKind.DAMAGED, path, f"{kind}{exc}"[:200]) from None
+    finally:
+        pypdf_log.setLevel(level)
     if not any(pages):
         detail = f"{count} page{'s' if count != 1 else ''}" + (f", {images} with images only" if images else "")
         raise ScriptRefused(ScriptErrorKind.NO_TEXT, path, detail)

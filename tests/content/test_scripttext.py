@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 from pypdf import PdfReader
 
@@ -474,3 +476,38 @@ def test_a_refusal_is_a_fault_for_the_importer(tmp_path: Path) -> None:
     fault = _refusal(path).fault()
     assert isinstance(fault, Fault)
     assert fault.file == "scan.pdf" and "selectable text" in fault.message
+
+
+# --- Whatever the bytes, a script or a refusal ---------------------------------------------
+
+_DEMO_PDF = (DEMO_PACK / "compassionate-other" / "en-GB.pdf").read_bytes()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.tuples(st.integers(0, len(_DEMO_PDF) - 1), st.binary(min_size=1, max_size=8)),
+                     min_size=1, max_size=6),
+       truncate=st.one_of(st.none(), st.integers(16, len(_DEMO_PDF))))
+def test_a_damaged_pdf_gives_a_script_or_a_refusal(tmp_path: Path, cuts: list[tuple[int, bytes]],
+                                                   truncate: int | None) -> None:
+    data = bytearray(_DEMO_PDF)
+    for at, junk in cuts:
+        data[at:at + len(junk)] = junk
+    path = tmp_path / "damaged.pdf"
+    path.write_bytes(bytes(data[:truncate]))
+    try:
+        script = read_script(path)
+    except ScriptRefused as refusal:
+        assert refusal.kind in ScriptErrorKind and refusal.message().startswith("damaged.pdf: ")
+    else:
+        assert script.spoken() and all(p.text.strip() for p in script.passages)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=2000), name=st.sampled_from(["s.txt", "s.pdf", "s.docx", "s"]))
+def test_any_bytes_give_a_script_or_a_refusal(tmp_path: Path, data: bytes, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    try:
+        read_script(path)
+    except ScriptRefused as refusal:
+        assert refusal.kind in ScriptErrorKind
