@@ -9,13 +9,16 @@ shipped cues as the passages; those cues are exact (the synthesis wrote them), s
 passage's start is compared with its cue's start: median, p95 and worst absolute error.
 Aims: median <= 0.1 s, p95 <= 0.3 s, worst <= 1 s.
 
-Cost: the peer is the audio's own length. Time is the whole `align()` call from the file
+Cost: against the audio's own length, and against a peer in the same run: bare pocketsphinx
+aligning the whole text over the whole 7-minute track in one forced alignment (what the
+stack notes measured first), from the same file through the same decoder. Time is the whole `align()` call from the file
 (decoding and resampling included) divided by the track's length (aim <= 0.25), and peak
 memory the child process's maximum resident set (aim <= 400 MB), next to the same child's
-resident set before aligning (Python, numpy, pocketsphinx loaded). The 7-minute track is the
+resident set before aligning (Python, numpy and the aligner's module imported). The 7-minute track is the
 demo's longest variant; the 60-minute one is every demo variant one after another, repeated
 until it lasts an hour, with its script repeated to match (its cues shifted the same way, so
-its accuracy is measured too). Each case runs in its own child process (`--child`), once.
+its accuracy is measured too). Each case runs in its own child process (`--child`,
+`--peer`), once.
 
 The machine may be shared: the load average (`uptime`) is printed beside each figure.
 """
@@ -88,10 +91,53 @@ def child(audio: str, cues_json: str, lang: str) -> None:
     }))
 
 
-def run_child(audio: Path, cues: list[dict], lang: str, tmp: Path) -> dict:
+def peer_child(audio: str, cues_json: str, lang: str) -> None:
+    """The peer: bare pocketsphinx, one forced alignment of the whole text over the whole
+    track (the stack notes' first try, wide beams), the same file decoded the same way."""
+    import tempfile as tf
+
+    from pocketsphinx import Decoder
+
+    from kiosk.content import align as a
+
+    cues = json.loads(Path(cues_json).read_text())
+    before = rss_mb()
+    load_before = load()
+    t0 = time.perf_counter()
+    pcm = a.load_pcm(Path(audio))
+    words = [w for c in cues for w in a.script_words(c["text"])]
+    with tf.TemporaryDirectory() as tmp:
+        dict_path = Path(tmp) / "d"
+        a._write_dict(a._pronunciations(set(words), "en-us"), dict_path)
+        decoder = Decoder(hmm=str(a._model_dir("en-us") / "en-us"), dict=str(dict_path),
+                          samprate=a.RATE, loglevel="FATAL", **a.FORCE_BEAMS)
+        decoder.set_align_text(" ".join(words))
+        decoder.start_utt()
+        decoder.process_raw(pcm.tobytes(), full_utt=True)
+        try:
+            decoder.end_utt()
+            segs = [s for s in decoder.seg() or () if a._is_word(s.word)]
+        except RuntimeError:
+            segs = []
+    elapsed = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    errors: list[float] = []
+    if len(segs) == len(words):
+        k = 0
+        for c in cues:
+            errors.append(abs(segs[k].start_frame * a.FRAME_S - c["start"]))
+            k += len(a.script_words(c["text"]))
+    print(json.dumps({
+        "duration": len(pcm) / a.RATE, "elapsed": elapsed, "peak_mb": peak, "base_mb": before,
+        "errors": errors, "untimed": None if errors else "failed", "heard": 0.0,
+        "placements": {}, "load": f"{load_before} / {load()}",
+    }))
+
+
+def run_child(audio: Path, cues: list[dict], lang: str, tmp: Path, mode: str = "--child") -> dict:
     cues_json = tmp / "cues.json"
     cues_json.write_text(json.dumps(cues))
-    out = subprocess.run([sys.executable, __file__, "--child", str(audio), str(cues_json), lang],
+    out = subprocess.run([sys.executable, __file__, mode, str(audio), str(cues_json), lang],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -127,10 +173,14 @@ def mark(value: float, aim: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", nargs=3)
+    parser.add_argument("--peer", nargs=3)
     parser.add_argument("--no-long", action="store_true")
     args = parser.parse_args()
     if args.child:
         child(*args.child)
+        return
+    if args.peer:
+        peer_child(*args.peer)
         return
     print("## Alignment (kiosk/content/align.py, pocketsphinx en-us)\n")
     print(f"Machine: {os.cpu_count()} cores; load average before: {load()}\n")
@@ -163,6 +213,10 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|")
         if longest is not None:
             print(cost_row(f"7-minute: {longest[1]}", longest[2]), flush=True)
+            exercise, lang = longest[1].split()
+            cues = [{"start": c.start, "text": c.text} for c in cues_of(exercise, lang)]
+            peer = run_child(DEMO / exercise / f"{lang}.mp3", cues, lang, tmp, "--peer")
+            print(cost_row("peer, same track: bare pocketsphinx, whole text at once", peer), flush=True)
         if not args.no_long:
             path, cues = make_long(tmp)
             r = run_child(path, cues, "en-GB", tmp)
