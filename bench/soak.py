@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 WIDTH, HEIGHT = 1280, 800
-IDLE_SECONDS, STILL_THERE_SECONDS = 10, 3  # the least kiosk/config.py accepts
+IDLE_SECONDS, STILL_THERE_SECONDS = 10, 20  # the least kiosk/config.py accepts (20: WCAG 2.2.1)
 PLAY_SECONDS = 3.0
 WARM_UP_CYCLES = 25  # a 503-cycle run's station RSS held flat from about the 25th visit on
 STEP_TIMEOUT = 20.0
