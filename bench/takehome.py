@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -323,27 +324,36 @@ def under_storm(port: int, mode: str, storm_path: str, phone_path: str) -> dict[
     return result
 
 
-def measure_storms(folder: Path) -> dict[tuple[str, str], dict[str, object]]:
-    """Our server as shipped (per-address cap and all) and nginx, each under each storm."""
+@contextlib.contextmanager
+def kiosk_and_nginx(folder: Path, as_shipped: bool = False) -> Iterator[tuple[int, str, int, int]]:
+    """Our server and nginx on `folder`'s files: (our port, our download path, our pid,
+    nginx's port), both stopped when the block ends."""
     port = free_port()
-    kiosk = subprocess.Popen([sys.executable, str(HERE), "--serve-kiosk", str(folder), str(port),
-                              "--as-shipped"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    command = [sys.executable, str(HERE), "--serve-kiosk", str(folder), str(port)]
+    kiosk = subprocess.Popen(command + (["--as-shipped"] if as_shipped else []),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     nginx_port = free_port()
     nginx = start_nginx(folder, nginx_port)
-    results: dict[tuple[str, str], dict[str, object]] = {}
     try:
         assert kiosk.stdout is not None
         path = kiosk.stdout.readline().strip()
         wait_port(port)
-        for mode in ("idle", "noread"):
-            results[("kiosk", mode)] = under_storm(port, mode, path, path)
-            results[("nginx", mode)] = under_storm(nginx_port, mode, "/exercise.mp3", "/exercise.mp3")
+        yield port, path, kiosk.pid, nginx_port
     finally:
         if kiosk.stdin:
             kiosk.stdin.close()
         kiosk.wait(30)
         nginx.send_signal(signal.SIGQUIT)
         nginx.wait(30)
+
+
+def measure_storms(folder: Path) -> dict[tuple[str, str], dict[str, object]]:
+    """Our server as shipped (per-address cap and all) and nginx, each under each storm."""
+    results: dict[tuple[str, str], dict[str, object]] = {}
+    with kiosk_and_nginx(folder, as_shipped=True) as (port, path, _pid, nginx_port):
+        for mode in ("idle", "noread"):
+            results[("kiosk", mode)] = under_storm(port, mode, path, path)
+            results[("nginx", mode)] = under_storm(nginx_port, mode, "/exercise.mp3", "/exercise.mp3")
     return results
 
 
@@ -457,23 +467,9 @@ def main() -> None:
         (folder / "exercise.mp3").write_bytes(secrets.token_bytes(FILE_MB * 1_000_000))
         (folder / "exercise.pdf").write_bytes(b"%PDF-1.4\n" + secrets.token_bytes(50_000))
 
-        port = free_port()
-        kiosk = subprocess.Popen([sys.executable, str(HERE), "--serve-kiosk", str(folder), str(port)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        nginx_port = free_port()
-        nginx = start_nginx(folder, nginx_port)
-        try:
-            assert kiosk.stdout is not None and kiosk.stdin is not None
-            path = kiosk.stdout.readline().strip()
-            wait_port(port)
-            measured = measure_interleaved([("kiosk", port, path, kiosk.pid),
+        with kiosk_and_nginx(folder) as (port, path, pid, nginx_port):
+            measured = measure_interleaved([("kiosk", port, path, pid),
                                             ("nginx", nginx_port, "/exercise.mp3", None)])
-        finally:
-            if kiosk.stdin:
-                kiosk.stdin.close()
-            kiosk.wait(30)
-            nginx.send_signal(signal.SIGQUIT)
-            nginx.wait(30)
 
         stormed = measure_storms(folder)
         station_run = with_station_running(folder)
