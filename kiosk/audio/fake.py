@@ -226,11 +226,19 @@ class FakePlayer:
             self._clock.start()
 
     def _run_clock(self) -> None:
+        # A clock thread woken late (the GIL held by a busy screen) catches up in report-sized
+        # steps, as the engine does: it runs in its own process and reports every block it
+        # played, however late the screen's process reads them. One big step would look like
+        # a seek to the play counter.
         last = time.monotonic()
         while not self._closed.wait(self.report_every):
             now = time.monotonic()
-            self._tick((now - last) * self.speed)
-            last = now
+            due, last = (now - last) * self.speed, now
+            step = self.report_every * self.speed
+            while due > 1e-9:
+                if not self._tick(min(step, due)):
+                    break
+                due -= step
 
     def _end(self) -> None:
         with self._lock:

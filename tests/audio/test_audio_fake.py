@@ -127,6 +127,29 @@ def test_its_own_clock_runs_on_its_own_thread(track):
     assert "fake-player" in threads
 
 
+
+def test_a_clock_woken_late_catches_up_in_report_sized_steps(track):
+    """As the engine's reports do: a stall of the clock's thread (here a listener that takes
+    half a second once) is followed by every report it missed, not by one jump that the
+    play counter would take for a seek."""
+    positions: list[float] = []
+
+    class Slow(Log):
+        def on_position(self, seconds: float) -> None:
+            positions.append(seconds)
+            if len(positions) == 5:
+                time.sleep(0.5)
+
+    p = FakePlayer(speed=1.0, report_every=0.02)
+    p.add_listener(Slow())
+    p.load(track, duration=10.0)
+    p.play()
+    time.sleep(1.0)
+    p.close()
+    steps = [b - a for a, b in zip(positions, positions[1:])]
+    assert positions[-1] > 0.8, "the clock went on after the stall"
+    assert max(steps) <= 0.02 + 1e-9, f"a step of {max(steps):.3f} s after the stall"
+
 def test_volume_rules(track):
     p = FakePlayer(volume_cap=0.6, start_volume=0.3)
     p.load(track, duration=10)

@@ -41,9 +41,8 @@ def listen(s: StationDriver, exercise_id: str) -> None:
 def test_the_panel_shows_the_plays_and_the_link_of_a_visit(station):
     s, app = station, station.app
     player = s.backend.player
-    # Time passes twice as fast: 0.2 s of track between reports. Faster, a UI stall of a
-    # fifth of a second on a loaded machine made a step over SEEK_SECONDS, which the count
-    # rightly takes for a seek (the fake reports where time says, not every step).
+    # Time passes twice as fast: 0.2 s of track between reports. (A clock thread starved by
+    # a busy screen catches up in report-sized steps, as the engine's reports do.)
     player.speed = 2.0
     s.tap_at(640, 400)
     s.on("browse")
