@@ -4,6 +4,7 @@ something; every player is held to the Player protocol, signature by signature."
 from __future__ import annotations
 
 import inspect
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -146,7 +147,7 @@ def test_a_clock_woken_late_catches_up_in_report_sized_steps(track):
     p.play()
     time.sleep(1.0)
     p.close()
-    steps = [b - a for a, b in zip(positions, positions[1:])]
+    steps = [b - a for a, b in itertools.pairwise(positions)]
     assert positions[-1] > 0.8, "the clock went on after the stall"
     assert max(steps) <= 0.02 + 1e-9, f"a step of {max(steps):.3f} s after the stall"
 

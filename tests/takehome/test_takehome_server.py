@@ -108,6 +108,22 @@ def test_ranges(harness, content) -> None:
         assert "multipart" not in headers["content-type"]
 
 
+
+def test_a_file_sent_in_many_sendfile_turns_arrives_whole(harness, content, monkeypatch) -> None:
+    """Downloads go out in SENDFILE_CHUNK turns so one fast phone cannot hold the event loop;
+    here turns of an odd 64 KB so the test file takes several, the last one short."""
+    from kiosk.takehome import delivery
+
+    monkeypatch.setattr(delivery, "SENDFILE_CHUNK", 65_537)
+    data = _variant(content).audio_path.read_bytes()
+    assert len(data) > 3 * 65_537
+    issued = harness.issue(downloads=3)
+    status, _headers, body = harness.request(harness.path(issued.token, "/audio/1"))
+    assert status == 200 and body == data
+    status, _headers, body = harness.request(harness.path(issued.token, "/play/1"),
+                                             headers={"Range": "bytes=70000-250000"})
+    assert status == 206 and body == data[70000:250001]
+
 def test_head(harness, content) -> None:
     issued = harness.issue()
     v = _variant(content)
