@@ -112,14 +112,26 @@ def test_ranges(harness, content) -> None:
 def test_a_file_sent_in_many_sendfile_turns_arrives_whole(harness, content, monkeypatch) -> None:
     """Downloads go out in SENDFILE_CHUNK turns so one fast phone cannot hold the event loop;
     here turns of an odd 64 KB so the test file takes several, the last one short."""
+    import asyncio
+
     from kiosk.takehome import delivery
 
+    turns: list[int] = []
+    sendfile = asyncio.BaseEventLoop.sendfile
+
+    async def counted(self, transport, file, offset=0, count=None, **kwargs):  # type: ignore[no-untyped-def]
+        turns.append(count)
+        return await sendfile(self, transport, file, offset, count, **kwargs)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "sendfile", counted)
     monkeypatch.setattr(delivery, "SENDFILE_CHUNK", 65_537)
     data = _variant(content).audio_path.read_bytes()
     assert len(data) > 3 * 65_537
     issued = harness.issue(downloads=3)
     status, _headers, body = harness.request(harness.path(issued.token, "/audio/1"))
     assert status == 200 and body == data
+    # Our turns, not aiohttp's one call (an aiohttp that no longer calls _sendfile shows here).
+    assert len(turns) == -(-len(data) // 65_537) and max(turns) == 65_537
     status, _headers, body = harness.request(harness.path(issued.token, "/play/1"),
                                              headers={"Range": "bytes=70000-250000"})
     assert status == 206 and body == data[70000:250001]
