@@ -70,11 +70,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
+def start_xvfb(width: int = WIDTH, height: int = HEIGHT) -> tuple[subprocess.Popen[bytes], str]:
     """Always a screen of its own: xdotool must never click on someone's desktop."""
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0",
-                             f"{WIDTH}x{HEIGHT}x24", "-nolisten", "tcp"], pass_fds=(write_fd,),
+                             f"{width}x{height}x24", "-nolisten", "tcp"], pass_fds=(write_fd,),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write_fd)
     with os.fdopen(read_fd) as pipe:
@@ -131,15 +131,22 @@ def folder_bytes(folder: Path) -> int:
 # -- the station, seen and touched from outside ---------------------------------------------
 
 class Station:
-    def __init__(self, tmp: Path, display: str, device_env: dict[str, str]):
+    """`kiosk run` on its own screen (see soak_station.py), driven by xdotool as a person
+    touches it; `width`, `height` and `diagonal` are the panel's (tests/e2e's visit at every
+    panel size uses it too)."""
+
+    def __init__(self, tmp: Path, display: str, device_env: dict[str, str],
+                 width: int = WIDTH, height: int = HEIGHT, diagonal: float = 0.0):
         from kiosk.config import load_settings
 
         self.tmp = tmp
+        self.width, self.height = width, height
         self.port = free_port()
         self.config = tmp / "config.toml"
         self.config.write_text(
             'data_dir = "data"\n'
-            f"[display]\nlockdown = true\nwidth = {WIDTH}\nheight = {HEIGHT}\n"
+            f"[display]\nlockdown = true\nwidth = {width}\nheight = {height}\n"
+            f"diagonal_inches = {diagonal}\n"
             f"[session]\nidle_timeout_seconds = {IDLE_SECONDS}\n"
             f"still_there_seconds = {STILL_THERE_SECONDS}\n"
             f'[take_home]\nbind = "127.0.0.1"\nport = {self.port}\n'
@@ -152,10 +159,10 @@ class Station:
         self.proc: subprocess.Popen[str] | None = None
         self._look = 0
 
-    def import_demo(self) -> None:
+    def import_demo(self, pack: Path | None = None) -> None:
         """Before the station starts, so the import's own memory is not in its figures."""
-        subprocess.run([*self.kiosk, "import", str(self.settings.demo_pack_path)], check=True,
-                       timeout=300, env=self.env, stdout=subprocess.DEVNULL)
+        subprocess.run([*self.kiosk, "import", str(pack or self.settings.demo_pack_path)],
+                       check=True, timeout=300, env=self.env, stdout=subprocess.DEVNULL)
 
     def start(self, extra_env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
@@ -170,8 +177,8 @@ class Station:
                 raise RuntimeError("the station drew no frame within 120 s")
             time.sleep(0.1)
         state = self.wait(lambda s: s["screen"] == "attract", "the attract screen")
-        if state["window"] != [WIDTH, HEIGHT]:
-            raise RuntimeError(f"the window is {state['window']}, not {WIDTH}x{HEIGHT}")
+        if state["window"] != [self.width, self.height]:
+            raise RuntimeError(f"the window is {state['window']}, not {self.width}x{self.height}")
 
     def heap_look(self) -> None:
         """What the Python heap and Kivy's caches hold (bench/soak_station.py, SIGUSR2), to
@@ -340,7 +347,7 @@ def visit(station: Station, cycle: int, shot: Path) -> int:
         return tr(key, LANG)
 
     station.wait(lambda s: s["screen"] == "attract" and not s["dialogs"], "attract screen")
-    station.tap_at(WIDTH // 2, HEIGHT // 2)
+    station.tap_at(station.width // 2, station.height // 2)
     state = station.wait(lambda s: s["screen"] == "browse"
                          and any(b["kind"] == "Tile" for b in s["buttons"]), "tiles in browse")
     tiles = [b for b in state["buttons"] if b["kind"] == "Tile"]

@@ -55,9 +55,13 @@ def _look(_dt: float) -> None:
             x, y = widget.to_window(*widget.center)
             if 0 <= x < width and 0 <= y < height and _visible(widget):
                 words = getattr(widget, "text", "") or getattr(widget, "title", "")
+                left, bottom = widget.to_window(widget.x, widget.y)
+                right, top = widget.to_window(widget.right, widget.top)
                 # X counts rows from the top, Kivy from the bottom.
                 buttons.append({"text": words, "kind": type(widget).__name__,
-                                "x": round(x), "y": round(height - y)})
+                                "x": round(x), "y": round(height - y),
+                                "box": [round(left), round(height - top), round(right),
+                                        round(height - bottom)]})
 
     for child in Window.children:  # the station's root and any dialog open over it
         walk(child)
