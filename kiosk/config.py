@@ -347,6 +347,8 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 def default_settings(data_dir: Path, **sections: Any) -> Settings:
     """Settings with the shipped defaults, for tests: default_settings(tmp, audio=AudioSettings(...))."""
     values: dict[str, Any] = {name: cls() for name, cls in SECTIONS.items()}
+    # A test's station opens no console on the shared port 8081 unless the test asks for one.
+    values["console"] = ConsoleSettings(enabled=False)
     values.update(sections)
     return Settings(
         config_path=Path(data_dir) / "config.toml",

@@ -36,7 +36,7 @@ from kiosk.console.words import words
 from kiosk.store import open_db
 from kiosk.takehome import links
 from kiosk.usage import counts, daily_counts, daily_csv
-from kiosk.words import format_moment
+from kiosk.words import format_moment, whole_minutes
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("kiosk.console.audit")
@@ -81,7 +81,9 @@ def bind(host: str, port: int) -> socket.socket:
 
 def security_headers(headers: Any) -> None:
     headers["Content-Security-Policy"] = CSP
-    headers["Referrer-Policy"] = "no-referrer"
+    # same-origin, not the phone page's no-referrer: under no-referrer a browser sends
+    # "Origin: null" with a form, and the console could no longer tell its own forms apart.
+    headers["Referrer-Policy"] = "same-origin"
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Cache-Control"] = "no-store"
@@ -196,6 +198,8 @@ class ConsoleServer:
         app.router.add_get("/health", self._health)
         app.router.add_get("/usage", self._usage)
         app.router.add_get("/usage.csv", self._usage_csv)
+        app.router.add_get("/exercises", self._exercises)
+        app.router.add_post("/exercises/{exercise_id}/{action:hide|show}", self._hide_or_show)
         app.router.add_get("/links", self._links)
         app.router.add_post("/links/{short_id}/revoke", self._revoke)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
@@ -365,6 +369,7 @@ class ConsoleServer:
         days = self._days(request)
         now = dt.datetime.now(dt.UTC)
         rows = counts(self._db, days, now)
+        titles = {e.id: e.title or e.id for e in self._catalogue().list_exercises()}
         per_day: dict[str, int] = {}
         for r in daily_counts(self._db, days, now):
             per_day[r.date] = per_day.get(r.date, 0) + r.plays_started
@@ -376,6 +381,7 @@ class ConsoleServer:
                   for f in ("plays_started", "plays_completed", "links_issued", "downloads")]
         return self._page("usage.html", title=self._words["usage.title"], page="usage",
                           session=self._session(request), rows=rows, totals=totals, days=days,
+                          titles=titles,
                           choices=USAGE_DAYS, chart=bar_chart(series))
 
     async def _usage_csv(self, request: web.Request) -> web.StreamResponse:
@@ -385,6 +391,33 @@ class ConsoleServer:
         name = f"usage-{self.settings.station_name}-{days}-days.csv"
         return web.Response(text=text, content_type="text/csv", charset="utf-8",
                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    def _catalogue(self) -> Any:
+        from kiosk.content.catalogue import Catalogue
+
+        assert self._db is not None
+        return Catalogue(self._db, self.settings.content_dir)
+
+    async def _exercises(self, request: web.Request, notice: str = "",
+                         status: int = 200) -> web.StreamResponse:
+        rows = [{"id": e.id, "title": e.title or e.id, "hidden": e.hidden,
+                 "languages": ", ".join(e.languages),
+                 "length": f"{whole_minutes(max(e.durations.values(), default=0))} min",
+                 "therapist": e.visibility == "therapist"}
+                for e in self._catalogue().list_exercises()]
+        return self._page("exercises.html", status, title=self._words["exercises.title"],
+                          page="exercises", session=self._session(request), exercises=rows,
+                          notice=notice)
+
+    async def _hide_or_show(self, request: web.Request) -> web.StreamResponse:
+        exercise_id, action = request.match_info["exercise_id"], request.match_info["action"]
+        catalogue = self._catalogue()
+        titles = {e.id: e.title or e.id for e in catalogue.list_exercises()}
+        if exercise_id not in titles or not catalogue.set_hidden(exercise_id, action == "hide"):
+            return await self._exercises(request, self._words["exercises.not_found"], 404)
+        audit.info("console: exercise %s %s", exercise_id, "hidden" if action == "hide" else "shown")
+        key = "exercises.hidden" if action == "hide" else "exercises.shown"
+        return await self._exercises(request, self._words[key].format(title=titles[exercise_id]))
 
     async def _links(self, request: web.Request, notice: str = "", status: int = 200) -> web.StreamResponse:
         assert self._db is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 EN_GB: dict[str, str] = {
     "console": "Clinic console",
     "nav.health": "Health",
+    "nav.exercises": "Exercises",
     "nav.usage": "Usage",
     "nav.links": "Take-home links",
     "nav.sign_out": "Sign out",
@@ -49,6 +50,24 @@ EN_GB: dict[str, str] = {
     "usage.none": "Nothing was played or taken home in these days.",
     "usage.chart": "Plays started per day",
     "usage.csv": "Download as a spreadsheet (CSV)",
+    "exercises.title": "Exercises",
+    "exercises.intro": (
+        "Every exercise on the station. A hidden one is not offered to clients on the screen; "
+        "therapists still find it. Nothing is deleted by hiding."
+    ),
+    "exercises.exercise": "Exercise",
+    "exercises.languages": "Languages",
+    "exercises.length": "Length",
+    "exercises.state": "On the screen",
+    "exercises.offered": "Offered to clients",
+    "exercises.therapist_only": "Therapists only",
+    "exercises.is_hidden": "Hidden",
+    "exercises.hide": "Hide",
+    "exercises.show": "Show again",
+    "exercises.hidden": "“{title}” is hidden: clients no longer see it on the screen.",
+    "exercises.shown": "“{title}” is offered on the screen again.",
+    "exercises.not_found": "That exercise is not on the station.",
+    "exercises.none": "There are no exercises on the station yet.",
     "links.title": "Take-home links",
     "links.intro": (
         "Links that still work, newest first. Each is shown by its short name, never by the "
