@@ -14,12 +14,12 @@ import pytest
 
 from kiosk.config import ConsoleSettings, default_settings
 from kiosk.console.server import ConsoleServer
+from kiosk.content import import_pack
+from kiosk.content.catalogue import Catalogue
 from kiosk.store import open_db
 from kiosk.takehome import links
 from kiosk.takehome.server import TakeHomeServer
 from kiosk.usage import daily_counts, daily_csv, record
-from kiosk.content import import_pack
-from kiosk.content.catalogue import Catalogue
 from tests.packfactory import write_pack
 from tests.takehome.test_takehome_chromium import SCREENSHOTS, _wait, browser  # noqa: F401
 from tests.takehome.test_takehome_chromium import pytestmark as chromium_marks
