@@ -131,6 +131,14 @@ class TherapistSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    enabled: bool = True
+    bind: str = "127.0.0.1"
+    port: int = field(default=8081, metadata=_range(1, 65535))
+    password_hash: str = ""
+
+
+@dataclass(frozen=True)
 class UsageSettings:
     # A yearly report on the calendar year just gone can be asked for up to 731 days after
     # that year began (late in the next December); 800 keeps it whole, with two months to spare.
@@ -151,6 +159,7 @@ class Settings:
     take_home: TakeHomeSettings
     therapist: TherapistSettings
     usage: UsageSettings
+    console: ConsoleSettings
 
     @property
     def db_path(self) -> Path:
@@ -186,6 +195,7 @@ SECTIONS: dict[str, type] = {
     "take_home": TakeHomeSettings,
     "therapist": TherapistSettings,
     "usage": UsageSettings,
+    "console": ConsoleSettings,
 }
 TOP_LEVEL_DEFAULTS: dict[str, str] = {"data_dir": "data", "station_name": "station-1"}
 
@@ -337,6 +347,8 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 def default_settings(data_dir: Path, **sections: Any) -> Settings:
     """Settings with the shipped defaults, for tests: default_settings(tmp, audio=AudioSettings(...))."""
     values: dict[str, Any] = {name: cls() for name, cls in SECTIONS.items()}
+    # A test's station opens no console on the shared port 8081 unless the test asks for one.
+    values["console"] = ConsoleSettings(enabled=False)
     values.update(sections)
     return Settings(
         config_path=Path(data_dir) / "config.toml",

@@ -139,6 +139,36 @@ def check_take_home_port(settings: Settings) -> Iterable[CheckResult]:
         yield CheckResult(FAIL, "take-home", f"cannot listen on {th.bind}:{th.port}: {state}")
 
 
+def check_console(settings: Settings) -> Iterable[CheckResult]:
+    """The clinic console: its port, whether it answers, and whether a password is set."""
+    c = settings.console
+    if not c.enabled:
+        yield CheckResult(OK, "console", "disabled in config.toml")
+        return
+    where = f"http://{'127.0.0.1' if c.bind in ('0.0.0.0', '::') else c.bind}:{c.port}"
+    state = port_state(c.bind, c.port)
+    if state == "free":
+        yield CheckResult(OK, "console", f"port {c.port} is free (the station is not running); "
+                                         f"it will be at {where}/")
+    elif state == "in use":
+        try:
+            with urllib.request.urlopen(where + "/login", timeout=2.0) as response:
+                ours = response.headers.get("Server") == "kiosk"
+        except OSError:
+            ours = False
+        if ours:
+            yield CheckResult(OK, "console", f"the clinic console answers at {where}/")
+        else:
+            yield CheckResult(FAIL, "console", f"port {c.port} is used by another program; "
+                                               "set console.port in config.toml")
+    else:
+        yield CheckResult(FAIL, "console", f"cannot listen on {c.bind}:{c.port}: {state}")
+    if not c.password_hash:
+        yield CheckResult(WARN, "console-password", "no password is set: run `kiosk set-password`")
+    else:
+        yield CheckResult(OK, "console-password", "set")
+
+
 def check_phone_address(settings: Settings) -> Iterable[CheckResult]:
     """The address written into QR codes, and whether the take-home server answers there."""
     from kiosk.takehome.address import answers_healthz, probe_base_url, public_address
@@ -298,6 +328,7 @@ CHECKS: list[Check] = [
     check_content,
     check_disk,
     check_take_home_port,
+    check_console,
     check_phone_address,
     check_clock,
     check_therapist_pin,

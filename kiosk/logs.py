@@ -9,7 +9,8 @@ Two files, so that noise cannot wipe what an administrator may need:
     to `RATE_BURST` lines a minute for each kind of line (logger, level, message pattern);
     the next line of that kind written after the minute says how many were left out.
   - `records.log` (4 x 1 MB) takes only the records: take-home links issued, revoked and
-    purged, and completed downloads. These come at the pace of people at the station, so the
+    purged, completed downloads, and the clinic console's audit lines (sign-ins, wrong
+    passwords, every change made there). These come at the pace of people at the station, so the
     file rotates in months, whatever the rest of the log does.
 """
 
@@ -29,7 +30,7 @@ FORMAT = "%(asctime)s %(levelname)-7s [%(threadName)s] %(name)s: %(message)s"
 LOG_FILE_NAME = "kiosk.log"
 RECORDS_FILE_NAME = "records.log"
 RECORDS_LOGGER = "kiosk.takehome.records"
-RECORD_SOURCES = (RECORDS_LOGGER, "kiosk.takehome.links")
+RECORD_SOURCES = (RECORDS_LOGGER, "kiosk.takehome.links", "kiosk.console.audit")
 RATE_BURST = 20
 RATE_WINDOW = 60.0
 

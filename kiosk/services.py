@@ -36,6 +36,7 @@ from kiosk.usage import UsageWriter, prune
 from kiosk.watchdog import Watchdog
 
 if TYPE_CHECKING:
+    from kiosk.console.server import ConsoleServer
     from kiosk.takehome.process import TakeHomeProcess
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Services:
         self.plays = PlayCounter(self.usage.record)
         self.player: Player | None = None
         self.take_home: TakeHomeProcess | None = None
+        self.console: ConsoleServer | None = None
         self.take_home_state = (TakeHomeState.NOT_STARTED if settings.take_home.enabled
                                 else TakeHomeState.OFF)
         self._take_home_settled = threading.Event()
@@ -92,6 +94,7 @@ class Services:
         self._stops.append(("watchdog", self.watchdog.stop))
         if not take_home_later:
             self._start_take_home()
+            self._start_console()
 
     def start_take_home_soon(self, then: Callable[[TakeHomeState], object] = lambda _s: None) -> None:
         """Starts the take-home server on a thread of its own; `then(state)` is called on that
@@ -110,6 +113,7 @@ class Services:
             except Exception:
                 log.exception("the take-home server could not start")
             then(self.take_home_state)
+            self._start_console()  # aiohttp is loaded by now; the console uses it too
 
         thread = threading.Thread(target=run, name="takehome-start", daemon=True)
         # Stopping while it still starts waits for it; its server's own stop comes after.
@@ -175,6 +179,24 @@ class Services:
             if self.take_home_state is not TakeHomeState.RUNNING:
                 self.take_home_state = TakeHomeState.UNAVAILABLE
             self._take_home_settled.set()
+
+    def _start_console(self) -> None:
+        if not self.settings.console.enabled:
+            return
+        try:
+            from kiosk.console.server import ConsoleError, ConsoleServer
+
+            console = ConsoleServer(self.settings)
+            console.start()
+        except ConsoleError as exc:
+            # The station serves its visitors without the console; `kiosk doctor` names why.
+            log.error("the clinic console is unavailable: %s", exc)
+            return
+        except Exception:
+            log.exception("the clinic console could not start")
+            return
+        self.console = console
+        self._stops.append(("clinic console", console.stop))
 
     def stop(self) -> None:
         while self._stops:

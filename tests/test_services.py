@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,27 @@ def test_a_take_home_server_that_cannot_start_is_unavailable_not_a_crash(tmp_pat
             assert services.take_home_state is TakeHomeState.UNAVAILABLE
         finally:
             services.stop()
+
+
+def test_the_station_serves_the_clinic_console_on_its_own_port(tmp_path):
+    import urllib.request
+
+    from kiosk.config import ConsoleSettings
+
+    port, console_port = _free_port(), _free_port()
+    settings = dataclasses.replace(_with_take_home(tmp_path, port),
+                                   console=ConsoleSettings(port=console_port))
+    services = Services(settings, player_factory=lambda s: FakePlayer())
+    services.start(take_home_later=True)
+    try:
+        services.wait_for_take_home()
+        deadline = time.monotonic() + 10
+        while services.console is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # started right after the phones' server, on the same thread
+        with urllib.request.urlopen(f"http://127.0.0.1:{console_port}/login", timeout=10) as reply:
+            assert b"kiosk set-password" in reply.read()  # no password set yet
+            assert reply.headers["Server"] == "kiosk"
+    finally:
+        services.stop()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{console_port}/login", timeout=2)

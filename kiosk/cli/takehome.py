@@ -7,7 +7,7 @@ import signal
 import time
 from datetime import datetime
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -169,6 +169,7 @@ def serve(obj: CliContext) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Serving take-home links at {public_base_url(settings, port=server.port)} "
                "(press Ctrl-C to stop).")
+    console = _start_console(settings)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         _wait_for_interrupt()
@@ -176,7 +177,26 @@ def serve(obj: CliContext) -> None:
         click.echo("Stopping.")
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if console is not None:
+            console.stop()
         server.stop()
+
+
+def _start_console(settings: Any) -> Any:
+    """The clinic console beside the phones' server, as under `kiosk run`; a console that
+    cannot start is said, and the phones are served all the same."""
+    if not settings.console.enabled:
+        return None
+    from kiosk.console.server import ConsoleError, ConsoleServer
+
+    console = ConsoleServer(settings)
+    try:
+        console.start()
+    except ConsoleError as exc:
+        click.echo(f"The clinic console is not available: {exc}", err=True)
+        return None
+    click.echo(f"The clinic console is at http://{settings.console.bind}:{console.port}/")
+    return console
 
 
 COMMANDS = (link, links_command, revoke, serve)

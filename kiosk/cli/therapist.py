@@ -27,8 +27,16 @@ def _check_pin(value: str) -> str:
 
 
 def write_pin_hash(config_path: Path, pin_hash: str) -> None:
-    """Sets `therapist.pin_hash` in the config file, keeping its comments and layout, its
-    permissions and owner. Written atomically: a crash leaves the old file or the new one."""
+    write_config_value(config_path, "therapist", "pin_hash", pin_hash,
+                       "The therapist PIN's salted hash, written by `kiosk set-pin`.")
+
+
+def write_config_value(config_path: Path, section_name: str, key: str, value: str,
+                       comment: str) -> None:
+    """Sets `section_name.key` in the config file, keeping its comments and layout, its
+    permissions and owner (`comment` heads a section that has to be added). Written
+    atomically, and only once the loader accepts the result: a crash leaves the old file
+    or the new one, never one the station would refuse to start with."""
     import tomlkit
 
     from kiosk.config import settings_from_mapping
@@ -36,20 +44,28 @@ def write_pin_hash(config_path: Path, pin_hash: str) -> None:
 
     text = config_path.read_text(encoding="utf-8")
     doc = tomlkit.parse(text)
-    section = doc.get("therapist")
+    section = doc.get(section_name)
     if section is None:
         section = tomlkit.table()
-        section.add(tomlkit.comment("The therapist PIN's salted hash, written by `kiosk set-pin`."))
+        section.add(tomlkit.comment(comment))
         doc.add(tomlkit.nl())
-        doc.add("therapist", section)
-    section["pin_hash"] = pin_hash
+        doc.add(section_name, section)
+    section[key] = value
     new_text = tomlkit.dumps(doc)
-    # Never leave behind a file the station would refuse to start with.
     settings_from_mapping(tomllib.loads(new_text), config_path)
     info = config_path.stat()
     owner = (info.st_uid, info.st_gid) if os.geteuid() == 0 else None
     write_atomically(config_path, new_text.encode("utf-8"), mode=stat.S_IMODE(info.st_mode),
                      owner=owner)
+
+
+def writable_config(config_path: Path) -> None:
+    """A clear refusal, before anything is asked, when the config cannot be rewritten."""
+    if not os.access(config_path, os.W_OK) or not os.access(config_path.parent, os.W_OK):
+        raise click.ClickException(
+            f"{config_path} cannot be changed by this user (the file and its folder must be "
+            "writable); run the command as the user that owns it"
+        )
 
 
 @click.command("set-pin")
@@ -67,11 +83,7 @@ def set_pin(obj: CliContext) -> None:
 
     settings = obj.settings
     config_path = settings.config_path
-    if not os.access(config_path, os.W_OK) or not os.access(config_path.parent, os.W_OK):
-        raise click.ClickException(
-            f"{config_path} cannot be changed by this user (the file and its folder must be "
-            "writable); run the command as the user that owns it"
-        )
+    writable_config(config_path)
     pin = click.prompt(
         "New therapist PIN", hide_input=True, confirmation_prompt="Type the same PIN again",
         value_proc=_check_pin,

@@ -1,0 +1,1 @@
+"""The clinic console: the administrator's web pages on the staff network (server.py)."""

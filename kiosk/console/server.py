@@ -1,0 +1,441 @@
+"""The clinic console: the administrator's web pages, on their own port (`[console]`).
+
+Served by the station (`kiosk run`, `kiosk serve`) in a thread named "console-server" with
+its own event loop and its own SQLite connection, like the phones' server used to be: the
+console has one user at a time, so it needs no process of its own. It is never reachable
+through the take-home port (another socket, another application).
+
+Pages are rendered on the server (jinja2, autoescaped) and read without JavaScript. Every
+page but the sign-in page answers a visitor without a session with a redirect to it, and
+nothing else. Every form that changes something carries the session's CSRF token; a POST
+from another origin is refused before that. Changes are written to the audit log (the
+records.log file, logger "kiosk.console.audit": what and when, never a password).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import errno
+import logging
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import sqlite_utils
+from aiohttp import web
+from markupsafe import Markup
+
+from kiosk.config import ConfigError, Settings, load_settings
+from kiosk.console import auth
+from kiosk.console.words import words
+from kiosk.store import open_db
+from kiosk.takehome import links
+from kiosk.usage import counts, daily_counts, daily_csv
+from kiosk.words import format_moment, whole_minutes
+
+log = logging.getLogger(__name__)
+audit = logging.getLogger("kiosk.console.audit")
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STYLE = (TEMPLATES / "style.css").read_bytes()
+COOKIE = "kiosk_console"
+USAGE_DAYS = (7, 30, 365)
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+       "base-uri 'none'; frame-ancestors 'none'")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SESSION = web.RequestKey("session", object)
+FORM = web.RequestKey("form", object)
+
+
+def see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
+
+
+class ConsoleError(Exception):
+    """The console could not start (its port, its address); the message says what to change."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(64)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConsoleError(f"port {port} is already in use by another program; "
+                               "set console.port in config.toml") from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise ConsoleError(f"{host} is not an address of this station; set console.bind "
+                               "in config.toml") from None
+        raise ConsoleError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def security_headers(headers: Any) -> None:
+    headers["Content-Security-Policy"] = CSP
+    # same-origin, not the phone page's no-referrer: under no-referrer a browser sends
+    # "Origin: null" with a form, and the console could no longer tell its own forms apart.
+    headers["Referrer-Policy"] = "same-origin"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Cache-Control"] = "no-store"
+    headers["Server"] = "kiosk"
+
+
+def bar_chart(values: list[tuple[str, int]]) -> Markup:
+    """Bars drawn on the station (SVG in the page): no script, nothing fetched."""
+    width, height, top = 720, 160, max([n for _, n in values] + [1])
+    step = width / max(1, len(values))
+    parts = [f'<svg viewBox="0 0 {width} {height + 20}" role="img" aria-hidden="true">']
+    for i, (day, n) in enumerate(values):
+        h = round(height * n / top)
+        x = round(i * step + step * 0.1, 1)
+        parts.append(f'<rect class="bar" x="{x}" y="{height - h}" width="{round(step * 0.8, 1)}" '
+                     f'height="{h}"><title>{day}: {n}</title></rect>')
+    for i in (0, len(values) - 1):
+        if values:
+            anchor = "start" if i == 0 else "end"
+            x = 0 if i == 0 else width
+            parts.append(f'<text x="{x}" y="{height + 15}" text-anchor="{anchor}">{values[i][0]}</text>')
+    parts.append(f'<text x="0" y="10">{top}</text></svg>')
+    return Markup("".join(parts))
+
+
+class ConsoleServer:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic,
+                 check_runner: Callable[[Settings], list[Any]] | None = None):
+        self.settings = settings
+        self.port: int | None = None
+        self.sessions = auth.Sessions(clock)
+        self.lockout = auth.Lockout(clock)
+        self._check_runner = check_runner
+        self._lang = settings.languages.default
+        self._words = words(self._lang)
+        self._env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                                       autoescape=True, undefined=jinja2.StrictUndefined)
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._db: sqlite_utils.Database | None = None
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("the console is already started")
+        c = self.settings.console
+        self._sock = bind(c.bind, c.port)
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._run, name="console-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(30) and self._startup_error is None:
+            self._startup_error = TimeoutError("it did not start within 30 seconds")
+        if self._startup_error is not None:
+            self._thread.join(5)
+            self._thread = None
+            raise ConsoleError(f"the console could not start: {self._startup_error}")
+        log.info("clinic console listening on %s:%d", c.bind, self.port)
+
+    def stop(self) -> None:
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(15)
+        self._thread = None
+        log.info("clinic console stopped")
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            self._db = open_db(self.settings.db_path)
+            loop.run_until_complete(self._setup())
+        except BaseException as exc:
+            log.exception("the console could not start")
+            self._startup_error = exc
+            self._ready.set()
+            self._close(loop)
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            if self._runner is not None:
+                loop.run_until_complete(self._runner.cleanup())
+            self._close(loop)
+
+    def _close(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+    async def _setup(self) -> None:
+        app = web.Application(middlewares=[self._headers, self._errors, self._signed_in],
+                              client_max_size=64 * 1024)
+        app.router.add_get("/", self._home)
+        app.router.add_get("/style.css", self._style)
+        app.router.add_get("/login", self._login_page)
+        app.router.add_post("/login", self._login)
+        app.router.add_post("/logout", self._logout)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/usage", self._usage)
+        app.router.add_get("/usage.csv", self._usage_csv)
+        app.router.add_get("/exercises", self._exercises)
+        app.router.add_post("/exercises/{exercise_id}/{action:hide|show}", self._hide_or_show)
+        app.router.add_get("/links", self._links)
+        app.router.add_post("/links/{short_id}/revoke", self._revoke)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                                     keepalive_timeout=30, max_line_size=4096,
+                                     max_field_size=8190)
+        await self._runner.setup()
+        assert self._sock is not None
+        site = web.SockSite(self._runner, self._sock)
+        await site.start()
+
+    # -- what every answer goes through ------------------------------------------------------
+    @web.middleware
+    async def _headers(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            security_headers(exc.headers)
+            raise
+        security_headers(response.headers)
+        return response
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return self._page("message.html", 404, title=self._words["error.title"],
+                              message=self._words["error.not_found"])
+        except web.HTTPException:
+            raise
+        except Exception:
+            log.exception("the console failed on %s %s", request.method, request.path)
+            return self._page("message.html", 500, title=self._words["error.title"], message="")
+
+    OPEN_PATHS = frozenset({"/login", "/style.css"})
+
+    @web.middleware
+    async def _signed_in(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        session = self.sessions.get(request.cookies.get(COOKIE), self._client(request))
+        request[SESSION] = session
+        if request.method == "POST":
+            origin = request.headers.get("Origin")
+            if origin is not None and origin != f"http://{request.host}":
+                return self._page("message.html", 403, title=self._words["error.title"],
+                                  message=self._words["error.csrf"])
+        if session is None and request.path not in self.OPEN_PATHS:
+            expired = COOKIE in request.cookies
+            return see_other("/login?expired=1" if expired else "/login")
+        if session is not None and request.method == "POST" and request.path != "/login":
+            form = await request.post()
+            if not auth.csrf_ok(session, form.get("csrf")):  # type: ignore[arg-type]
+                return self._page("message.html", 403, title=self._words["error.title"],
+                                  message=self._words["error.csrf"], session=session)
+            request[FORM] = form
+        return await handler(request)
+
+    @staticmethod
+    def _session(request: web.Request) -> auth.Session:
+        session = request[SESSION]
+        assert isinstance(session, auth.Session)  # _signed_in let only sessions through
+        return session
+
+    @staticmethod
+    def _client(request: web.Request) -> str:
+        return request.remote or ""
+
+    def _page(self, template: str, status: int = 200, **values: Any) -> web.Response:
+        values.setdefault("session", None)
+        values.setdefault("notice", "")
+        values.setdefault("page", "")
+        body = self._env.get_template(template).render(
+            w=self._words, lang=self._lang, station=self.settings.station_name, **values)
+        return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+
+    def _password_hash(self) -> str:
+        """As config.toml says now: `kiosk set-password` takes effect without a restart."""
+        try:
+            return load_settings(self.settings.config_path).console.password_hash
+        except (ConfigError, OSError):
+            return self.settings.console.password_hash
+
+    # -- signing in and out -----------------------------------------------------------------
+    async def _home(self, request: web.Request) -> web.StreamResponse:
+        return see_other("/health")
+
+    async def _style(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(body=STYLE, content_type="text/css")
+
+    async def _login_page(self, request: web.Request) -> web.StreamResponse:
+        if not self._password_hash():
+            return self._page("nopassword.html", title=self._words["nopassword.title"])
+        if request[SESSION] is not None:
+            return see_other("/health")
+        notice = ""
+        if request.query.get("expired"):
+            notice = self._words["login.expired"]
+        elif request.query.get("out"):
+            notice = self._words["login.signed_out"]
+        return self._page("login.html", title=self._words["login.title"], notice=notice)
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        from kiosk.therapist.pin import verify_pin
+
+        stored = self._password_hash()
+        if not stored:
+            return self._page("nopassword.html", title=self._words["nopassword.title"])
+        client = self._client(request)
+        left = self.lockout.seconds_left(client)
+        if left > 0:
+            return self._locked(left)
+        form = await request.post()
+        password = form.get("password")
+        loop = asyncio.get_running_loop()
+        right = isinstance(password, str) and await loop.run_in_executor(
+            None, verify_pin, password, stored)  # scrypt: a few tenths of a second
+        if not right:
+            locked = self.lockout.failed(client)
+            audit.warning("console: a wrong password")
+            if locked:
+                return self._locked(locked)
+            return self._page("login.html", 401, title=self._words["login.title"],
+                              notice=self._words["login.wrong"])
+        self.lockout.succeeded(client)
+        session = self.sessions.create(client)
+        audit.info("console: signed in")
+        response = see_other("/health")
+        response.set_cookie(COOKIE, session.id, httponly=True, samesite="Strict", path="/")
+        return response
+
+    def _locked(self, seconds: float) -> web.Response:
+        minutes = max(1, round(seconds / 60))
+        text = self._words["login.locked"].format(
+            minutes=f"{minutes} minute{'s' if minutes != 1 else ''}")
+        response = self._page("login.html", 429, title=self._words["login.title"], notice=text)
+        response.headers["Retry-After"] = str(int(seconds) + 1)
+        return response
+
+    async def _logout(self, request: web.Request) -> web.StreamResponse:
+        self.sessions.end(self._session(request).id)
+        audit.info("console: signed out")
+        response = see_other("/login?out=1")
+        response.del_cookie(COOKIE, path="/")
+        return response
+
+    # -- the pages ----------------------------------------------------------------------------
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        from kiosk.doctor import run_checks
+
+        runner = self._check_runner or run_checks
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(None, runner, self.settings)
+        order = {"FAIL": 0, "warn": 1, "ok": 2}
+        results = sorted(results, key=lambda r: order.get(r.status, 1))
+        problems = sum(1 for r in results if r.status != "ok")
+        return self._page("health.html", title=self._words["health.title"], page="health",
+                          session=self._session(request), results=results, problems=problems)
+
+    def _days(self, request: web.Request) -> int:
+        try:
+            days = int(request.query.get("days", "30"))
+        except ValueError:
+            return 30
+        return days if days in USAGE_DAYS else 30
+
+    async def _usage(self, request: web.Request) -> web.StreamResponse:
+        assert self._db is not None
+        days = self._days(request)
+        now = dt.datetime.now(dt.UTC)
+        rows = counts(self._db, days, now)
+        titles = {e.id: e.title or e.id for e in self._catalogue().list_exercises()}
+        per_day: dict[str, int] = {}
+        for r in daily_counts(self._db, days, now):
+            per_day[r.date] = per_day.get(r.date, 0) + r.plays_started
+        today = now.astimezone().date()
+        series = [((today - dt.timedelta(days=n)).isoformat(),
+                   per_day.get((today - dt.timedelta(days=n)).isoformat(), 0))
+                  for n in range(days - 1, -1, -1)]
+        totals = [sum(getattr(r, f) for r in rows)
+                  for f in ("plays_started", "plays_completed", "links_issued", "downloads")]
+        return self._page("usage.html", title=self._words["usage.title"], page="usage",
+                          session=self._session(request), rows=rows, totals=totals, days=days,
+                          titles=titles,
+                          choices=USAGE_DAYS, chart=bar_chart(series))
+
+    async def _usage_csv(self, request: web.Request) -> web.StreamResponse:
+        assert self._db is not None
+        days = self._days(request)
+        text = daily_csv(daily_counts(self._db, days, dt.datetime.now(dt.UTC)))
+        name = f"usage-{self.settings.station_name}-{days}-days.csv"
+        return web.Response(text=text, content_type="text/csv", charset="utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    def _catalogue(self) -> Any:
+        from kiosk.content.catalogue import Catalogue
+
+        assert self._db is not None
+        return Catalogue(self._db, self.settings.content_dir)
+
+    async def _exercises(self, request: web.Request, notice: str = "",
+                         status: int = 200) -> web.StreamResponse:
+        rows = [{"id": e.id, "title": e.title or e.id, "hidden": e.hidden,
+                 "languages": ", ".join(e.languages),
+                 "length": f"{whole_minutes(max(e.durations.values(), default=0))} min",
+                 "therapist": e.visibility == "therapist"}
+                for e in self._catalogue().list_exercises()]
+        return self._page("exercises.html", status, title=self._words["exercises.title"],
+                          page="exercises", session=self._session(request), exercises=rows,
+                          notice=notice)
+
+    async def _hide_or_show(self, request: web.Request) -> web.StreamResponse:
+        exercise_id, action = request.match_info["exercise_id"], request.match_info["action"]
+        catalogue = self._catalogue()
+        titles = {e.id: e.title or e.id for e in catalogue.list_exercises()}
+        if exercise_id not in titles or not catalogue.set_hidden(exercise_id, action == "hide"):
+            return await self._exercises(request, self._words["exercises.not_found"], 404)
+        audit.info("console: exercise %s %s", exercise_id, "hidden" if action == "hide" else "shown")
+        key = "exercises.hidden" if action == "hide" else "exercises.shown"
+        return await self._exercises(request, self._words[key].format(title=titles[exercise_id]))
+
+    async def _links(self, request: web.Request, notice: str = "", status: int = 200) -> web.StreamResponse:
+        assert self._db is not None
+        views = links.live_links(self._db)
+        rows = [{"short_id": v.short_id,
+                 "issued": format_moment(v.created_at, self._lang),
+                 "expires": format_moment(v.expires_at, self._lang),
+                 "items": ", ".join(f"{i.exercise_id} ({i.lang})" for i in v.items),
+                 "downloads": v.total_downloads} for v in views]
+        return self._page("links.html", status, title=self._words["links.title"], page="links",
+                          session=self._session(request), links=rows, notice=notice)
+
+    async def _revoke(self, request: web.Request) -> web.StreamResponse:
+        assert self._db is not None
+        short_id = request.match_info["short_id"]
+        if not links.SHORT_ID_RE.fullmatch(short_id.lower()):
+            raise web.HTTPNotFound()
+        if links.revoke(self._db, short_id):
+            audit.info("console: take-home link %s revoked", short_id)
+            return await self._links(request, self._words["links.revoked"].format(id=short_id))
+        return await self._links(request, self._words["links.not_found"].format(id=short_id), 404)

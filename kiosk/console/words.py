@@ -1,0 +1,98 @@
+"""The console's words, in the station's screen language (`languages.default`).
+
+The console is for the clinic's administrator, a practice manager: plain words, no jargon,
+and every page says what to do next.
+"""
+
+from __future__ import annotations
+
+EN_GB: dict[str, str] = {
+    "console": "Clinic console",
+    "nav.health": "Health",
+    "nav.exercises": "Exercises",
+    "nav.usage": "Usage",
+    "nav.links": "Take-home links",
+    "nav.sign_out": "Sign out",
+    "login.title": "Sign in",
+    "login.password": "Password",
+    "login.submit": "Sign in",
+    "login.wrong": "That password is not right. Please try again.",
+    "login.locked": "Too many wrong passwords from this computer. Please wait {minutes} and try again.",
+    "login.expired": "You were signed out after 30 minutes without use. Please sign in again.",
+    "login.signed_out": "You are signed out.",
+    "nopassword.title": "Set a password first",
+    "nopassword.body": (
+        "The console opens only with the administrator's password, and none is set yet. "
+        "On the station, open a terminal and type:"
+    ),
+    "nopassword.then": "Choose a password, type it twice, then reload this page.",
+    "health.title": "Health",
+    "health.intro": "The station's own checks, as `kiosk doctor` runs them, taken just now.",
+    "health.all_ok": "Everything is working.",
+    "health.problems": "{n} thing(s) need attention: they are listed first.",
+    "health.check": "Check",
+    "health.state": "State",
+    "health.detail": "What was found",
+    "state.ok": "Working",
+    "state.warn": "Worth a look",
+    "state.FAIL": "Not working",
+    "usage.title": "Usage",
+    "usage.intro": (
+        "What was played and taken home, counted without anything about any person."
+    ),
+    "usage.days": "Last {days} days",
+    "usage.exercise": "Exercise",
+    "usage.started": "Plays started",
+    "usage.completed": "Plays heard to the end",
+    "usage.links": "Take-home codes shown",
+    "usage.downloads": "Files downloaded",
+    "usage.total": "All exercises",
+    "usage.none": "Nothing was played or taken home in these days.",
+    "usage.chart": "Plays started per day",
+    "usage.csv": "Download as a spreadsheet (CSV)",
+    "exercises.title": "Exercises",
+    "exercises.intro": (
+        "Every exercise on the station. A hidden one is not offered to clients on the screen; "
+        "therapists still find it. Nothing is deleted by hiding."
+    ),
+    "exercises.exercise": "Exercise",
+    "exercises.languages": "Languages",
+    "exercises.length": "Length",
+    "exercises.state": "On the screen",
+    "exercises.offered": "Offered to clients",
+    "exercises.therapist_only": "Therapists only",
+    "exercises.is_hidden": "Hidden",
+    "exercises.hide": "Hide",
+    "exercises.show": "Show again",
+    "exercises.hidden": "“{title}” is hidden: clients no longer see it on the screen.",
+    "exercises.shown": "“{title}” is offered on the screen again.",
+    "exercises.not_found": "That exercise is not on the station.",
+    "exercises.none": "There are no exercises on the station yet.",
+    "links.title": "Take-home links",
+    "links.intro": (
+        "Links that still work, newest first. Each is shown by its short name, never by the "
+        "secret part a phone uses."
+    ),
+    "links.id": "Link",
+    "links.issued": "Given out",
+    "links.expires": "Works until",
+    "links.items": "Exercises",
+    "links.downloads": "Downloads",
+    "links.revoke": "Stop this link",
+    "links.revoked": "Link {id} no longer works. A phone that opens it is told so.",
+    "links.not_found": "Link {id} was not found, or it had already stopped working.",
+    "links.none": "No take-home link is working just now.",
+    "error.title": "Something went wrong",
+    "error.csrf": "This form was too old or came from another page. Please try again.",
+    "error.not_found": "There is no such page in the console.",
+}
+
+# The console's words read the same in US English so far; the table is here for the day
+# they do not.
+EN_US: dict[str, str] = {**EN_GB}
+
+TABLES = {"en-GB": EN_GB, "en-US": EN_US}
+
+
+def words(lang: str) -> dict[str, str]:
+    return TABLES.get(lang, EN_GB)

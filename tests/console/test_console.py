@@ -1,0 +1,279 @@
+"""The clinic console over real sockets: signing in, sessions, CSRF, the lock-out, and its
+pages (health, usage, take-home links), as a browser without JavaScript uses them."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import http.client
+import logging
+import re
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk.config import ConsoleSettings, default_settings
+from kiosk.console import auth
+from kiosk.console.server import COOKIE, ConsoleServer
+from kiosk.logs import setup_logging
+from kiosk.store import open_db
+from kiosk.takehome import links
+from kiosk.usage import daily_counts, daily_csv, record
+
+PASSWORD = "a quiet garden path"
+
+
+@pytest.fixture(scope="module")
+def password_hash() -> str:
+    from kiosk.therapist.pin import hash_pin
+
+    return hash_pin(PASSWORD)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Browser:
+    """One client: its own source address and cookie jar, no JavaScript."""
+
+    def __init__(self, port: int, source: str = "127.0.0.1"):
+        self.port, self.source = port, source
+        self.cookie: str | None = None
+
+    def request(self, method: str, path: str, form: dict[str, str] | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10,
+                                          source_address=(self.source, 0))
+        sent = dict(headers or {})
+        if self.cookie:
+            sent["Cookie"] = f"{COOKIE}={self.cookie}"
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        conn.request(method, path, body=body, headers=sent)
+        response = conn.getresponse()
+        text = response.read().decode("utf-8")
+        answer = {k.lower(): v for k, v in response.getheaders()}
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie" and value.startswith(COOKIE + "="):
+                self.cookie = value.split(";")[0].split("=", 1)[1] or None
+                answer["set-cookie"] = value
+        conn.close()
+        return response.status, answer, text
+
+    def get(self, path: str) -> tuple[int, dict[str, str], str]:
+        return self.request("GET", path)
+
+    def post(self, path: str, form: dict[str, str], **kw: Any) -> tuple[int, dict[str, str], str]:
+        return self.request("POST", path, form, **kw)
+
+    def sign_in(self, password: str = PASSWORD) -> tuple[int, dict[str, str], str]:
+        return self.post("/login", {"password": password})
+
+    def csrf(self, path: str = "/health") -> str:
+        _status, _headers, page = self.get(path)
+        match = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert match, page
+        return match.group(1)
+
+
+@pytest.fixture
+def console(tmp_path: Path, password_hash: str):
+    def start(hash_: str = password_hash, **kw: Any) -> ConsoleServer:
+        config = tmp_path / "config.toml"
+        config.write_text(f'data_dir = "{tmp_path / "data"}"\n[console]\nport = 0\n'
+                          f'password_hash = "{hash_}"\n')
+        settings = dataclasses.replace(
+            default_settings(tmp_path / "data", console=ConsoleSettings(port=0, password_hash=hash_)),
+            config_path=config)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        open_db(settings.db_path).close()
+        server = ConsoleServer(settings, **kw)
+        server.start()
+        started.append(server)
+        return server
+
+    started: list[ConsoleServer] = []
+    yield start
+    for server in started:
+        server.stop()
+
+
+def quick_checks(settings: Any) -> list[Any]:
+    from kiosk.doctor import FAIL, OK, CheckResult
+
+    return [CheckResult(OK, "config", "valid"), CheckResult(FAIL, "audio", "no sound device found")]
+
+
+def test_with_no_password_the_console_only_says_how_to_set_one(console):
+    server = console("")
+    b = Browser(server.port)
+    status, _h, page = b.get("/login")
+    assert status == 200 and "kiosk set-password" in page and 'name="password"' not in page
+    status, headers, _ = b.get("/health")
+    assert status == 303 and headers["location"] == "/login"
+    status, _h, page = b.sign_in("anything at all")
+    assert "kiosk set-password" in page and b.cookie is None
+
+
+def test_sign_in_opens_the_pages_and_the_cookie_is_guarded(console):
+    server = console(check_runner=quick_checks)
+    b = Browser(server.port)
+    for path in ("/", "/health", "/usage", "/usage.csv", "/links"):
+        status, headers, body = b.get(path)
+        assert status == 303 and headers["location"].startswith("/login"), path
+        assert "audio" not in body
+    status, _h, _ = b.sign_in("not the password")
+    assert status == 401 and b.cookie is None
+    status, headers, _ = b.sign_in()
+    assert status == 303 and headers["location"] == "/health"
+    cookie = headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert len(b.cookie or "") >= 43  # 32 random bytes, base64: 256 bits
+    status, headers, page = b.get("/health")
+    assert status == 200 and "Not working" in page and "no sound device found" in page
+    assert page.index("no sound device found") < page.index("valid"), "problems first"
+    for name in ("content-security-policy", "x-frame-options", "x-content-type-options",
+                 "referrer-policy"):
+        assert name in headers
+    assert headers["server"] == "kiosk"
+
+
+def test_the_health_page_runs_the_doctors_real_checks(console):
+    server = console()
+    b = Browser(server.port)
+    b.sign_in()
+    status, _h, page = b.get("/health")
+    assert status == 200
+    for name in ("config", "database", "console"):
+        assert f"<td>{name}</td>" in page
+
+
+def test_a_session_is_tied_to_its_address_and_a_made_up_id_opens_nothing(console):
+    server = console(check_runner=quick_checks)
+    b = Browser(server.port)
+    b.sign_in()
+    thief = Browser(server.port, source="127.0.0.2")
+    thief.cookie = b.cookie
+    assert thief.get("/health")[0] == 303
+    fixed = Browser(server.port)
+    fixed.cookie = "A" * 43
+    assert fixed.get("/health")[0] == 303
+    fixed.sign_in()
+    assert fixed.cookie != "A" * 43, "a sign-in always makes a new id"
+    assert b.get("/health")[0] == 200
+
+
+def test_idle_for_30_minutes_signs_out_and_sign_out_ends_the_session(console):
+    clock = Clock()
+    server = console(clock=clock, check_runner=quick_checks)
+    b = Browser(server.port)
+    b.sign_in()
+    clock.now += 29 * 60
+    assert b.get("/health")[0] == 200
+    clock.now += 31 * 60
+    status, headers, _ = b.get("/health")
+    assert status == 303 and headers["location"] == "/login?expired=1"
+    assert "signed out after 30 minutes" in b.get("/login?expired=1")[2]
+    b.sign_in()
+    old = b.cookie
+    status, headers, _ = b.post("/logout", {"csrf": b.csrf()})
+    assert status == 303 and headers["location"] == "/login?out=1"
+    b.cookie = old
+    assert b.get("/health")[0] == 303
+
+
+def test_wrong_passwords_lock_the_client_out_for_a_doubling_time(console):
+    clock = Clock()
+    server = console(clock=clock, check_runner=quick_checks)
+    b = Browser(server.port)
+    for _ in range(auth.FAILURES_BEFORE_LOCK - 1):
+        assert b.sign_in("guess")[0] == 401
+    status, headers, page = b.sign_in("guess")
+    assert status == 429 and headers["retry-after"] == str(int(auth.FIRST_LOCK_SECONDS) + 1)
+    assert "Too many wrong passwords" in page
+    status, _h, _ = b.sign_in()  # even the right one, while locked
+    assert status == 429 and b.cookie is None
+    other = Browser(server.port, source="127.0.0.3")
+    assert other.sign_in()[0] == 303, "another desk is not locked out"
+    clock.now += auth.FIRST_LOCK_SECONDS + 1
+    status, headers, _ = b.sign_in("guess again")
+    assert status == 429 and headers["retry-after"] == str(int(2 * auth.FIRST_LOCK_SECONDS) + 1)
+    clock.now += 2 * auth.FIRST_LOCK_SECONDS + 1
+    assert b.sign_in()[0] == 303
+
+
+def test_forms_need_the_sessions_token_and_our_own_origin(console, tmp_path):
+    setup_logging(tmp_path / "data" / "logs")
+    try:
+        server = console(check_runner=quick_checks)
+        db = open_db(server.settings.db_path)
+        issued = links.issue_link(db, [("safe-place", "en-GB")], 7, 3, station="test-station")
+        db.close()
+        b = Browser(server.port)
+        b.sign_in()
+        path = f"/links/{issued.short_id}/revoke"
+        assert b.post(path, {})[0] == 403
+        assert b.post(path, {"csrf": "x" * 43})[0] == 403
+        token = b.csrf("/links")
+        status, _h, _ = b.post(path, {"csrf": token}, headers={"Origin": "http://evil.example"})
+        assert status == 403
+        status, _h, page = b.get("/links")
+        assert issued.short_id in page and issued.token not in page
+        status, _h, page = b.post(path, {"csrf": token})
+        assert status == 200 and f"Link {issued.short_id} no longer works" in page
+        db = open_db(server.settings.db_path)
+        assert links.live_links(db) == []
+        db.close()
+        assert b.post(path, {"csrf": token})[0] == 404
+        assert b.post("/links/..%2f..%2fetc/revoke", {"csrf": token})[0] == 404
+    finally:
+        logging.getLogger().handlers.clear()
+    records = (tmp_path / "data" / "logs" / "records.log").read_text()
+    assert f"console: take-home link {issued.short_id} revoked" in records
+    assert "console: signed in" in records
+    assert PASSWORD not in records and issued.token not in records
+
+
+def test_usage_page_and_csv_are_kiosk_stats(console):
+    server = console(check_runner=quick_checks)
+    db = open_db(server.settings.db_path)
+    now = dt.datetime.now(dt.UTC)
+    for kind in ("play_started", "play_started", "play_completed", "link_issued"):
+        record(db, kind, "safe-place", "en-GB", "test-station", at=now)
+    b = Browser(server.port)
+    b.sign_in()
+    status, _h, page = b.get("/usage?days=7")
+    assert status == 200 and "<td>safe-place</td><td>2</td><td>1</td><td>1</td><td>0</td>" in page
+    assert "<svg" in page and "<rect" in page
+    status, headers, csv = b.get("/usage.csv?days=30")
+    assert status == 200 and headers["content-type"].startswith("text/csv")
+    assert csv == daily_csv(daily_counts(db, 30, dt.datetime.now(dt.UTC)))
+    assert "attachment" in headers["content-disposition"]
+    db.close()
+
+
+def test_the_take_home_port_never_answers_for_console_paths(console, tmp_path):
+    from kiosk.takehome.server import TakeHomeServer
+
+    server = console(check_runner=quick_checks)
+    settings = dataclasses.replace(
+        server.settings, take_home=dataclasses.replace(server.settings.take_home, port=0, bind="127.0.0.1"))
+    phones = TakeHomeServer(settings)
+    phones.start()
+    try:
+        for path in ("/login", "/health", "/usage.csv", "/links"):
+            conn = http.client.HTTPConnection("127.0.0.1", phones.port, timeout=10)
+            conn.request("GET", path)
+            assert conn.getresponse().status == 404, path
+            conn.close()
+    finally:
+        phones.stop()

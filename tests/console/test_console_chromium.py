@@ -1,0 +1,147 @@
+"""The console in real headless Chromium, as the practice manager uses it from the office
+PC: sign in by typing the password, read the health and the usage, download the usage as a
+spreadsheet, stop a take-home link and see the phone page say so. Screenshots of every page
+at a desktop size and a tablet size: tests/screenshots/console-*.png."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import ConsoleSettings, default_settings
+from kiosk.console.server import ConsoleServer
+from kiosk.content import import_pack
+from kiosk.content.catalogue import Catalogue
+from kiosk.store import open_db
+from kiosk.takehome import links
+from kiosk.takehome.server import TakeHomeServer
+from kiosk.usage import daily_counts, daily_csv, record
+from tests.packfactory import write_pack
+from tests.takehome.test_takehome_chromium import SCREENSHOTS, _wait, browser  # noqa: F401
+from tests.takehome.test_takehome_chromium import pytestmark as chromium_marks
+
+pytestmark = chromium_marks
+PASSWORD = "a quiet garden path"
+SIZES = {"desktop": (1280, 800), "tablet": (768, 1024)}
+
+
+@pytest.fixture
+def station(tmp_path: Path):
+    from kiosk.therapist.pin import hash_pin
+
+    stored = hash_pin(PASSWORD)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[console]\nport = 0\npassword_hash = "{stored}"\n')
+    settings = default_settings(tmp_path / "data", console=ConsoleSettings(port=0, password_hash=stored))
+    settings = dataclasses.replace(settings, config_path=config,
+                                   take_home=dataclasses.replace(settings.take_home, port=0,
+                                                                 bind="127.0.0.1",
+                                                                 public_address="127.0.0.1"))
+    settings.data_dir.mkdir(parents=True)
+    db = open_db(settings.db_path)
+    now = dt.datetime.now(dt.UTC)
+    for days_ago, kind in ((0, "play_started"), (0, "play_completed"), (1, "play_started"),
+                           (3, "play_started"), (3, "link_issued")):
+        record(db, kind, "safe-place", "en-GB", settings.station_name,
+               at=now - dt.timedelta(days=days_ago))
+    issued = links.issue_link(db, [("safe-place", "en-GB")], 7, 3, station=settings.station_name)
+    import_pack(settings, db, write_pack(tmp_path / "pack"))
+    db.close()
+    console, phones = ConsoleServer(settings), TakeHomeServer(settings)
+    console.start()
+    phones.start()
+    yield settings, console, phones, issued
+    phones.stop()
+    console.stop()
+
+
+def shoot(browser, name: str) -> None:  # noqa: F811
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for size, (width, height) in SIZES.items():
+        browser.set_window_size(width, height)
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                {"width": width, "height": height, "deviceScaleFactor": 1,
+                                 "mobile": False})
+        browser.save_screenshot(str(SCREENSHOTS / f"console-{name}-{size}.png"))
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= width, (
+            f"the {name} page is wider than a {size} screen")
+
+
+def test_the_practice_managers_afternoon(browser, station, tmp_path):  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    settings, console, phones, issued = station
+    base = f"http://127.0.0.1:{console.port}"
+    browser.get(base + "/")
+    assert browser.current_url == base + "/login"
+    shoot(browser, "sign-in")
+    field = browser.find_element(By.NAME, "password")
+    field.send_keys("wrong password")
+    field.submit()
+    assert _wait(lambda: "not right" in browser.page_source), browser.page_source[:3000]
+    field = browser.find_element(By.NAME, "password")
+    field.send_keys(PASSWORD)
+    field.submit()
+    _wait(lambda: browser.current_url == base + "/health")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Health"
+    shoot(browser, "health")
+    # HttpOnly: no script on the page can read the session.
+    assert "kiosk_console" not in browser.execute_script("return document.cookie")
+
+    browser.find_element(By.LINK_TEXT, "Usage").click()
+    _wait(lambda: browser.current_url.startswith(base + "/usage"))
+    browser.find_element(By.LINK_TEXT, "Last 7 days").click()
+    _wait(lambda: "days=7" in browser.current_url)
+    cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "tbody tr:first-child td")]
+    assert cells == ["A safe place", "3", "1", "2", "0"]  # the link issued below counts too
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg rect")) == 7
+    shoot(browser, "usage")
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow",
+                                                         "downloadPath": str(downloads)})
+    browser.find_element(By.PARTIAL_LINK_TEXT, "spreadsheet").click()
+    got = _wait(lambda: [p for p in downloads.glob("*.csv")], timeout=20)
+    assert got, "the CSV was not downloaded"
+    time.sleep(0.3)
+    db = open_db(settings.db_path)
+    assert got[0].read_bytes().decode() == daily_csv(daily_counts(db, 7, dt.datetime.now(dt.UTC)))
+    db.close()
+
+    browser.find_element(By.LINK_TEXT, "Exercises").click()
+    _wait(lambda: browser.current_url == base + "/exercises")
+    shoot(browser, "exercises")
+    row = browser.find_element(By.XPATH, "//tr[td[text()='Soothing rhythm breathing']]")
+    assert "Offered to clients" in row.text
+    row.find_element(By.XPATH, ".//button[text()='Hide']").click()
+    _wait(lambda: "is hidden" in browser.page_source)
+    row = browser.find_element(By.XPATH, "//tr[td[text()='Soothing rhythm breathing']]")
+    assert "Hidden" in row.text
+    shoot(browser, "exercises-hidden")
+    db = open_db(settings.db_path)
+    assert "soothing-breath" not in [c.exercise_id for c in Catalogue(db, settings.content_dir).cards("en-GB")]
+    db.close()
+    records = (settings.log_dir / "records.log")
+    assert not records.exists() or "soothing-breath hidden" in records.read_text()
+
+    browser.find_element(By.LINK_TEXT, "Take-home links").click()
+    _wait(lambda: browser.current_url == base + "/links")
+    assert issued.short_id in browser.page_source and issued.token not in browser.page_source
+    shoot(browser, "links")
+    browser.find_element(By.XPATH, "//button[text()='Stop this link']").click()
+    _wait(lambda: "no longer works" in browser.page_source)
+    shoot(browser, "links-revoked")
+
+    browser.get(phones.url_for(issued.token))
+    assert "no longer" in browser.page_source.lower() or "stopped" in browser.page_source.lower()
+
+    browser.get(base + "/health")
+    browser.find_element(By.XPATH, "//button[text()='Sign out']").click()
+    _wait(lambda: "signed out" in browser.page_source)
+    browser.get(base + "/usage")
+    assert browser.current_url == base + "/login"
