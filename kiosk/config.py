@@ -356,3 +356,37 @@ def default_settings(data_dir: Path, **sections: Any) -> Settings:
         station_name="test-station",
         **values,
     )
+
+
+def update_config(config_path: Path, values: dict[str, dict[str, Any]],
+                  comments: dict[str, str] | None = None) -> Settings:
+    """Sets `values` ({section: {key: value}}) in the config file, keeping its comments,
+    layout, permissions and owner (a section that has to be added is headed by its
+    `comments` line). Checked whole by the loader first, so a refusal (ConfigError, every
+    problem at once) leaves the file as it was; written atomically, so a crash leaves the
+    old file or the new one. Returns the new settings."""
+    import stat
+
+    import tomlkit
+
+    from kiosk.files import write_atomically
+
+    text = config_path.read_text(encoding="utf-8")
+    doc = tomlkit.parse(text)
+    for section_name, keys in values.items():
+        section = doc.get(section_name)
+        if section is None:
+            section = tomlkit.table()
+            if comments and section_name in comments:
+                section.add(tomlkit.comment(comments[section_name]))
+            doc.add(tomlkit.nl())
+            doc.add(section_name, section)
+        for key, value in keys.items():
+            section[key] = value
+    new_text = tomlkit.dumps(doc)
+    settings = settings_from_mapping(tomllib.loads(new_text), config_path)
+    info = config_path.stat()
+    owner = (info.st_uid, info.st_gid) if os.geteuid() == 0 else None
+    write_atomically(config_path, new_text.encode("utf-8"), mode=stat.S_IMODE(info.st_mode),
+                     owner=owner)
+    return settings

@@ -7,7 +7,7 @@ import logging
 import click
 
 from kiosk.cli import CliContext
-from kiosk.cli.therapist import writable_config, write_config_value
+from kiosk.cli.therapist import writable_config
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def set_password(obj: CliContext) -> None:
     section of the config file, keeping its comments. A running station uses it at the
     next sign-in; no restart is needed.
     """
-    from kiosk.config import ConfigError
+    from kiosk.config import ConfigError, update_config
     from kiosk.therapist.pin import hash_pin
 
     config_path = obj.settings.config_path
@@ -41,8 +41,8 @@ def set_password(obj: CliContext) -> None:
                             confirmation_prompt="Type the same password again",
                             value_proc=_check_password)
     try:
-        write_config_value(config_path, "console", "password_hash", hash_pin(password),
-                           "The clinic console's password, as a salted hash (`kiosk set-password`).")
+        update_config(config_path, {"console": {"password_hash": hash_pin(password)}},
+                      {"console": "The clinic console's password, as a salted hash (`kiosk set-password`)."})
     except ConfigError as exc:
         raise click.ClickException(exc.message()) from None
     except OSError as exc:

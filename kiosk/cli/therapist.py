@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import stat
-import tomllib
 from pathlib import Path
 
 import click
@@ -27,36 +25,10 @@ def _check_pin(value: str) -> str:
 
 
 def write_pin_hash(config_path: Path, pin_hash: str) -> None:
-    write_config_value(config_path, "therapist", "pin_hash", pin_hash,
-                       "The therapist PIN's salted hash, written by `kiosk set-pin`.")
+    from kiosk.config import update_config
 
-
-def write_config_value(config_path: Path, section_name: str, key: str, value: str,
-                       comment: str) -> None:
-    """Sets `section_name.key` in the config file, keeping its comments and layout, its
-    permissions and owner (`comment` heads a section that has to be added). Written
-    atomically, and only once the loader accepts the result: a crash leaves the old file
-    or the new one, never one the station would refuse to start with."""
-    import tomlkit
-
-    from kiosk.config import settings_from_mapping
-    from kiosk.therapist.pin import write_atomically
-
-    text = config_path.read_text(encoding="utf-8")
-    doc = tomlkit.parse(text)
-    section = doc.get(section_name)
-    if section is None:
-        section = tomlkit.table()
-        section.add(tomlkit.comment(comment))
-        doc.add(tomlkit.nl())
-        doc.add(section_name, section)
-    section[key] = value
-    new_text = tomlkit.dumps(doc)
-    settings_from_mapping(tomllib.loads(new_text), config_path)
-    info = config_path.stat()
-    owner = (info.st_uid, info.st_gid) if os.geteuid() == 0 else None
-    write_atomically(config_path, new_text.encode("utf-8"), mode=stat.S_IMODE(info.st_mode),
-                     owner=owner)
+    update_config(config_path, {"therapist": {"pin_hash": pin_hash}},
+                  {"therapist": "The therapist PIN's salted hash, written by `kiosk set-pin`."})
 
 
 def writable_config(config_path: Path) -> None:

@@ -22,22 +22,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
-import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from kiosk.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -410,33 +409,3 @@ class PinLockout:
         except OSError as exc:
             # The lockout still holds for this run; only a restart would forget it.
             log.error("cannot save the PIN lockout state to %s: %s", self._path, exc)
-
-
-def write_atomically(path: Path, data: bytes, mode: int | None = None,
-                     owner: tuple[int, int] | None = None) -> None:
-    """Replace `path` with `data` so that a crash or power cut leaves the old file or the
-    new one, never a mix: temporary file in the same folder, fsync, rename, fsync folder.
-    `mode` and `owner` (uid, gid) are given to the new file before it takes the old one's
-    place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        if owner is not None:
-            os.chown(tmp, *owner)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
