@@ -359,12 +359,12 @@ def default_settings(data_dir: Path, **sections: Any) -> Settings:
 
 
 def update_config(config_path: Path, values: dict[str, dict[str, Any]],
-                  comments: dict[str, str] | None = None) -> Settings:
+                  comments: dict[str, str] | None = None, *, check_only: bool = False) -> Settings:
     """Sets `values` ({section: {key: value}}) in the config file, keeping its comments,
     layout, permissions and owner (a section that has to be added is headed by its
     `comments` line). Checked whole by the loader first, so a refusal (ConfigError, every
     problem at once) leaves the file as it was; written atomically, so a crash leaves the
-    old file or the new one. Returns the new settings."""
+    old file or the new one. Returns the new settings (with `check_only`, only checks)."""
     import stat
 
     import tomlkit
@@ -385,6 +385,8 @@ def update_config(config_path: Path, values: dict[str, dict[str, Any]],
             section[key] = value
     new_text = tomlkit.dumps(doc)
     settings = settings_from_mapping(tomllib.loads(new_text), config_path)
+    if check_only:
+        return settings
     info = config_path.stat()
     owner = (info.st_uid, info.st_gid) if os.geteuid() == 0 else None
     write_atomically(config_path, new_text.encode("utf-8"), mode=stat.S_IMODE(info.st_mode),

@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import errno
+import functools
 import logging
 import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,48 @@ def bar_chart(values: list[tuple[str, int]]) -> Markup:
             parts.append(f'<text x="{x}" y="{height + 15}" text-anchor="{anchor}">{values[i][0]}</text>')
     parts.append(f'<text x="0" y="10">{top}</text></svg>')
     return Markup("".join(parts))
+
+
+@dataclass(frozen=True)
+class SettingField:
+    key: str  # section.key in config.toml
+    kind: str  # "text", "long_text", "secret", "number" or "percent" (0-100 for 0.0-1.0)
+
+
+SETTINGS_FIELDS = (
+    SettingField("help.title", "text"),
+    SettingField("help.text", "long_text"),
+    SettingField("take_home.wifi_ssid", "text"),
+    SettingField("take_home.wifi_password", "secret"),
+    SettingField("take_home.link_days", "number"),
+    SettingField("take_home.downloads_per_file", "number"),
+    SettingField("session.idle_timeout_seconds", "number"),
+    SettingField("audio.volume_cap", "percent"),
+    SettingField("audio.start_volume", "percent"),
+)
+
+
+def settings_values(sent: dict[str, str], w: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The form's strings as config values, and what is wrong with them (every problem at
+    once; the loader's own range checks follow when the file is written)."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for field in SETTINGS_FIELDS:
+        text = sent.get(field.key, "")
+        label = w[f"settings.{field.key}"]
+        if field.kind in ("number", "percent"):
+            try:
+                number = int(text)
+            except ValueError:
+                problems.append(w["settings.whole_number"].format(label=label, value=text))
+                continue
+            values[field.key] = number / 100 if field.kind == "percent" else number
+        else:
+            if len(text) > 2000:
+                problems.append(w["settings.too_long"].format(label=label))
+                continue
+            values[field.key] = text
+    return values, problems
 
 
 class ConsoleServer:
@@ -200,6 +244,8 @@ class ConsoleServer:
         app.router.add_get("/usage.csv", self._usage_csv)
         app.router.add_get("/exercises", self._exercises)
         app.router.add_post("/exercises/{exercise_id}/{action:hide|show}", self._hide_or_show)
+        app.router.add_get("/settings", self._settings_page)
+        app.router.add_post("/settings", self._save_settings)
         app.router.add_get("/links", self._links)
         app.router.add_post("/links/{short_id}/revoke", self._revoke)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
@@ -418,6 +464,65 @@ class ConsoleServer:
         audit.info("console: exercise %s %s", exercise_id, "hidden" if action == "hide" else "shown")
         key = "exercises.hidden" if action == "hide" else "exercises.shown"
         return await self._exercises(request, self._words[key].format(title=titles[exercise_id]))
+
+    def _current(self) -> Settings:
+        try:
+            return load_settings(self.settings.config_path)
+        except (ConfigError, OSError):
+            return self.settings
+
+    def _fields(self, settings: Settings, sent: Any = None) -> list[dict[str, Any]]:
+        fields = []
+        for field in SETTINGS_FIELDS:
+            section, key = field.key.split(".")
+            value = getattr(getattr(settings, section), key)
+            shown = round(value * 100) if field.kind == "percent" else value
+            if sent is not None and field.key in sent:
+                shown = sent[field.key]
+            fields.append({"key": field.key, "kind": field.kind, "value": shown,
+                           "label": self._words[f"settings.{field.key}"],
+                           "hint": self._words.get(f"settings.{field.key}.hint", "")})
+        return fields
+
+    async def _settings_page(self, request: web.Request, notice: str = "", status: int = 200,
+                             problems: list[str] | None = None, sent: Any = None) -> web.StreamResponse:
+        return self._page("settings.html", status, title=self._words["settings.title"],
+                          page="settings", session=self._session(request),
+                          fields=self._fields(self._current(), sent), notice=notice,
+                          problems=problems or [])
+
+    async def _save_settings(self, request: web.Request) -> web.StreamResponse:
+        from kiosk.config import update_config
+
+        form = request[FORM]
+        sent = {f.key: str(form.get(f.key, "")).strip() for f in SETTINGS_FIELDS}  # type: ignore[attr-defined]
+        values, problems = settings_values(sent, self._words)
+        current = self._current()
+        changed = sorted(key for key, value in values.items()
+                         if getattr(getattr(current, key.split(".")[0]), key.split(".")[1]) != value)
+        grouped: dict[str, dict[str, Any]] = {}
+        for key in changed:
+            section, name = key.split(".")
+            grouped.setdefault(section, {})[name] = values[key]
+        if changed:
+            # The loader's own checks (ranges...) as well, even when a field was refused
+            # above: every problem at once. Written only when there is none.
+            write = functools.partial(update_config, self.settings.config_path, grouped,
+                                      check_only=bool(problems))
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, write)
+            except ConfigError as exc:
+                problems = problems + exc.problems
+            except OSError as exc:
+                problems = [self._words["settings.not_written"].format(error=exc.strerror or exc)]
+        if problems:
+            return await self._settings_page(request, self._words["settings.refused"], 400,
+                                             problems, sent)
+        if not changed:
+            return await self._settings_page(request, self._words["settings.unchanged"])
+        # Which settings, never their values: a Wi-Fi password is one of them.
+        audit.info("console: settings changed: %s", ", ".join(changed))
+        return await self._settings_page(request, self._words["settings.saved"])
 
     async def _links(self, request: web.Request, notice: str = "", status: int = 200) -> web.StreamResponse:
         assert self._db is not None

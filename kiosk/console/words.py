@@ -12,6 +12,7 @@ EN_GB: dict[str, str] = {
     "nav.exercises": "Exercises",
     "nav.usage": "Usage",
     "nav.links": "Take-home links",
+    "nav.settings": "Settings",
     "nav.sign_out": "Sign out",
     "login.title": "Sign in",
     "login.password": "Password",
@@ -68,6 +69,40 @@ EN_GB: dict[str, str] = {
     "exercises.shown": "“{title}” is offered on the screen again.",
     "exercises.not_found": "That exercise is not on the station.",
     "exercises.none": "There are no exercises on the station yet.",
+    "settings.title": "Settings",
+    "settings.intro": (
+        "What the station says and does. Saved into config.toml with its notes kept; the "
+        "station starts using them when it is next restarted."
+    ),
+    "settings.save": "Save",
+    "settings.saved": "Saved. Restart the station to use them (switch it off and on, or "
+                      "`sudo systemctl restart kiosk`).",
+    "settings.unchanged": "Nothing was changed.",
+    "settings.refused": "Nothing was saved: please correct what is listed below.",
+    "settings.not_written": "The settings file could not be written: {error}",
+    "settings.whole_number": "{label}: \u201c{value}\u201d is not a whole number.",
+    "settings.too_long": "{label}: at most 2000 characters.",
+    "settings.help.title": "\u201cNeed help now?\u201d button",
+    "settings.help.title.hint": "The words on the button that is on every client screen.",
+    "settings.help.text": "What the help button says",
+    "settings.help.text.hint": "Who to speak to, or a local crisis line. The station gives no advice.",
+    "settings.take_home.wifi_ssid": "Guest Wi-Fi name",
+    "settings.take_home.wifi_ssid.hint": "Shown on the take-home screen, with a code that joins it.",
+    "settings.take_home.wifi_password": "Guest Wi-Fi password",
+    "settings.take_home.wifi_password.hint": "Leave empty for an open network.",
+    "settings.take_home.link_days": "Days a take-home link works",
+    "settings.take_home.link_days.hint": "From 1 to 365.",
+    "settings.take_home.downloads_per_file": "Downloads per file",
+    "settings.take_home.downloads_per_file.hint": "How many times each file of a link may be downloaded (1 to 1000).",
+    "settings.session.idle_timeout_seconds": "Seconds before \u201cStill there?\u201d",
+    "settings.session.idle_timeout_seconds.hint": "Without a touch and with nothing playing (10 to 3600).",
+    "settings.audio.volume_cap": "Loudest volume allowed (%)",
+    "settings.audio.volume_cap.hint": (
+        "Hearing safety: headphones close to the ear can harm hearing when loud for long. "
+        "Raise this only after listening yourself with the station's headphones."
+    ),
+    "settings.audio.start_volume": "Volume each visit starts at (%)",
+    "settings.audio.start_volume.hint": "Never above the loudest allowed.",
     "links.title": "Take-home links",
     "links.intro": (
         "Links that still work, newest first. Each is shown by its short name, never by the "

@@ -89,7 +89,7 @@ class Browser:
 def console(tmp_path: Path, password_hash: str):
     def start(hash_: str = password_hash, **kw: Any) -> ConsoleServer:
         config = tmp_path / "config.toml"
-        config.write_text(f'data_dir = "{tmp_path / "data"}"\n[console]\nport = 0\n'
+        config.write_text(f'data_dir = "{tmp_path / "data"}"\n[console]\nport = 8081\n'
                           f'password_hash = "{hash_}"\n')
         settings = dataclasses.replace(
             default_settings(tmp_path / "data", console=ConsoleSettings(port=0, password_hash=hash_)),
@@ -277,3 +277,56 @@ def test_the_take_home_port_never_answers_for_console_paths(console, tmp_path):
             conn.close()
     finally:
         phones.stop()
+
+
+def settings_form(page: str) -> dict[str, str]:
+    """Every field of the settings form as the browser would send it back."""
+    form = dict(re.findall(r'<input id="[^"]+" name="([^"]+)" value="([^"]*)"', page))
+    form.update(re.findall(r'<textarea id="[^"]+" name="([^"]+)"[^>]*>([^<]*)</textarea>', page))
+    form["csrf"] = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    return {k: v.replace("&#34;", '"').replace("&#39;", "'").replace("&amp;", "&") for k, v in form.items()}
+
+
+def test_settings_are_written_into_config_toml_with_its_comments_and_checked(console, tmp_path):
+    from kiosk.config import DEFAULT_CONFIG_PATH, load_settings
+
+    server = console(check_runner=quick_checks)
+    config = server.settings.config_path
+    shipped = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+    config.write_text(shipped.replace('data_dir = "data"', f'data_dir = "{tmp_path / "data"}"')
+                      .replace('password_hash = ""', f'password_hash = "{server.settings.console.password_hash}"'))
+    setup_logging(tmp_path / "data" / "logs")
+    try:
+        b = Browser(server.port)
+        b.sign_in()
+        status, _h, page = b.get("/settings")
+        assert status == 200 and 'value="Need help now?"' in page and 'value="80"' in page
+        form = settings_form(page)
+        before = config.read_text()
+
+        bad = {**form, "take_home.link_days": "a week", "audio.volume_cap": "250",
+               "help.title": "Ask us"}
+        status, _h, page = b.post("/settings", bad)
+        assert status == 400 and "Nothing was saved" in page
+        problems = re.search(r'<ul class="problems">(.*?)</ul>', page, re.S).group(1)  # type: ignore[union-attr]
+        assert "a week" in problems and "audio.volume_cap" in problems  # both at once
+        assert config.read_text() == before, "a refusal changes nothing"
+
+        assert b.post("/settings", {k: v for k, v in form.items() if k != "csrf"})[0] == 403
+        good = {**form, "help.title": "Ask at the desk", "audio.volume_cap": "70",
+                "take_home.wifi_password": "sea-shell-9"}
+        status, _h, page = b.post("/settings", good)
+        assert status == 200 and "Saved" in page
+        after = config.read_text()
+        settings = load_settings(config)
+        assert settings.help.title == "Ask at the desk" and settings.audio.volume_cap == 0.7
+        assert settings.take_home.wifi_password == "sea-shell-9"
+        kept = [line for line in before.splitlines() if line.startswith("#")]
+        assert kept == [line for line in after.splitlines() if line.startswith("#")]
+        assert b.post("/settings", settings_form(b.get("/settings")[2]))[2].count("Nothing was changed")
+    finally:
+        logging.getLogger().handlers.clear()
+    records = (tmp_path / "data" / "logs" / "records.log").read_text()
+    assert ("console: settings changed: audio.volume_cap, help.title, take_home.wifi_password"
+            in records)
+    assert "sea-shell-9" not in records and "Ask at the desk" not in records

@@ -35,7 +35,7 @@ def station(tmp_path: Path):
 
     stored = hash_pin(PASSWORD)
     config = tmp_path / "config.toml"
-    config.write_text(f'[console]\nport = 0\npassword_hash = "{stored}"\n')
+    config.write_text(f'[console]\nport = 8081\npassword_hash = "{stored}"\n')  # served on port 0
     settings = default_settings(tmp_path / "data", console=ConsoleSettings(port=0, password_hash=stored))
     settings = dataclasses.replace(settings, config_path=config,
                                    take_home=dataclasses.replace(settings.take_home, port=0,
@@ -128,6 +128,18 @@ def test_the_practice_managers_afternoon(browser, station, tmp_path):  # noqa: F
     db.close()
     records = (settings.log_dir / "records.log")
     assert not records.exists() or "soothing-breath hidden" in records.read_text()
+
+    browser.find_element(By.LINK_TEXT, "Settings").click()
+    _wait(lambda: browser.current_url == base + "/settings")
+    shoot(browser, "settings")
+    title = browser.find_element(By.ID, "help.title")
+    title.clear()
+    title.send_keys("Ask at the desk")
+    browser.find_element(By.XPATH, "//button[text()='Save']").click()
+    _wait(lambda: "Saved" in browser.page_source)
+    from kiosk.config import load_settings
+
+    assert load_settings(settings.config_path).help.title == "Ask at the desk"
 
     browser.find_element(By.LINK_TEXT, "Take-home links").click()
     _wait(lambda: browser.current_url == base + "/links")
