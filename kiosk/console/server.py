@@ -246,6 +246,8 @@ class ConsoleServer:
         app.router.add_post("/exercises/{exercise_id}/{action:hide|show}", self._hide_or_show)
         app.router.add_get("/settings", self._settings_page)
         app.router.add_post("/settings", self._save_settings)
+        app.router.add_get("/pin", self._pin_page)
+        app.router.add_post("/pin", self._set_pin)
         app.router.add_get("/links", self._links)
         app.router.add_post("/links/{short_id}/revoke", self._revoke)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
@@ -523,6 +525,35 @@ class ConsoleServer:
         # Which settings, never their values: a Wi-Fi password is one of them.
         audit.info("console: settings changed: %s", ", ".join(changed))
         return await self._settings_page(request, self._words["settings.saved"])
+
+    async def _pin_page(self, request: web.Request, notice: str = "", status: int = 200,
+                        problems: list[str] | None = None) -> web.StreamResponse:
+        return self._page("pin.html", status, title=self._words["pin.title"], page="pin",
+                          session=self._session(request), notice=notice, problems=problems or [],
+                          is_set=bool(self._current().therapist.pin_hash))
+
+    async def _set_pin(self, request: web.Request) -> web.StreamResponse:
+        from kiosk.config import update_config
+        from kiosk.therapist.pin import LOCKOUT_FILE_NAME, hash_pin, validate_new_pin
+
+        form = request[FORM]
+        pin, again = str(form.get("pin", "")), str(form.get("again", ""))  # type: ignore[attr-defined]
+        problems = validate_new_pin(pin)
+        if not problems and pin != again:
+            problems = [self._words["pin.differ"]]
+        if problems:
+            return await self._pin_page(request, self._words["settings.refused"], 400, problems)
+        loop = asyncio.get_running_loop()
+        stored = await loop.run_in_executor(None, hash_pin, pin)
+        try:
+            await loop.run_in_executor(None, functools.partial(
+                update_config, self.settings.config_path, {"therapist": {"pin_hash": stored}}))
+        except (ConfigError, OSError) as exc:
+            text = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc.strerror or exc)
+            return await self._pin_page(request, self._words["settings.not_written"].format(error=text), 500)
+        (self.settings.data_dir / LOCKOUT_FILE_NAME).unlink(missing_ok=True)  # as kiosk set-pin
+        audit.info("console: therapist PIN changed")
+        return await self._pin_page(request, self._words["pin.saved"])
 
     async def _links(self, request: web.Request, notice: str = "", status: int = 200) -> web.StreamResponse:
         assert self._db is not None

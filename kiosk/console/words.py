@@ -13,6 +13,7 @@ EN_GB: dict[str, str] = {
     "nav.usage": "Usage",
     "nav.links": "Take-home links",
     "nav.settings": "Settings",
+    "nav.pin": "Therapist PIN",
     "nav.sign_out": "Sign out",
     "login.title": "Sign in",
     "login.password": "Password",
@@ -103,6 +104,16 @@ EN_GB: dict[str, str] = {
     ),
     "settings.audio.start_volume": "Volume each visit starts at (%)",
     "settings.audio.start_volume.hint": "Never above the loudest allowed.",
+    "pin.title": "Therapist PIN",
+    "pin.intro_set": "A PIN is set. Therapists type it on the station to open therapist mode. "
+                     "To change it, type the new one twice.",
+    "pin.intro_unset": "No PIN is set, so therapist mode cannot be opened. Type one twice to set it.",
+    "pin.rules": "At least 6 digits. Easily guessed ones (123456, 111111, dates) are refused.",
+    "pin.new": "New PIN",
+    "pin.again": "The same PIN again",
+    "pin.save": "Set the PIN",
+    "pin.differ": "The two PINs are not the same.",
+    "pin.saved": "The PIN is set. Restart the station for therapists to use it.",
     "links.title": "Take-home links",
     "links.intro": (
         "Links that still work, newest first. Each is shown by its short name, never by the "

@@ -330,3 +330,33 @@ def test_settings_are_written_into_config_toml_with_its_comments_and_checked(con
     assert ("console: settings changed: audio.volume_cap, help.title, take_home.wifi_password"
             in records)
     assert "sea-shell-9" not in records and "Ask at the desk" not in records
+
+
+def test_the_therapist_pin_is_set_with_the_pin_rules_and_never_logged(console, tmp_path):
+    import tomllib
+
+    from kiosk.therapist.pin import LOCKOUT_FILE_NAME, verify_pin
+
+    server = console(check_runner=quick_checks)
+    lockout = server.settings.data_dir / LOCKOUT_FILE_NAME
+    lockout.write_text('{"failures": 5}')
+    setup_logging(tmp_path / "data" / "logs")
+    try:
+        b = Browser(server.port)
+        b.sign_in()
+        assert "No PIN is set" in b.get("/pin")[2]
+        token = b.csrf("/pin")
+        status, _h, page = b.post("/pin", {"csrf": token, "pin": "123456", "again": "123456"})
+        assert status == 400 and "count up or down" in page
+        status, _h, page = b.post("/pin", {"csrf": token, "pin": "482915", "again": "482916"})
+        assert status == 400 and "not the same" in page
+        assert "pin_hash" not in tomllib.loads(server.settings.config_path.read_text()).get("therapist", {})
+        status, _h, page = b.post("/pin", {"csrf": token, "pin": "482915", "again": "482915"})
+        assert status == 200 and "The PIN is set" in page
+        stored = tomllib.loads(server.settings.config_path.read_text())["therapist"]["pin_hash"]
+        assert verify_pin("482915", stored) and not lockout.exists()
+        assert "A PIN is set" in b.get("/pin")[2]
+    finally:
+        logging.getLogger().handlers.clear()
+    logs = "".join(p.read_text() for p in (tmp_path / "data" / "logs").glob("*.log"))
+    assert "console: therapist PIN changed" in logs and "482915" not in logs
