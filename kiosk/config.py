@@ -184,6 +184,13 @@ class Settings:
         return path if path.is_absolute() else (self.config_path.parent / path).resolve()
 
 
+# What a running station takes from a changed config.toml without a restart (the screen's
+# kiosk.ui.config_watch and KioskApp.apply_settings; the console's Settings page says which).
+LIVE_KEYS = frozenset({
+    "help.title", "help.text", "take_home.link_days", "take_home.downloads_per_file",
+    "take_home.wifi_ssid", "take_home.wifi_password", "session.idle_timeout_seconds",
+})
+
 # Top-level keys and their section classes; `data_dir` and `station_name` are plain values.
 SECTIONS: dict[str, type] = {
     "display": DisplaySettings,

@@ -32,7 +32,7 @@ import sqlite_utils
 from aiohttp import web
 from markupsafe import Markup
 
-from kiosk.config import ConfigError, Settings, load_settings
+from kiosk.config import LIVE_KEYS, ConfigError, Settings, load_settings
 from kiosk.console import auth
 from kiosk.console.words import words
 from kiosk.store import open_db
@@ -482,6 +482,7 @@ class ConsoleServer:
             if sent is not None and field.key in sent:
                 shown = sent[field.key]
             fields.append({"key": field.key, "kind": field.kind, "value": shown,
+                           "live": field.key in LIVE_KEYS,
                            "label": self._words[f"settings.{field.key}"],
                            "hint": self._words.get(f"settings.{field.key}.hint", "")})
         return fields

@@ -72,12 +72,14 @@ EN_GB: dict[str, str] = {
     "exercises.none": "There are no exercises on the station yet.",
     "settings.title": "Settings",
     "settings.intro": (
-        "What the station says and does. Saved into config.toml with its notes kept; the "
-        "station starts using them when it is next restarted."
+        "What the station says and does, saved into config.toml with its notes kept. Each "
+        "setting says when the station starts using it."
     ),
+    "settings.live": "Used by the station within a few seconds of saving.",
+    "settings.restart": "Used once the station is restarted.",
     "settings.save": "Save",
-    "settings.saved": "Saved. Restart the station to use them (switch it off and on, or "
-                      "`sudo systemctl restart kiosk`).",
+    "settings.saved": "Saved. Under each setting: when the station starts using it (a restart "
+                      "is switching it off and on, or `sudo systemctl restart kiosk`).",
     "settings.unchanged": "Nothing was changed.",
     "settings.refused": "Nothing was saved: please correct what is listed below.",
     "settings.not_written": "The settings file could not be written: {error}",

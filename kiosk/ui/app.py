@@ -31,6 +31,7 @@ from kiosk.ui.theme import Theme, text_scale_for
 from kiosk.ui.worker import Worker
 
 if TYPE_CHECKING:
+    from kiosk.config import Settings
     from kiosk.services import Services
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,9 @@ class KioskApp(App):
     # Therapist mode: unlocked by the hidden corner and the PIN, locked by "Lock" or by time.
     therapist_active = BooleanProperty(False)
     presentation = BooleanProperty(False)  # the player shows the script large
+    # A property so that the kv rules reading it (the help button's words) follow a change
+    # of config.toml while the station runs (kiosk.ui.config_watch).
+    settings = ObjectProperty(None, rebind=True)  # rebind: kv binds through it to .help.title
 
     def __init__(self, services: Services, *, start_id: str | None = None,
                  take_home_id: str | None = None, lang: str | None = None,
@@ -107,6 +111,7 @@ class KioskApp(App):
         self._beats: Any = None
         self.auto_lock = AutoLock(self.settings.therapist.auto_lock_minutes * 60)
         self._leave_dialog: Any = None
+        self._config_watch: Any = None
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> StationRoot:
@@ -180,6 +185,29 @@ class KioskApp(App):
         start_id, take_home_id, lang = self.deep_link
         if start_id or take_home_id:
             self._open_deep_link(start_id, take_home_id, lang)
+        from kiosk.ui.config_watch import ConfigWatch
+
+        self._config_watch = ConfigWatch(self.settings.config_path, self.worker, self.apply_settings)
+        self._config_watch.start()
+
+    def apply_settings(self, new: Settings) -> None:
+        """config.toml changed while the station runs: takes what is safe to change now
+        (kiosk.config.LIVE_KEYS); the rest waits for a restart."""
+        from dataclasses import replace
+
+        old = self.settings
+        live = replace(old, help=new.help, take_home=replace(
+            old.take_home, link_days=new.take_home.link_days,
+            downloads_per_file=new.take_home.downloads_per_file,
+            wifi_ssid=new.take_home.wifi_ssid, wifi_password=new.take_home.wifi_password),
+            session=replace(old.session, idle_timeout_seconds=new.session.idle_timeout_seconds))
+        if live == old:
+            return
+        self.settings = live
+        self.backend.settings = live
+        self.idle.quiet_seconds = live.session.idle_timeout_seconds
+        log.info("config.toml changed: the station now uses its new help words, take-home and "
+                 "idle settings")
 
     def _first_frame(self, *_args: Any) -> None:
         Window.unbind(on_draw=self._first_frame)
@@ -194,6 +222,8 @@ class KioskApp(App):
 
     def on_stop(self) -> None:
         self.services.watchdog.stopping()
+        if self._config_watch is not None:
+            self._config_watch.stop()
         Clock.unschedule(self._idle_tick)
         if self._beats is not None:
             self._beats.cancel()

@@ -39,6 +39,8 @@ class TakeHomeCode:
 
 
 class Backend(Protocol):
+    settings: Settings  # replaced when config.toml changes (KioskApp.apply_settings)
+
     def open_db(self) -> sqlite_utils.Database: ...
     def cards(self, db: sqlite_utils.Database, lang: str, technique: str | None,
               query: str | None) -> list[Card]: ...
