@@ -56,6 +56,7 @@ from kiosk.takehome.delivery import (
 )
 from kiosk.takehome.events import record_usage
 from kiosk.takehome.guard import (
+    ACCEPT_BATCH,
     Connections,
     GuardedProtocol,
     Limits,
@@ -118,6 +119,9 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
 
 
 # --- the server ---------------------------------------------------------------------------
+
+LISTEN_BACKLOG = 4096  # connections the kernel holds before accept (capped by net.core.somaxconn)
+
 
 class TakeHomeServer:
     """`start()` binds in the caller (a busy port fails there, clearly), then serves in a
@@ -273,7 +277,14 @@ class TakeHomeServer:
             return GuardedProtocol(inner, self._connections, self.limits, loop)
 
         assert self._sock is not None
-        self._server = await loop.create_server(protocol, sock=self._sock)
+        self._server = await loop.create_server(protocol, sock=self._sock, backlog=ACCEPT_BATCH)
+        # asyncio makes the kernel's queue as short as its accept batch (it calls listen with
+        # the same number). Under a storm of reconnecting sockets that queue overflowed and a
+        # phone's connection was dropped, to be retried by its TCP a second later (1.0-1.5 s
+        # first bytes in bench/takehome.py's storms, now and then, with 100 or 512): the queue
+        # costs no descriptor, so it is made long; asyncio still accepts ACCEPT_BATCH at a
+        # time. A phone then waits behind the storm's queued reconnects instead (0.2-0.3 s).
+        self._sock.listen(LISTEN_BACKLOG)
         self._sock = None  # the server owns it now
         self._purge_task = loop.create_task(self._purge_forever())
 
@@ -573,7 +584,7 @@ def bind(settings: Settings) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-        sock.listen(512)
+        sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
