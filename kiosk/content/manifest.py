@@ -55,6 +55,7 @@ class VariantSpec:
     summary: str
     introduction: str
     where: str  # 'exercise 2 ("safe-place"), variant en-GB' for messages
+    timed: bool = True  # false: the cues only order the script's passages (kiosk add)
 
 
 @dataclass
@@ -229,7 +230,7 @@ _TOP_KEYS = ["format", "pack", "exercises"]
 _PACK_KEYS = ["id", "title", "version", "publisher"]
 _EXERCISE_KEYS = ["id", "title", "summary", "introduction", "guidance", "references",
                   "techniques", "visibility", "variants"]
-_VARIANT_KEYS = ["audio", "cues", "script_pdf", "title", "summary", "introduction"]
+_VARIANT_KEYS = ["audio", "cues", "script_pdf", "title", "summary", "introduction", "timed"]
 
 
 def parse_manifest(data: bytes) -> tuple[PackSpec | None, list[Fault]]:
@@ -364,7 +365,12 @@ def _parse_exercise(schema: _Schema, index: int, ex: dict[str, Any]) -> Exercise
             v_title = schema.text(table, "title", vpath, vlabel, required=False) or title
             v_summary = schema.text(table, "summary", vpath, vlabel, required=False) or summary
             v_intro = schema.text(table, "introduction", vpath, vlabel, required=False) or introduction
-            variants.append(VariantSpec(lang, audio, cues, pdf, v_title, v_summary, v_intro, vlabel))
+            timed = table.get("timed", True)
+            if not isinstance(timed, bool):
+                schema.fault(vpath + ("timed",), vlabel, f"timed: {expected('true or false', timed)}")
+                timed = True
+            variants.append(VariantSpec(lang, audio, cues, pdf, v_title, v_summary, v_intro, vlabel,
+                                        timed))
     if len(schema.faults) > before:
         return None
     return ExerciseSpec(exercise_id, title, summary, introduction, guidance, references,
