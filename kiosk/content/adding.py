@@ -36,6 +36,7 @@ from kiosk.content.cues import Cue, VttError, format_vtt, parse_vtt
 from kiosk.content.faults import Fault, PackRefused
 from kiosk.content.importer import ImportResult, Progress, import_pack
 from kiosk.content.manifest import (
+    AUDIO_SUFFIXES,
     FORMAT_VERSION,
     LANG_TAG,
     MANIFEST,
@@ -51,7 +52,6 @@ from kiosk.content.models import VISIBILITIES
 from kiosk.content.scripttext import Script, ScriptRefused, read_script
 
 __all__ = [
-    "AUDIO_SUFFIXES",
     "LOCAL_PACK_ID",
     "AddRequest",
     "AddResult",
@@ -64,7 +64,6 @@ __all__ = [
 
 LOCAL_PACK_ID = "local"
 LOCAL_PACK_TITLE = "This station's own exercises"
-AUDIO_SUFFIXES = (".mp3",)
 ALIGN_SHARE = 0.6  # of the progress bar: timing the script; the import has the rest
 MIN_CUE_MS = 100  # a cue shorter than this is lengthened (the aligner may give a word 0 s)
 

@@ -18,6 +18,7 @@ from kiosk.content.models import VISIBILITIES
 from kiosk.validation import did_you_mean, expected, is_text_list, is_whole_number, one_of
 
 __all__ = [
+    "AUDIO_SUFFIXES",
     "FORMAT_VERSION",
     "MANIFEST",
     "ExerciseSpec",
@@ -41,6 +42,10 @@ MAX_REFERENCES = 50
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 LANG_TAG = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-(?:[A-Z]{2}|[0-9]{3}))?$")
 VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$")
+
+# MP3 is walked frame by frame (kiosk.audio.mp3scan); the others are read by libsndfile,
+# which the playback copy is made with anyway (Ogg holds Vorbis or Opus).
+AUDIO_SUFFIXES = (".mp3", ".wav", ".flac", ".ogg", ".opus")
 
 TEXT_LIMITS = {"title": 200, "summary": 400, "introduction": 20_000, "guidance": 20_000, "publisher": 200}
 
@@ -357,7 +362,8 @@ def _parse_exercise(schema: _Schema, index: int, ex: dict[str, Any]) -> Exercise
             audio = schema.text(table, "audio", vpath, vlabel, required=True)
             cues = schema.text(table, "cues", vpath, vlabel, required=True)
             pdf = schema.text(table, "script_pdf", vpath, vlabel, required=False) or None
-            for key, value, suffix in (("audio", audio, ".mp3"), ("cues", cues, ".vtt"), ("script_pdf", pdf, ".pdf")):
+            for key, value, suffix in (("audio", audio, AUDIO_SUFFIXES), ("cues", cues, ".vtt"),
+                                       ("script_pdf", pdf, ".pdf")):
                 if value:
                     problem = path_problem(value, suffix)
                     if problem:
@@ -377,7 +383,7 @@ def _parse_exercise(schema: _Schema, index: int, ex: dict[str, Any]) -> Exercise
                         techniques, visibility, variants, index + 1)
 
 
-def path_problem(rel: str, suffix: str) -> str | None:
+def path_problem(rel: str, suffix: str | tuple[str, ...]) -> str | None:
     """Why a path written in pack.toml cannot be used, or None. Syntax only (no disk)."""
     if "\x00" in rel:
         return "contains a NUL character"
@@ -391,7 +397,7 @@ def path_problem(rel: str, suffix: str) -> str | None:
     if not parts or parts == (".",):
         return "is not a file name"
     if not rel.lower().endswith(suffix):
-        return f"must be a {suffix} file"
+        return f"must be a {suffix} file" if isinstance(suffix, str) else f"must be a {' / '.join(suffix)} file"
     return None
 
 

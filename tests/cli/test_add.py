@@ -239,3 +239,28 @@ def test_a_publishers_pdf_and_a_recording_from_outside_the_demo(run):
     # espeak-ng leads each phrase with a little silence: the voice starts just after.
     late = [c.start - at for c, at in zip(variant.cues, spoken_at, strict=True)]
     assert sorted(abs(d) for d in late)[len(late) // 2] <= 0.1 and max(abs(d) for d in late) <= 1.0, late
+
+
+@pytest.mark.skipif(not all(shutil.which(t) for t in ("espeak-ng", "sox", "lame")),
+                    reason="needs espeak-ng, sox and lame")
+def test_wav_and_flac_as_an_editor_saves_them(run):
+    track, _ = _espeak_track(SPOKEN[:4], run.tmp / "calm.mp3")
+    wav = track.with_suffix(".wav")
+    script = run.tmp / "calm.txt"
+    script.write_text("\n\n".join(SPOKEN[:4]), encoding="utf-8")
+    result = run("add", wav, "--script", script, "--title", "Calm", "--summary", "A calm place.")
+    assert result.exit_code == 0, result.output
+    assert "Read-along timed: 4 of 4 passages" in result.output
+    flac = run.tmp / "calm.flac"
+    subprocess.run(["sox", str(wav), str(flac)], check=True)
+    result = run("add", flac, "--title", "Calm", "--summary", "A calm place.", "--lang", "en-US", "--id", "calm")
+    assert result.exit_code == 0, result.output
+    db, catalogue = _catalogue(run.settings)
+    with db.conn:
+        exercise = catalogue.exercise("calm", "en-US")
+    assert exercise is not None and exercise.languages == ("en-GB", "en-US")
+    assert exercise.variant.audio_path.suffix == ".flac" and exercise.variant.playback_path.is_file()
+    junk = run.tmp / "junk.wav"
+    junk.write_bytes(b"RIFF" + bytes(60))
+    result = run("add", junk, "--title", "Junk", "--summary", "Not audio.")
+    assert result.exit_code == 1 and "junk.wav" in result.output and "Traceback" not in result.output
