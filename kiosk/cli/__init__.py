@@ -79,9 +79,9 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 def _register_commands() -> None:
-    from kiosk.cli import audio, console, content, station, takehome, therapist
+    from kiosk.cli import add, audio, console, content, station, takehome, therapist
 
-    for command in (station.run, station.doctor, *content.COMMANDS, audio.play,
+    for command in (station.run, station.doctor, *content.COMMANDS, *add.COMMANDS, audio.play,
                     *takehome.COMMANDS, therapist.set_pin, therapist.stats,
                     console.set_password):
         cli.add_command(command)

@@ -14,13 +14,14 @@ take-home server) is imported from here. Inside the package:
 - integrity.py  checksums, leftovers after a crash, the doctor's content check
 - startup.py    the demo pack on first start
 - cues.py       WebVTT cues and read-along
+- adding.py     kiosk add (audio and script in, timed) and kiosk cues --set, through the import
 - scriptpdf.py  script PDFs (import it by its path: fpdf2 is slow to load)
 The MP3 frame walk the checks use is kiosk/audio/mp3scan.py: the decoder needs it too, and
 content may use audio, never the reverse.
 """
 
 from kiosk.content.catalogue import Catalogue
-from kiosk.content.cues import Cue, VttError, cue_at, parse_vtt, script_text
+from kiosk.content.cues import Cue, VttError, cue_at, format_vtt, parse_vtt, script_text
 from kiosk.content.faults import Fault, PackRefused
 from kiosk.content.importer import ImportResult, Progress, import_pack
 from kiosk.content.integrity import cleanup_leftovers, content_problems
@@ -45,6 +46,7 @@ __all__ = [
     "content_lock",
     "content_problems",
     "cue_at",
+    "format_vtt",
     "import_demo_if_empty",
     "import_pack",
     "parse_vtt",

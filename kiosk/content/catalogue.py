@@ -90,7 +90,7 @@ def _card(row: tuple[Any, ...]) -> Card:
 
 _VARIANT_COLUMNS = """
     exercise_id, lang, title, summary, duration_seconds, audio_path, audio_bytes,
-    playback_path, script_pdf_path, script_pdf_bytes, cues_json, introduction
+    playback_path, script_pdf_path, script_pdf_bytes, cues_json, introduction, timed
 """
 
 _CARD_COLUMNS = """
@@ -413,6 +413,22 @@ class Catalogue:
         row = self.db.execute("SELECT pack_id FROM exercises WHERE id = ?", [exercise_id]).fetchone()
         return None if row is None else str(row[0])
 
+    def pack_folder(self, pack_id: str) -> str | None:
+        """The installed pack's folder, relative to the content folder, or None."""
+        row = self.db.execute("SELECT folder FROM packs WHERE id = ?", [pack_id]).fetchone()
+        return None if row is None else str(row[0])
+
+    def pack_variants(self, pack_id: str) -> dict[str, list[str]]:
+        """Exercise id -> its languages, of what the catalogue still holds of a pack (an
+        exercise removed since the import is not there, though its pack.toml names it)."""
+        held: dict[str, list[str]] = {}
+        for exercise_id, lang in self.db.execute(
+            "SELECT v.exercise_id, v.lang FROM variants v JOIN exercises e ON e.id = v.exercise_id "
+            "WHERE e.pack_id = ? ORDER BY e.position, v.position", [pack_id]
+        ):
+            held.setdefault(exercise_id, []).append(lang)
+        return held
+
     def exercise_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM exercises").fetchone()[0])
 
@@ -460,6 +476,7 @@ class Catalogue:
             script_pdf_path=self.content_dir / row[8],
             script_pdf_bytes=row[9],
             cues=_cues_from_json(row[10]),
+            timed=bool(row[12]),
         )
 
 
@@ -487,12 +504,12 @@ def insert_exercise(db: sqlite_utils.Database, pack_id: str, position: int, ex: 
             """INSERT INTO variants (exercise_id, lang, position, title, summary, introduction,
                techniques, script, search_meta, duration_seconds, audio_path, audio_bytes,
                playback_path, cues_path, script_pdf_path, script_pdf_bytes, script_pdf_rendered,
-               cues_json)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               cues_json, timed)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [ex.id, v.lang, v_position, v.title, v.summary, v.introduction, search_techniques,
              script_text(v.cues), search_meta(v.lang, ex.visibility, ex.techniques, hidden is not None),
              v.duration, v.audio_path, v.audio_bytes, v.playback_path, v.cues_path,
-             v.script_pdf_path, v.script_pdf_bytes, int(v.script_pdf_rendered), cues_to_json(v.cues)],
+             v.script_pdf_path, v.script_pdf_bytes, int(v.script_pdf_rendered), cues_to_json(v.cues), int(v.timed)],
         )
 
 

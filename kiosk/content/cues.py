@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Cue", "VttError", "VttFault", "cue_at", "parse_vtt", "script_text"]
+__all__ = ["Cue", "VttError", "VttFault", "cue_at", "format_vtt", "parse_vtt", "script_text"]
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,9 @@ def parse_vtt(text: str) -> tuple[Cue, ...]:
 
 
 def _clock(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}.{round((seconds - whole) * 1000):03d}"
+    millis = round(seconds * 1000)  # rounded whole, so 0.9996 s is 00:00:01.000, not .1000
+    whole, ms = divmod(millis, 1000)
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}.{ms:03d}"
 
 
 def cue_at(cues: Sequence[Cue], position: float) -> int | None:
@@ -164,3 +165,17 @@ def _start(cue: Cue) -> float:
 def script_text(cues: Sequence[Cue]) -> str:
     """The exercise's script: its passages in order, a blank line between them."""
     return "\n\n".join(c.text for c in cues)
+
+
+def format_vtt(cues: Sequence[Cue], notes: Sequence[str] = ()) -> str:
+    """Cues as a WebVTT file that `parse_vtt` reads back to the same cues (times to the
+    millisecond), each `notes` line a NOTE block after the header."""
+    out = ["WEBVTT", ""]
+    for note in notes:
+        out += [f"NOTE {note}", ""]
+    for number, cue in enumerate(cues, 1):
+        # A blank line would end the cue: a paragraph break inside one becomes a line break.
+        text = "\n".join(line for line in cue.text.replace("&", "&amp;").replace("<", "&lt;")
+                         .replace(">", "&gt;").split("\n") if line.strip())
+        out += [str(number), f"{_clock(cue.start)} --> {_clock(cue.end)}", text, ""]
+    return "\n".join(out)

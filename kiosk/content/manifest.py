@@ -18,6 +18,7 @@ from kiosk.content.models import VISIBILITIES
 from kiosk.validation import did_you_mean, expected, is_text_list, is_whole_number, one_of
 
 __all__ = [
+    "AUDIO_SUFFIXES",
     "FORMAT_VERSION",
     "MANIFEST",
     "ExerciseSpec",
@@ -42,6 +43,10 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 LANG_TAG = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-(?:[A-Z]{2}|[0-9]{3}))?$")
 VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$")
 
+# MP3 is walked frame by frame (kiosk.audio.mp3scan); the others are read by libsndfile,
+# which the playback copy is made with anyway (Ogg holds Vorbis or Opus).
+AUDIO_SUFFIXES = (".mp3", ".wav", ".flac", ".ogg", ".opus")
+
 TEXT_LIMITS = {"title": 200, "summary": 400, "introduction": 20_000, "guidance": 20_000, "publisher": 200}
 
 
@@ -55,6 +60,7 @@ class VariantSpec:
     summary: str
     introduction: str
     where: str  # 'exercise 2 ("safe-place"), variant en-GB' for messages
+    timed: bool = True  # false: the cues only order the script's passages (kiosk add)
 
 
 @dataclass
@@ -229,7 +235,7 @@ _TOP_KEYS = ["format", "pack", "exercises"]
 _PACK_KEYS = ["id", "title", "version", "publisher"]
 _EXERCISE_KEYS = ["id", "title", "summary", "introduction", "guidance", "references",
                   "techniques", "visibility", "variants"]
-_VARIANT_KEYS = ["audio", "cues", "script_pdf", "title", "summary", "introduction"]
+_VARIANT_KEYS = ["audio", "cues", "script_pdf", "title", "summary", "introduction", "timed"]
 
 
 def parse_manifest(data: bytes) -> tuple[PackSpec | None, list[Fault]]:
@@ -356,7 +362,8 @@ def _parse_exercise(schema: _Schema, index: int, ex: dict[str, Any]) -> Exercise
             audio = schema.text(table, "audio", vpath, vlabel, required=True)
             cues = schema.text(table, "cues", vpath, vlabel, required=True)
             pdf = schema.text(table, "script_pdf", vpath, vlabel, required=False) or None
-            for key, value, suffix in (("audio", audio, ".mp3"), ("cues", cues, ".vtt"), ("script_pdf", pdf, ".pdf")):
+            for key, value, suffix in (("audio", audio, AUDIO_SUFFIXES), ("cues", cues, ".vtt"),
+                                       ("script_pdf", pdf, ".pdf")):
                 if value:
                     problem = path_problem(value, suffix)
                     if problem:
@@ -364,14 +371,19 @@ def _parse_exercise(schema: _Schema, index: int, ex: dict[str, Any]) -> Exercise
             v_title = schema.text(table, "title", vpath, vlabel, required=False) or title
             v_summary = schema.text(table, "summary", vpath, vlabel, required=False) or summary
             v_intro = schema.text(table, "introduction", vpath, vlabel, required=False) or introduction
-            variants.append(VariantSpec(lang, audio, cues, pdf, v_title, v_summary, v_intro, vlabel))
+            timed = table.get("timed", True)
+            if not isinstance(timed, bool):
+                schema.fault(vpath + ("timed",), vlabel, f"timed: {expected('true or false', timed)}")
+                timed = True
+            variants.append(VariantSpec(lang, audio, cues, pdf, v_title, v_summary, v_intro, vlabel,
+                                        timed))
     if len(schema.faults) > before:
         return None
     return ExerciseSpec(exercise_id, title, summary, introduction, guidance, references,
                         techniques, visibility, variants, index + 1)
 
 
-def path_problem(rel: str, suffix: str) -> str | None:
+def path_problem(rel: str, suffix: str | tuple[str, ...]) -> str | None:
     """Why a path written in pack.toml cannot be used, or None. Syntax only (no disk)."""
     if "\x00" in rel:
         return "contains a NUL character"
@@ -385,7 +397,7 @@ def path_problem(rel: str, suffix: str) -> str | None:
     if not parts or parts == (".",):
         return "is not a file name"
     if not rel.lower().endswith(suffix):
-        return f"must be a {suffix} file"
+        return f"must be a {suffix} file" if isinstance(suffix, str) else f"must be a {' / '.join(suffix)} file"
     return None
 
 

@@ -40,6 +40,7 @@ class Variant:
     script_pdf_path: Path
     script_pdf_bytes: int
     cues: tuple[Cue, ...]
+    timed: bool = True  # False: the cues are the script's passages, their times mean nothing
 
 
 @dataclass(frozen=True)
@@ -133,3 +134,4 @@ class VariantRow:
     script_pdf_path: str
     script_pdf_bytes: int
     script_pdf_rendered: bool = False
+    timed: bool = True

@@ -128,5 +128,12 @@ def m001_create_catalogue(db: sqlite_utils.Database) -> None:
     db.execute(f"CREATE TRIGGER variants_au AFTER UPDATE ON variants BEGIN\n{deletes}{inserts}END")
 
 
+@migrations()
+def m002_untimed_scripts(db: sqlite_utils.Database) -> None:
+    # A script added with its audio that could not be timed (kiosk add) is shown without a
+    # highlight: its cues' times are only an even spread, in reading order.
+    db.execute("ALTER TABLE variants ADD COLUMN timed INTEGER NOT NULL DEFAULT 1")
+
+
 def _prefixed(row: str, columns: str) -> str:
     return ", ".join(f"{row}.{c.strip()}" for c in columns.split(","))

@@ -24,6 +24,7 @@ class Contents:
 
     cues: dict[str, tuple[Cue, ...]] = field(default_factory=dict)  # by normalised path
     mp3s: dict[str, Mp3Info] = field(default_factory=dict)  # by normalised path
+    others: dict[str, float] = field(default_factory=dict)  # WAV, FLAC, Ogg: their length, s
 
 
 def check_against_catalogue(session: ImportSession, manifest: Manifest) -> None:
@@ -61,17 +62,42 @@ def check_contents(session: ImportSession, files: StagedFiles) -> Contents:
     for rel, path in files.paths.items():
         if files.kinds[rel] != "audio":
             continue
+        if not rel.lower().endswith(".mp3"):
+            duration = _other_duration(rel, path, faults)
+            if duration is not None and not _too_long(rel, duration, max_minutes, faults):
+                contents.others[rel] = duration
+            continue
         try:
             info = scan_mp3(path)
         except Mp3Error as exc:
             faults.append(Fault(rel, str(exc)))
             continue
-        if info.duration > max_minutes * 60:
-            whole = round(info.duration)
-            faults.append(Fault(rel, f"lasts {whole // 60} min {whole % 60:02d} s; the limit is {max_minutes} minutes (content.max_audio_minutes)"))
+        if _too_long(rel, info.duration, max_minutes, faults):
             continue
         contents.mp3s[rel] = info
     return contents
+
+
+def _too_long(rel: str, duration: float, max_minutes: int, faults: list[Fault]) -> bool:
+    if duration <= max_minutes * 60:
+        return False
+    whole = round(duration)
+    faults.append(Fault(rel, f"lasts {whole // 60} min {whole % 60:02d} s; the limit is {max_minutes} minutes (content.max_audio_minutes)"))
+    return True
+
+
+def _other_duration(rel: str, path: Path, faults: list[Fault]) -> float | None:
+    import soundfile  # libsndfile: the playback copy is made with it too
+
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        faults.append(Fault(rel, f"is not a playable audio file ({exc})"))
+        return None
+    if info.frames <= 0 or info.samplerate <= 0:
+        faults.append(Fault(rel, "holds no audio"))
+        return None
+    return float(info.frames / info.samplerate)
 
 
 def _read_cues(rel: str, path: Path, faults: list[Fault]) -> tuple[Cue, ...] | None:

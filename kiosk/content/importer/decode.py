@@ -22,7 +22,7 @@ __all__ = ["decode", "decode_to_playback_copy", "render_missing_pdfs"]
 def decode(session: ImportSession, files: StagedFiles, contents: Contents) -> tuple[dict[str, float], dict[str, str]]:
     """Decode every MP3 that passed its checks; return (durations, playback copy paths
     relative to staging), both by the MP3's normalised path."""
-    session.phases.decode_total = max(1, sum(files.sizes[r] for r in contents.mp3s))
+    session.phases.decode_total = max(1, sum(files.sizes[r] for r in [*contents.mp3s, *contents.others]))
     durations: dict[str, float] = {}
     playback: dict[str, str] = {}
     for rel, info in contents.mp3s.items():
@@ -41,7 +41,32 @@ def decode(session: ImportSession, files: StagedFiles, contents: Contents) -> tu
             continue
         durations[rel] = samples / info.sample_rate
         playback[rel] = flac_rel
+    for rel in contents.others:
+        flac_rel = f"playback/{rel}.flac"
+        try:
+            durations[rel] = _copy_other(files.paths[rel], session.staging / flac_rel,
+                                         session.phases.decoding(files.sizes[rel], rel))
+        except Exception as exc:  # as above
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise
+            session.faults.append(Fault(rel, f"cannot be decoded: {getattr(exc, 'fault', exc)}"))
+            continue
+        playback[rel] = flac_rel
     return durations, playback
+
+
+def _copy_other(src: Path, flac: Path, progress: Callable[[float], None]) -> float:
+    """WAV, FLAC or Ogg into the playback copy (libsndfile decodes these exactly); its length."""
+    from kiosk.audio.decode import make_playback_copy
+
+    def report(done_seconds: float, total_seconds: float) -> None:
+        if total_seconds > 0:
+            progress(min(done_seconds / total_seconds, 1.0))
+
+    flac.parent.mkdir(parents=True, exist_ok=True)
+    duration = make_playback_copy(src, flac, report)
+    fsync_file(flac)
+    return duration
 
 
 def decode_to_playback_copy(mp3: Path, flac: Path, progress: Callable[[float], None], info: Mp3Info) -> int:

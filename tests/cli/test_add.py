@@ -1,0 +1,266 @@
+"""`kiosk add` and `kiosk cues` through click's CliRunner, on a real database and content
+folder, with the real script reader and the real aligner (pocketsphinx) on real audio: the
+demo's tracks, and speech made here with espeak-ng for a script from outside the demo."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from kiosk.cli import CliContext
+from kiosk.cli.add import COMMANDS as ADD_COMMANDS
+from kiosk.cli.content import COMMANDS as CONTENT_COMMANDS
+from kiosk.config import default_settings
+from kiosk.content import Catalogue, parse_vtt
+from kiosk.resources import DEMO_PACK
+from kiosk.store import open_db
+from tests.content.test_scripttext import SPOKEN, TITLE, _fpdf_script
+from tests.packfactory import db_dump, tree_digest
+
+THREE = DEMO_PACK / "three-breaths-check-in"
+SAFE = DEMO_PACK / "safe-place"
+
+
+@click.group()
+def group() -> None:
+    """Test-local stand-in for `kiosk`."""
+
+
+for _command in (*CONTENT_COMMANDS, *ADD_COMMANDS):
+    group.add_command(_command)
+
+
+@pytest.fixture
+def run(tmp_path):
+    settings = default_settings(tmp_path / "data")
+
+    def invoke(*args: str):
+        obj = CliContext(None, False)
+        obj._settings = settings
+        return CliRunner().invoke(group, [str(a) for a in args], obj=obj, catch_exceptions=False)
+
+    invoke.settings = settings  # type: ignore[attr-defined]
+    invoke.tmp = tmp_path  # type: ignore[attr-defined]
+    return invoke
+
+
+def _script_of(vtt: Path, out: Path, title: str = "") -> Path:
+    cues = parse_vtt(vtt.read_text(encoding="utf-8"))
+    out.write_text((f"{title}\n\n" if title else "") + "\n\n".join(c.text for c in cues) + "\n",
+                   encoding="utf-8")
+    return out
+
+
+def _dump(settings):
+    db = open_db(settings.db_path)
+    try:
+        return db_dump(db)
+    finally:
+        db.close()
+
+
+def _catalogue(settings):
+    db = open_db(settings.db_path)
+    return db, Catalogue(db, settings.content_dir)
+
+
+def test_add_times_the_script_and_the_station_lists_and_shows_it(run):
+    script = _script_of(THREE / "en-GB.vtt", run.tmp / "three.txt", title="Three breaths")
+    result = run("add", THREE / "en-GB.mp3", "--script", script, "--title", "Three breaths",
+                 "--summary", "A short check-in.", "--techniques", "breathing,grounding")
+    assert result.exit_code == 0, result.output
+    assert 'Added exercise "three-breaths" (en-GB, 3:23)' in result.output
+    assert "Read-along timed: 11 of 11 passages placed in the audio." in result.output
+
+    listed = run("list")
+    assert "three-breaths" in listed.output and "local 1" in listed.output
+
+    db, catalogue = _catalogue(run.settings)
+    with db.conn:
+        cards = catalogue.cards("en-GB")
+        assert [c.id for c in cards] == ["three-breaths"]
+        assert cards[0].techniques == ("breathing", "grounding")
+        variant = catalogue.variant("three-breaths", "en-GB")
+    assert variant is not None and variant.timed
+    assert variant.playback_path.is_file() and variant.script_pdf_path.is_file()  # rendered
+
+    shipped = parse_vtt((THREE / "en-GB.vtt").read_text(encoding="utf-8"))
+    printed = parse_vtt(run("cues", "three-breaths", "--lang", "en-GB").output)
+    assert [c.text for c in printed] == [c.text for c in shipped] == [c.text for c in variant.cues]
+    errors = sorted(abs(a.start - b.start) for a, b in zip(printed, shipped, strict=True))
+    assert errors[len(errors) // 2] <= 0.1 and errors[-1] <= 1.0, errors
+
+
+def test_another_language_of_the_same_exercise_and_removed_ones_stay_removed(run):
+    for lang in ("en-GB", "en-US"):
+        result = run("add", THREE / f"{lang}.mp3", "--title", "Three breaths", "--summary", "A check-in.",
+                     "--lang", lang, "--id", "three")
+        assert result.exit_code == 0, result.output
+        assert "No script was given" in result.output
+    assert 'Added en-US variant of "three"' in result.output
+    again = run("add", THREE / "en-US.mp3", "--title", "T", "--summary", "S", "--lang", "en-US", "--id", "three")
+    assert again.exit_code == 1 and "already has a en-US variant" in again.output
+    result = run("add", SAFE / "en-GB.mp3", "--title", "Safe place", "--summary", "A calm place.")
+    assert result.exit_code == 0, result.output
+    assert run("remove", "three").exit_code == 0
+    result = run("add", SAFE / "en-US.mp3", "--title", "Safe place", "--summary", "A calm place.",
+                 "--lang", "en-US", "--id", "safe-place")
+    assert result.exit_code == 0, result.output
+    db, catalogue = _catalogue(run.settings)
+    with db.conn:
+        assert catalogue.exercise_ids() == ["safe-place"]  # "three" did not come back
+        assert catalogue.installed_version("local") == "4"
+        exercise = catalogue.exercise("safe-place", "en-US")
+    assert exercise is not None and exercise.languages == ("en-GB", "en-US")
+    assert exercise.variant.audio_path.is_file()
+
+
+def test_the_wrong_script_is_kept_untimed_with_a_message(run):
+    wrong = _script_of(SAFE / "en-GB.vtt", run.tmp / "safe.txt")
+    result = run("add", THREE / "en-GB.mp3", "--script", wrong, "--title", "Three breaths",
+                 "--summary", "A check-in.")
+    assert result.exit_code == 0, result.output
+    assert "kept without times" in result.output and "is not this script" in result.output
+    db, catalogue = _catalogue(run.settings)
+    with db.conn:
+        variant = catalogue.variant("three-breaths", "en-GB")
+    assert variant is not None and not variant.timed
+    safe = parse_vtt((SAFE / "en-GB.vtt").read_text(encoding="utf-8"))
+    assert [c.text for c in variant.cues] == [c.text for c in safe]  # kept, in order
+    printed = run("cues", "three-breaths").output
+    assert "NOTE Untimed" in printed
+
+
+def test_a_language_without_a_model_is_kept_untimed(run):
+    script = _script_of(THREE / "en-GB.vtt", run.tmp / "three.txt")
+    result = run("add", THREE / "en-GB.mp3", "--script", script, "--title", "Trois respirations",
+                 "--summary", "Un moment.", "--lang", "fr-FR")
+    assert result.exit_code == 0, result.output
+    assert "no speech model for fr-FR" in result.output
+
+
+def test_every_problem_at_once_and_nothing_changed(run):
+    not_a_script = run.tmp / "cover.pdf"
+    not_a_script.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    run("add", THREE / "en-GB.mp3", "--title", "Keep", "--summary", "Kept.")
+    before_db, before_files = _dump(run.settings), tree_digest(run.settings.content_dir)
+    result = run("add", run.tmp / "missing.mp3", "--script", not_a_script, "--title", " ",
+                 "--summary", "S", "--lang", "english", "--techniques", "Deep Breathing")
+    assert result.exit_code == 1
+    for expected in ("missing.mp3: does not exist", "cover.pdf: ", "--title: must not be empty",
+                     '--lang: "english" is not a language tag', '"Deep Breathing" is not a valid tag'):
+        assert expected in result.output, result.output
+    assert "Traceback" not in result.output
+    damaged = run.tmp / "cut.mp3"
+    damaged.write_bytes((THREE / "en-GB.mp3").read_bytes()[:200_000])
+    result = run("add", damaged, "--title", "Cut", "--summary", "Cut short.")
+    assert result.exit_code == 1 and "cut.mp3" in result.output
+    taken = run("add", THREE / "en-GB.mp3", "--title", "Keep", "--summary", "Again.", "--id", "keep")
+    assert taken.exit_code == 1 and "already has a en-GB variant" in taken.output
+    assert _dump(run.settings) == before_db
+    assert tree_digest(run.settings.content_dir) == before_files
+    assert not list(run.settings.data_dir.glob(".kiosk-pack-*"))
+
+
+def test_cues_set_replaces_the_passages_checked_as_at_import(run):
+    result = run("add", THREE / "en-GB.mp3", "--title", "Three breaths", "--summary", "A check-in.",
+                 "--script", _script_of(THREE / "en-GB.vtt", run.tmp / "three.txt"), "--lang", "fr-FR")
+    assert result.exit_code == 0, result.output
+    vtt = run.tmp / "fixed.vtt"
+    vtt.write_text((THREE / "en-GB.vtt").read_text(encoding="utf-8"), encoding="utf-8")
+    result = run("cues", "three-breaths", "--lang", "fr-FR", "--set", vtt)
+    assert result.exit_code == 0, result.output
+    printed = run("cues", "three-breaths", "--lang", "fr-FR").output
+    assert parse_vtt(printed) == parse_vtt(vtt.read_text(encoding="utf-8"))
+    assert "Untimed" not in printed
+    db, catalogue = _catalogue(run.settings)
+    with db.conn:
+        variant = catalogue.variant("three-breaths", "fr-FR")
+    assert variant is not None and variant.timed
+
+    before = _dump(run.settings)
+    late = run.tmp / "late.vtt"
+    late.write_text("WEBVTT\n\n00:00:01.000 --> 00:09:00.000\nToo late.\n", encoding="utf-8")
+    result = run("cues", "three-breaths", "--lang", "fr-FR", "--set", late)
+    assert result.exit_code == 1 and "after the end of" in result.output
+    broken = run.tmp / "broken.vtt"
+    broken.write_text("WEBVTT\n\n00:00:05.000 --> 00:00:01.000\nBackwards.\n", encoding="utf-8")
+    result = run("cues", "three-breaths", "--lang", "fr-FR", "--set", broken)
+    assert result.exit_code == 1 and "broken.vtt:3: the cue ends" in result.output
+    assert _dump(run.settings) == before
+    assert run("cues", "nothing-here").exit_code == 1
+
+
+def _espeak_track(passages: list[str], out: Path) -> tuple[Path, list[float]]:
+    """Speech for the passages with pauses between, as an MP3, as a clinic's recording, and
+    when each passage begins in it."""
+    import soundfile
+
+    parts, starts, at = [], [], 0.0
+    for n, text in enumerate(passages):
+        wav = out.parent / f"part{n}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-gb", "-s", "150", "-w", str(wav), text], check=True)
+        parts.append(str(wav))
+        starts.append(at)
+        at += soundfile.info(str(wav)).duration + 2.5
+        gap = out.parent / f"gap{n}.wav"
+        subprocess.run(["sox", "-n", "-r", "22050", "-c", "1", str(gap), "trim", "0", "2.5"], check=True)
+        parts.append(str(gap))
+    wav = out.with_suffix(".wav")
+    subprocess.run(["sox", *parts, str(wav)], check=True)
+    subprocess.run(["lame", "--quiet", "-V4", str(wav), str(out)], check=True)
+    return out, starts
+
+
+@pytest.mark.skipif(not all(shutil.which(t) for t in ("espeak-ng", "sox", "lame")),
+                    reason="needs espeak-ng, sox and lame")
+def test_a_publishers_pdf_and_a_recording_from_outside_the_demo(run):
+    pdf = run.tmp / "script.pdf"
+    _fpdf_script(pdf)
+    track, spoken_at = _espeak_track(SPOKEN, run.tmp / "calm.mp3")
+    result = run("add", track, "--script", pdf, "--title", TITLE, "--summary", "A calm place.",
+                 "--visibility", "therapist")
+    assert result.exit_code == 0, result.output
+    assert f"Read-along timed: {len(SPOKEN)} of {len(SPOKEN)} passages" in result.output
+    assert "not spoken left out" in result.output  # the running header, footers, page numbers
+    db, catalogue = _catalogue(run.settings)
+    with db.conn:
+        exercise = catalogue.exercise("a-place-of-calm", "en-GB")
+        assert catalogue.cards("en-GB") == []  # therapist only
+    assert exercise is not None and exercise.visibility == "therapist"
+    variant = exercise.variant
+    assert [" ".join(c.text.split()) for c in variant.cues] == [" ".join(s.split()) for s in SPOKEN]
+    assert variant.script_pdf_path.read_bytes() == pdf.read_bytes()  # the publisher's own PDF
+    # espeak-ng leads each phrase with a little silence: the voice starts just after.
+    late = [c.start - at for c, at in zip(variant.cues, spoken_at, strict=True)]
+    assert sorted(abs(d) for d in late)[len(late) // 2] <= 0.1 and max(abs(d) for d in late) <= 1.0, late
+
+
+@pytest.mark.skipif(not all(shutil.which(t) for t in ("espeak-ng", "sox", "lame")),
+                    reason="needs espeak-ng, sox and lame")
+def test_wav_and_flac_as_an_editor_saves_them(run):
+    track, _ = _espeak_track(SPOKEN[:4], run.tmp / "calm.mp3")
+    wav = track.with_suffix(".wav")
+    script = run.tmp / "calm.txt"
+    script.write_text("\n\n".join(SPOKEN[:4]), encoding="utf-8")
+    result = run("add", wav, "--script", script, "--title", "Calm", "--summary", "A calm place.")
+    assert result.exit_code == 0, result.output
+    assert "Read-along timed: 4 of 4 passages" in result.output
+    flac = run.tmp / "calm.flac"
+    subprocess.run(["sox", str(wav), str(flac)], check=True)
+    result = run("add", flac, "--title", "Calm", "--summary", "A calm place.", "--lang", "en-US", "--id", "calm")
+    assert result.exit_code == 0, result.output
+    db, catalogue = _catalogue(run.settings)
+    with db.conn:
+        exercise = catalogue.exercise("calm", "en-US")
+    assert exercise is not None and exercise.languages == ("en-GB", "en-US")
+    assert exercise.variant.audio_path.suffix == ".flac" and exercise.variant.playback_path.is_file()
+    junk = run.tmp / "junk.wav"
+    junk.write_bytes(b"RIFF" + bytes(60))
+    result = run("add", junk, "--title", "Junk", "--summary", "Not audio.")
+    assert result.exit_code == 1 and "junk.wav" in result.output and "Traceback" not in result.output
