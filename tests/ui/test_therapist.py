@@ -264,3 +264,72 @@ def test_leave_the_station_asks_first(station, monkeypatch):
     s.wait_for(lambda: app._leave_dialog.parent is not None, what="the question again")
     s.tap(app._leave_dialog.ids.confirm)
     assert stopped == [True]
+
+
+def start_from_panel(s: StationDriver, exercise_id: str = "compassionate-other") -> Any:
+    panel = s.get("therapist")
+    s.tap(lambda: panel.row(exercise_id).ids.start)
+    s.on("player")
+    s.wait_for(lambda: s.app.playback.playing, what="playback")
+    strip = s.app._therapist_strip
+    s.wait_for(lambda: strip.get_root_window() is not None and strip.ids.hand_over.width > 0,
+               what="the therapist strip over the player")
+    return strip
+
+
+def test_hand_to_client_locks_and_keeps_playing(station):
+    s, app = station, station.app
+    unlock(s)
+    strip = app._therapist_strip
+    assert strip.get_root_window() is None  # the panel says "Therapist mode" in its own bar
+    start_from_panel(s)
+    player = s.ids("player")
+    top = player.top
+    # The strip has its own room: nothing of the player is under it.
+    assert top.to_window(top.x, top.top)[1] <= strip.to_window(strip.x, strip.y)[1] + 1
+    assert "Therapist mode" in strip.ids.lock_chip.text
+    s.screenshot("therapist-strip-player")
+
+    s.tap(strip.ids.hand_over)
+    s.wait_for(lambda: strip.get_root_window() is None, what="the strip gone")
+    assert not app.therapist_active and s.screen == "player"
+    assert app.playback.playing, "the client's exercise carries on"
+    assert player.presentation.hidden
+    panel = s.get("therapist")
+    assert not panel.cards and panel.lang == ""  # the panel forgot the session
+    s.screenshot("therapist-handed-over")
+
+    # The client's Back: the exercise's own page, then the public list; never the panel.
+    s.tap(player.top.ids.back)
+    s.on("exercise")
+    assert not app.therapist_active
+    s.tap(s.ids("exercise").top.ids.back)
+    s.on("browse")
+    browse = s.get("browse")
+    s.wait_for(lambda: bool(browse.cards), what="the public list")
+    assert THERAPIST_ONLY.id not in [c.id for c in browse.cards]
+
+
+def test_chip_locks_from_the_player(station):
+    s, app = station, station.app
+    unlock(s)
+    strip = start_from_panel(s)
+    s.tap(strip.ids.lock_chip)
+    s.on("attract")
+    assert not app.therapist_active and not app.playback.playing
+    assert strip.get_root_window() is None and app.exercise is None
+
+
+def test_strip_on_the_7_inch_panel(launch, therapist_settings):
+    s = launch(settings=therapist_settings, window_size=(800, 480),
+               backend_factory=lambda services: FakeBackend(
+                   therapist_settings, exercises=[*DEMO, THERAPIST_ONLY], services=services))
+    unlock(s)
+    strip = start_from_panel(s)
+    s.pump(0.3)
+    s.screenshot("therapist-strip-800x480")
+    chip, hand_over, back = strip.ids.lock_chip, strip.ids.hand_over, s.ids("player").top.ids.back
+    assert chip.right < hand_over.x and hand_over.right <= strip.width
+    assert hand_over.x > back.right  # above the title's words, not above Back
+    player_play = s.ids("player").play_pause
+    assert player_play.to_window(*player_play.pos)[1] >= 0

@@ -65,6 +65,37 @@ class LangButton(KButton):
     code = StringProperty("")
 
 
+class TherapistStrip(BoxLayout):
+    """While therapist mode is unlocked, above every screen but the panel (which says so in
+    its own bar): "Therapist mode - Lock", and on the player "Hand to client". Nothing on the
+    screen is covered: the strip has its own room, and gives it back on lock or hand-over.
+    """
+
+    over_player = BooleanProperty(False)
+
+    @classmethod
+    def follow(cls, app: Any) -> TherapistStrip:
+        """Made once, on the first unlock; from then on in the tree exactly while it is due."""
+        strip: TherapistStrip | None = getattr(app, "_therapist_strip", None)
+        if strip is None:
+            strip = cls()
+            app._therapist_strip = strip
+            app.bind(therapist_active=strip._place)
+            app.manager.bind(current=strip._place)
+            strip._place()
+        return strip
+
+    def _place(self, *_args: Any) -> None:
+        app = App.get_running_app()
+        root, current = app.root, app.manager.current
+        self.over_player = current == "player"
+        wanted = app.therapist_active and current not in ("therapist", "pin")
+        if wanted and self.parent is None:
+            root.add_widget(self, index=root.children.index(app.manager) + 1)  # just above it
+        elif not wanted and self.parent is not None:
+            self.parent.remove_widget(self)
+
+
 class TherapistScreen(Screen):
     tab = OptionProperty("exercises", options=list(TABS))
     lang = StringProperty("")  # the language "Start" and bundles use
