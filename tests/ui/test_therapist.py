@@ -189,6 +189,7 @@ def test_bundle_revoke_usage_and_lock(station):
     link = panel.links[0]
     row = panel.link_row(link.short_id)
     assert "Your compassionate other" in row.titles and "Climbing the fear ladder" in row.titles
+    assert row.issued.startswith("Issued today at ") and row.issued in row.ids.words.text
     s.screenshot("therapist-live-links")
     s.tap(row.ids.revoke)
     s.wait_for(lambda: not panel.links, what="the link revoked")
@@ -333,3 +334,15 @@ def test_strip_on_the_7_inch_panel(launch, therapist_settings):
     assert hand_over.x > back.right  # above the title's words, not above Back
     player_play = s.ids("player").play_pause
     assert player_play.to_window(*player_play.pos)[1] >= 0
+
+
+def test_link_issue_time_words(station):
+    from datetime import UTC, datetime, timedelta
+
+    from kiosk.ui.screens.therapist import issued_words
+
+    now = datetime.now(UTC)
+    assert issued_words(now, "en-GB").startswith("Issued today at ")
+    old = (now - timedelta(days=3)).astimezone()
+    words = issued_words(old, "en-US")
+    assert words.startswith("Issued ") and str(old.year) in words and ("AM" in words or "PM" in words)

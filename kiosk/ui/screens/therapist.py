@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime
 from typing import Any
 
 from kivy.app import App
@@ -31,8 +32,10 @@ import kiosk.ui.widgets.common  # noqa: F401  (KLabel, KButton used by the kv)
 import kiosk.ui.widgets.keyboard  # noqa: F401  (OnScreenKeyboard used by the kv)
 import kiosk.ui.widgets.qr_code  # noqa: F401  (QRCode used by the kv)
 import kiosk.ui.widgets.toggles  # noqa: F401  (ToggleMark used by the kv)
+from kiosk.ui import strings
 from kiosk.ui.strings import format_date
 from kiosk.ui.widgets.common import KButton, KLabel
+from kiosk.words import format_time_of_day
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,18 @@ Builder.load_file(os.path.join(os.path.dirname(__file__), "therapist.kv"))
 
 TABS = ("exercises", "bundle", "links", "usage")
 EXPIRY_CHOICES = (1, 7, 30, 0)  # 0: the station's default (take_home.link_days)
+
+
+def issued_words(moment: datetime, lang: str) -> str:
+    """ "Issued today at 14:05", or on another day "Issued 2 December 2026 at 17:30" (the
+    station's local time: the clinic's)."""
+    local = moment.astimezone()
+    time = format_time_of_day(local, lang)
+    if local.date() == datetime.now().astimezone().date():
+        when = strings.tr("therapist.today_at", lang, time=time)
+    else:
+        when = strings.tr("therapist.day_at", lang, date=format_date(local.date(), lang), time=time)
+    return strings.tr("therapist.link_issued", lang, when=when)
 
 
 class ExerciseRow(BoxLayout):
@@ -55,6 +70,7 @@ class ExerciseRow(BoxLayout):
 
 class LinkRow(BoxLayout):
     short_id = StringProperty("")
+    issued = StringProperty("")
     until = StringProperty("")
     titles = StringProperty("")
     downloads = NumericProperty(0)
@@ -300,6 +316,7 @@ class TherapistScreen(Screen):
             titles = ", ".join(self.titles.get(it.exercise_id, it.exercise_id) for it in link.items)
             box.add_widget(LinkRow(
                 short_id=link.short_id, titles=titles, downloads=link.total_downloads, panel=self,
+                issued=issued_words(link.created_at, app.lang),
                 until=app.tr("therapist.link_until", app.lang,
                              date=format_date(link.expires_at.astimezone().date(), app.lang))))
 
