@@ -191,6 +191,18 @@ def test_bundle_revoke_usage_and_lock(station):
     assert "Your compassionate other" in row.titles and "Climbing the fear ladder" in row.titles
     assert row.issued.startswith("Issued today at ") and row.issued in row.ids.words.text
     s.screenshot("therapist-live-links")
+    # Revoke waits for an Undo: the link still works until it is taken back or the time is up.
+    panel.undo_seconds = 1.5
+    s.tap(row.ids.revoke)
+    s.wait_for(lambda: row.revoking_in > 0, what="the undo countdown")
+    assert "Stops working in" in row.ids.words.text and row.ids.revoke.text == "Undo"
+    s.screenshot("therapist-revoke-undo")
+    s.tap(row.ids.revoke)
+    assert row.revoking_in == 0 and row.ids.revoke.text == "Revoke"
+    s.pump(2.0)
+    assert len(panel.links) == 1
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
     s.tap(row.ids.revoke)
     s.wait_for(lambda: not panel.links, what="the link revoked")
     with pytest.raises(urllib.error.HTTPError) as gone:
@@ -346,3 +358,29 @@ def test_link_issue_time_words(station):
     old = (now - timedelta(days=3)).astimezone()
     words = issued_words(old, "en-US")
     assert words.startswith("Issued ") and str(old.year) in words and ("AM" in words or "PM" in words)
+
+
+def test_lock_revokes_at_once_what_waits_for_undo(station):
+    s = station
+    unlock(s)
+    panel = s.get("therapist")
+    s.tap(panel.row("compassionate-other").ids.select)
+    s.tap(panel.ids.tab_bundle)
+    s.tap(panel.ids.show_qr)
+    s.wait_for(lambda: panel.bundle_stage == "code", what="the bundle's code")
+    url = panel.code.url
+    s.tap(panel.ids.tab_links)
+    s.wait_for(lambda: len(panel.links) == 1, what="the live link")
+    panel.undo_seconds = 60.0
+    s.tap(lambda: panel.link_row(panel.links[0].short_id).ids.revoke)
+    s.tap(panel.ids.lock)
+    s.on("attract")
+
+    def gone() -> bool:
+        try:
+            urllib.request.urlopen(url, timeout=10).close()
+        except urllib.error.HTTPError as error:
+            return error.code == 410
+        return False
+
+    s.wait_for(gone, timeout=10, what="the link revoked by the Lock")
