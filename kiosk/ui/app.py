@@ -384,6 +384,9 @@ class KioskApp(App):
         log.info("therapist mode unlocked")
         self.therapist_active = True
         self.auto_lock.activity()
+        from kiosk.ui.screens.therapist import TherapistStrip
+
+        TherapistStrip.follow(self)  # "Therapist mode - Lock" above every other screen
         self.go("therapist")
 
     def lock_therapist(self, why: str = "on request") -> None:
@@ -391,11 +394,24 @@ class KioskApp(App):
         if not self.therapist_active:
             return
         log.info("therapist mode locked (%s)", why)
+        self._end_therapist_mode()
+        self.reset_session()
+
+    def hand_to_client(self) -> None:
+        """After Start: the panel locked and forgotten, the exercise left playing for the
+        client, whose Back then leads to the exercise's own page, never to the panel."""
+        if not self.therapist_active:
+            return
+        log.info("therapist mode locked: the exercise handed to the client")
+        self._end_therapist_mode()
+        self.screen("therapist").forget()
+        self.idle.activity()
+
+    def _end_therapist_mode(self) -> None:
         self.therapist_active = False
         self.presentation = False
         if self._leave_dialog is not None and self._leave_dialog.parent is not None:
             self._leave_dialog.dismiss(animation=False)
-        self.reset_session()
 
     def start_for_therapist(self, exercise_id: str, lang: str) -> None:
         """Opens the player at once in `lang` and plays (the therapist's "Start")."""
@@ -495,6 +511,9 @@ class KioskApp(App):
     def reset_session(self) -> None:
         """Back to attract with nothing of the last visitor left on the station."""
         log.info("clearing the station for the next visitor")
+        if self.therapist_active:  # e.g. "I'm finished": the next person never finds it open
+            log.info("therapist mode locked (the station was cleared)")
+            self._end_therapist_mode()
         self.worker.new_session()
         self.playback.forget()
         for view in (self._help, self._still_there, self._display):

@@ -175,6 +175,15 @@ EN_GB: dict[str, str] = {
     "technique.compassion": "Compassion",
     "technique.sleep": "Sleep",
     "technique.soothing-rhythm": "Soothing rhythm",
+    # Therapist mode that never leaks (issue 17 item 8).
+    "therapist.chip": "Therapist mode \u2013 Lock",
+    "therapist.strip_hint": "Back leads to the panel until you hand over.",
+    "therapist.hand_over": "Hand to client",
+    "therapist.link_issued": "Issued {when}",
+    "therapist.today_at": "today at {time}",
+    "therapist.day_at": "{date} at {time}",
+    "therapist.revoking": "Stops working in {n} s",
+    "therapist.undo": "Undo",
 }
 
 EN_US: dict[str, str] = {

@@ -189,7 +189,20 @@ def test_bundle_revoke_usage_and_lock(station):
     link = panel.links[0]
     row = panel.link_row(link.short_id)
     assert "Your compassionate other" in row.titles and "Climbing the fear ladder" in row.titles
+    assert row.issued.startswith("Issued today at ") and row.issued in row.ids.words.text
     s.screenshot("therapist-live-links")
+    # Revoke waits for an Undo: the link still works until it is taken back or the time is up.
+    panel.undo_seconds = 1.5
+    s.tap(row.ids.revoke)
+    s.wait_for(lambda: row.revoking_in > 0, what="the undo countdown")
+    assert "Stops working in" in row.ids.words.text and row.ids.revoke.text == "Undo"
+    s.screenshot("therapist-revoke-undo")
+    s.tap(row.ids.revoke)
+    assert row.revoking_in == 0 and row.ids.revoke.text == "Revoke"
+    s.pump(2.0)
+    assert len(panel.links) == 1
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
     s.tap(row.ids.revoke)
     s.wait_for(lambda: not panel.links, what="the link revoked")
     with pytest.raises(urllib.error.HTTPError) as gone:
@@ -264,3 +277,110 @@ def test_leave_the_station_asks_first(station, monkeypatch):
     s.wait_for(lambda: app._leave_dialog.parent is not None, what="the question again")
     s.tap(app._leave_dialog.ids.confirm)
     assert stopped == [True]
+
+
+def start_from_panel(s: StationDriver, exercise_id: str = "compassionate-other") -> Any:
+    panel = s.get("therapist")
+    s.tap(lambda: panel.row(exercise_id).ids.start)
+    s.on("player")
+    s.wait_for(lambda: s.app.playback.playing, what="playback")
+    strip = s.app._therapist_strip
+    s.wait_for(lambda: strip.get_root_window() is not None and strip.ids.hand_over.width > 0,
+               what="the therapist strip over the player")
+    return strip
+
+
+def test_hand_to_client_locks_and_keeps_playing(station):
+    s, app = station, station.app
+    unlock(s)
+    strip = app._therapist_strip
+    assert strip.get_root_window() is None  # the panel says "Therapist mode" in its own bar
+    start_from_panel(s)
+    player = s.ids("player")
+    top = player.top
+    # The strip has its own room: nothing of the player is under it.
+    assert top.to_window(top.x, top.top)[1] <= strip.to_window(strip.x, strip.y)[1] + 1
+    assert "Therapist mode" in strip.ids.lock_chip.text
+    s.screenshot("therapist-strip-player")
+
+    s.tap(strip.ids.hand_over)
+    s.wait_for(lambda: strip.get_root_window() is None, what="the strip gone")
+    assert not app.therapist_active and s.screen == "player"
+    assert app.playback.playing, "the client's exercise carries on"
+    assert player.presentation.hidden
+    panel = s.get("therapist")
+    assert not panel.cards and panel.lang == ""  # the panel forgot the session
+    s.screenshot("therapist-handed-over")
+
+    # The client's Back: the exercise's own page, then the public list; never the panel.
+    s.tap(player.top.ids.back)
+    s.on("exercise")
+    assert not app.therapist_active
+    s.tap(s.ids("exercise").top.ids.back)
+    s.on("browse")
+    browse = s.get("browse")
+    s.wait_for(lambda: bool(browse.cards), what="the public list")
+    assert THERAPIST_ONLY.id not in [c.id for c in browse.cards]
+
+
+def test_chip_locks_from_the_player(station):
+    s, app = station, station.app
+    unlock(s)
+    strip = start_from_panel(s)
+    s.tap(strip.ids.lock_chip)
+    s.on("attract")
+    assert not app.therapist_active and not app.playback.playing
+    assert strip.get_root_window() is None and app.exercise is None
+
+
+def test_strip_on_the_7_inch_panel(launch, therapist_settings):
+    s = launch(settings=therapist_settings, window_size=(800, 480),
+               backend_factory=lambda services: FakeBackend(
+                   therapist_settings, exercises=[*DEMO, THERAPIST_ONLY], services=services))
+    unlock(s)
+    strip = start_from_panel(s)
+    s.pump(0.3)
+    s.screenshot("therapist-strip-800x480")
+    chip, hand_over, back = strip.ids.lock_chip, strip.ids.hand_over, s.ids("player").top.ids.back
+    assert chip.right < hand_over.x and hand_over.right <= strip.width
+    assert hand_over.x > back.right  # above the title's words, not above Back
+    player_play = s.ids("player").play_pause
+    assert player_play.to_window(*player_play.pos)[1] >= 0
+
+
+def test_link_issue_time_words(station):
+    from datetime import UTC, datetime, timedelta
+
+    from kiosk.ui.screens.therapist import issued_words
+
+    now = datetime.now(UTC)
+    assert issued_words(now, "en-GB").startswith("Issued today at ")
+    old = (now - timedelta(days=3)).astimezone()
+    words = issued_words(old, "en-US")
+    assert words.startswith("Issued ") and str(old.year) in words and ("AM" in words or "PM" in words)
+
+
+def test_lock_revokes_at_once_what_waits_for_undo(station):
+    s = station
+    unlock(s)
+    panel = s.get("therapist")
+    s.tap(panel.row("compassionate-other").ids.select)
+    s.tap(panel.ids.tab_bundle)
+    s.tap(panel.ids.show_qr)
+    s.wait_for(lambda: panel.bundle_stage == "code", what="the bundle's code")
+    url = panel.code.url
+    s.tap(panel.ids.tab_links)
+    s.wait_for(lambda: len(panel.links) == 1, what="the live link")
+    panel.undo_seconds = 60.0
+    s.tap(lambda: panel.link_row(panel.links[0].short_id).ids.revoke)
+    s.tap(panel.ids.lock)
+    s.on("attract")
+
+    def gone() -> bool:
+        try:
+            urllib.request.urlopen(url, timeout=10).close()
+        except urllib.error.HTTPError as error:
+            return error.code == 410
+        return False
+
+    s.wait_for(gone, timeout=10, what="the link revoked by the Lock")

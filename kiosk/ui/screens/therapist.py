@@ -10,10 +10,14 @@ drops every answer and everything chosen, so the next person to unlock starts cl
 from __future__ import annotations
 
 import logging
+import math
 import os
+import time
+from datetime import datetime
 from typing import Any
 
 from kivy.app import App
+from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.properties import (
     BooleanProperty,
@@ -31,15 +35,30 @@ import kiosk.ui.widgets.common  # noqa: F401  (KLabel, KButton used by the kv)
 import kiosk.ui.widgets.keyboard  # noqa: F401  (OnScreenKeyboard used by the kv)
 import kiosk.ui.widgets.qr_code  # noqa: F401  (QRCode used by the kv)
 import kiosk.ui.widgets.toggles  # noqa: F401  (ToggleMark used by the kv)
+from kiosk.ui import strings
 from kiosk.ui.strings import format_date
 from kiosk.ui.widgets.common import KButton, KLabel
+from kiosk.words import format_time_of_day
 
 log = logging.getLogger(__name__)
 
 Builder.load_file(os.path.join(os.path.dirname(__file__), "therapist.kv"))
 
 TABS = ("exercises", "bundle", "links", "usage")
-EXPIRY_CHOICES = (1, 7, 30, 0)  # 0: the station's default (take_home.link_days)
+EXPIRY_CHOICES = (1, 7, 30, 0)
+UNDO_SECONDS = 6.0  # a Revoke waits this long for an Undo before the link stops working  # 0: the station's default (take_home.link_days)
+
+
+def issued_words(moment: datetime, lang: str) -> str:
+    """ "Issued today at 14:05", or on another day "Issued 2 December 2026 at 17:30" (the
+    station's local time: the clinic's)."""
+    local = moment.astimezone()
+    time = format_time_of_day(local, lang)
+    if local.date() == datetime.now().astimezone().date():
+        when = strings.tr("therapist.today_at", lang, time=time)
+    else:
+        when = strings.tr("therapist.day_at", lang, date=format_date(local.date(), lang), time=time)
+    return strings.tr("therapist.link_issued", lang, when=when)
 
 
 class ExerciseRow(BoxLayout):
@@ -55,6 +74,8 @@ class ExerciseRow(BoxLayout):
 
 class LinkRow(BoxLayout):
     short_id = StringProperty("")
+    issued = StringProperty("")
+    revoking_in = NumericProperty(0)  # seconds left to undo a Revoke; 0: not being revoked
     until = StringProperty("")
     titles = StringProperty("")
     downloads = NumericProperty(0)
@@ -63,6 +84,37 @@ class LinkRow(BoxLayout):
 
 class LangButton(KButton):
     code = StringProperty("")
+
+
+class TherapistStrip(BoxLayout):
+    """While therapist mode is unlocked, above every screen but the panel (which says so in
+    its own bar): "Therapist mode - Lock", and on the player "Hand to client". Nothing on the
+    screen is covered: the strip has its own room, and gives it back on lock or hand-over.
+    """
+
+    over_player = BooleanProperty(False)
+
+    @classmethod
+    def follow(cls, app: Any) -> TherapistStrip:
+        """Made once, on the first unlock; from then on in the tree exactly while it is due."""
+        strip: TherapistStrip | None = getattr(app, "_therapist_strip", None)
+        if strip is None:
+            strip = cls()
+            app._therapist_strip = strip
+            app.bind(therapist_active=strip._place)
+            app.manager.bind(current=strip._place)
+            strip._place()
+        return strip
+
+    def _place(self, *_args: Any) -> None:
+        app = App.get_running_app()
+        root, current = app.root, app.manager.current
+        self.over_player = current == "player"
+        wanted = app.therapist_active and current not in ("therapist", "pin")
+        if wanted and self.parent is None:
+            root.add_widget(self, index=root.children.index(app.manager) + 1)  # just above it
+        elif not wanted and self.parent is not None:
+            self.parent.remove_widget(self)
 
 
 class TherapistScreen(Screen):
@@ -84,6 +136,9 @@ class TherapistScreen(Screen):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self._asked = 0
+        self.undo_seconds = UNDO_SECONDS
+        self._revoking: dict[str, float] = {}  # short id -> when it is revoked (monotonic)
+        self._revoke_tick: Any = None
         self.bind(query=lambda *_: self.refresh(), lang=lambda *_: self.refresh())
         # ids are weak references: this keeps the keyboard while it is folded out of the tree.
         self._keyboard = self.ids.keyboard.__self__
@@ -100,6 +155,7 @@ class TherapistScreen(Screen):
             self.ids.expiry.add_widget(button)
         self.bind(lang=self._label_buttons, expiry_days=self._label_buttons)
         app.bind(lang=self._label_buttons)
+        app.bind(on_stop=lambda *_a: self._revoke_now_all())  # before the worker stops
         self._label_buttons()
 
     def _label_buttons(self, *_args: Any) -> None:
@@ -269,15 +325,51 @@ class TherapistScreen(Screen):
             titles = ", ".join(self.titles.get(it.exercise_id, it.exercise_id) for it in link.items)
             box.add_widget(LinkRow(
                 short_id=link.short_id, titles=titles, downloads=link.total_downloads, panel=self,
+                issued=issued_words(link.created_at, app.lang),
                 until=app.tr("therapist.link_until", app.lang,
                              date=format_date(link.expires_at.astimezone().date(), app.lang))))
+        self._count_down(0)
 
     def link_row(self, short_id: str) -> LinkRow:
         return next(r for r in self.ids.link_rows.children if r.short_id == short_id)
 
     def revoke(self, short_id: str) -> None:
-        backend = App.get_running_app().backend
-        self._submit(lambda db: backend.revoke(db, short_id), lambda _ok: self.load_links())
+        """Revoked after a few seconds in which Undo takes it back (the link keeps working
+        meanwhile); Lock, hand-over and leaving the station revoke at once what is waiting."""
+        if short_id in self._revoking:
+            return
+        self._revoking[short_id] = time.monotonic() + self.undo_seconds
+        if self._revoke_tick is None:
+            self._revoke_tick = Clock.schedule_interval(self._count_down, 0.25)
+        self._count_down(0)
+
+    def undo_revoke(self, short_id: str) -> None:
+        if self._revoking.pop(short_id, None) is not None:
+            log.info("take-home link %s: revoke undone", short_id)
+        self._count_down(0)
+
+    def _count_down(self, _dt: float) -> None:
+        now, backend = time.monotonic(), App.get_running_app().backend
+        for short_id, at in list(self._revoking.items()):
+            if at <= now:
+                del self._revoking[short_id]
+                self._submit(lambda db, s=short_id: backend.revoke(db, s), lambda _ok: self.load_links())
+        for row in self.ids.link_rows.children:
+            due = self._revoking.get(row.short_id)
+            row.revoking_in = max(1, math.ceil(due - now)) if due is not None else 0
+        if not self._revoking and self._revoke_tick is not None:
+            self._revoke_tick.cancel()
+            self._revoke_tick = None
+
+    def _revoke_now_all(self) -> None:
+        # Straight to the worker: the session's answers are about to be dropped, the revoke
+        # itself must still happen.
+        app = App.get_running_app()
+        backend = app.backend
+        for short_id in list(self._revoking):
+            app.worker.submit(lambda db, s=short_id: backend.revoke(db, s))
+        self._revoking.clear()
+        self._count_down(0)
 
     # -- usage -----------------------------------------------------------------------------------
     def load_usage(self) -> None:
@@ -316,6 +408,7 @@ class TherapistScreen(Screen):
 
     # -- the session ends --------------------------------------------------------------------------
     def forget(self) -> None:
+        self._revoke_now_all()
         self._asked += 1
         self.keyboard_open = False
         self.ids.keyboard.text = ""
