@@ -65,6 +65,17 @@ class RepeatGuard:
 repeat_guard = RepeatGuard()
 
 
+class Forgiving(ButtonBehavior):
+    """A button whose release arms the repeat guard (put it before ButtonBehavior's users)."""
+
+    def on_touch_up(self, touch: Any) -> bool:
+        mine = touch.grab_current is self and self.collide_point(*touch.pos)
+        handled = bool(super().on_touch_up(touch))
+        if mine:
+            repeat_guard.released(touch)
+        return handled
+
+
 
 
 class Words(Label):
@@ -96,7 +107,7 @@ class KLabel(Words):
     scale_cap = NumericProperty(0)  # when set, the text grows no further than this scale
 
 
-class KButton(ButtonBehavior, Words):
+class KButton(Forgiving, Words):
     """A button as a calm, clearly outlined shape: never told apart by colour alone."""
 
     base_size = NumericProperty(20)
@@ -108,13 +119,6 @@ class KButton(ButtonBehavior, Words):
     wrap = BooleanProperty(True)  # False: one line, the button as wide as its words
     min_height = NumericProperty(dp(58))  # 9 mm where dp is the panel's (theme.MIN_TARGET_MM)
     hidden = BooleanProperty(False)  # no height, not drawn, not touchable
-
-    def on_touch_up(self, touch: Any) -> bool:
-        mine = touch.grab_current is self and self.collide_point(*touch.pos)
-        handled = bool(super().on_touch_up(touch))
-        if mine:
-            repeat_guard.released(touch)
-        return handled
 
 
 class HelpButton(KButton):
