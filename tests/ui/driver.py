@@ -51,9 +51,15 @@ class StationDriver:
         described = what() if callable(what) else what
         raise AssertionError(f"timed out after {timeout} s waiting for {described or predicate}")
 
-    def tap_at(self, x: float, y: float) -> None:
+    def tap_at(self, x: float, y: float, hurried: bool = False) -> None:
+        """A deliberate tap: as a person does, it waits out the moment in which the station
+        takes a second touch at the same place for a double tap; `hurried` does not."""
         from kivy.tests.common import UnitTestTouch
 
+        from kiosk.ui.widgets.common import repeat_guard
+
+        while not hurried and repeat_guard.is_repeat(x, y):
+            self.pump(0.02)
         touch = UnitTestTouch(x, y)
         touch.touch_down()
         self.pump(0.03)

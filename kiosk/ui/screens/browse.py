@@ -16,12 +16,11 @@ from kivy.properties import (
     ObjectProperty,
     StringProperty,
 )
-from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
 import kiosk.ui.widgets.keyboard  # noqa: F401  (OnScreenKeyboard used by the kv)
-from kiosk.ui.widgets.common import KButton
+from kiosk.ui.widgets.common import Forgiving, KButton
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ SEARCH_PAUSE = 0.15  # seconds of no typing before the catalogue is asked
 PREFETCH = 24  # tiles whose exercises are fetched ahead: a screenful and a scroll or two
 
 
-class Tile(ButtonBehavior, BoxLayout):
+class Tile(Forgiving, BoxLayout):
     exercise_id = StringProperty("")
     title = StringProperty("")
     summary = StringProperty("")
@@ -136,10 +135,9 @@ class BrowseScreen(Screen):
             tile = self._tiles.get(card.id)
             if tile is None:
                 tile = self._tiles[card.id] = Tile(exercise_id=card.id)
-                # On press: inside a ScrollView a tap's press arrives when the finger lifts
-                # (the view first waits to see whether it is a scroll), and its release 200 ms
-                # later.
-                tile.bind(on_press=self._open, minimum_height=self._even_rows)
+                # On release, never on press: a finger resting in a ScrollView past its
+                # scroll_timeout is handed down as a press while still down (WCAG 2.5.2).
+                tile.bind(on_release=self._open, minimum_height=self._even_rows)
             tile.title = card.title
             tile.summary = card.summary
             tile.duration_seconds = float(card.duration_seconds)
@@ -170,7 +168,7 @@ class BrowseScreen(Screen):
         box.clear_widgets()
         for slug in ["", *self.techniques]:
             chip = Chip(technique=slug, selected=slug == self.technique)
-            chip.bind(on_press=self._chip_touched)  # in a ScrollView too: see on_cards
+            chip.bind(on_release=self._chip_touched)  # in a ScrollView too: see on_cards
             box.add_widget(chip)
 
     def on_technique(self, _instance: Any, technique: str) -> None:

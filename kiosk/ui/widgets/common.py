@@ -4,6 +4,7 @@ with "Need help now?", the trouble banner, and the hidden therapist corner."""
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from kivy.app import App
@@ -20,6 +21,59 @@ from kiosk.ui.widgets.fitting import breaks_a_word, layout_lines, widest_word
 
 MIN_TOUCH_DP = 48
 THERAPIST_HOLD_SECONDS = 3.0
+REPEAT_SECONDS = 0.5  # a second touch this soon at the same place is the same intent
+REPEAT_RADIUS_DP = 24
+
+
+class RepeatGuard:
+    """Swallows a touch landing where a button was just released, within REPEAT_SECONDS:
+    a double tap acts once, whether the second tap meets the same button (a key types
+    once) or whatever replaced it there (Listen's second tap is not a touch on the player)."""
+
+    def __init__(self) -> None:
+        self.released_at = -1.0e9
+        self.released_pos = (0.0, 0.0)
+        self.window: Any = None
+
+    def released(self, touch: Any) -> None:
+        from kivy.core.window import Window
+
+        if self.window is None:
+            # Bound handlers run before the window's own dispatch to its children.
+            Window.bind(on_touch_down=self._down, on_touch_move=self._swallowed,
+                        on_touch_up=self._swallowed)
+            self.window = Window
+        self.released_at = time.monotonic()
+        self.released_pos = (float(touch.x), float(touch.y))
+
+    def is_repeat(self, x: float, y: float) -> bool:
+        if time.monotonic() - self.released_at > REPEAT_SECONDS:
+            return False
+        rx, ry = self.released_pos
+        return bool((x - rx) ** 2 + (y - ry) ** 2 <= dp(REPEAT_RADIUS_DP) ** 2)
+
+    def _down(self, _window: Any, touch: Any) -> bool:
+        if touch.is_mouse_scrolling or not self.is_repeat(touch.x, touch.y):
+            return False
+        touch.ud["kiosk.repeat"] = True
+        return True
+
+    def _swallowed(self, _window: Any, touch: Any) -> bool:
+        return bool(touch.ud.get("kiosk.repeat"))
+
+
+repeat_guard = RepeatGuard()
+
+
+class Forgiving(ButtonBehavior):
+    """A button whose release arms the repeat guard (put it before ButtonBehavior's users)."""
+
+    def on_touch_up(self, touch: Any) -> bool:
+        mine = touch.grab_current is self and self.collide_point(*touch.pos)
+        handled = bool(super().on_touch_up(touch))
+        if mine:
+            repeat_guard.released(touch)
+        return handled
 
 
 
@@ -53,7 +107,7 @@ class KLabel(Words):
     scale_cap = NumericProperty(0)  # when set, the text grows no further than this scale
 
 
-class KButton(ButtonBehavior, Words):
+class KButton(Forgiving, Words):
     """A button as a calm, clearly outlined shape: never told apart by colour alone."""
 
     base_size = NumericProperty(20)

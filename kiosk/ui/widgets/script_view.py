@@ -17,13 +17,12 @@ from kivy.animation import Animation
 from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, NumericProperty
-from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.scrollview import ScrollView
 
-from kiosk.ui.widgets.common import KLabel
+from kiosk.ui.widgets.common import Forgiving, KLabel
 
 
-class Passage(ButtonBehavior, KLabel):
+class Passage(Forgiving, KLabel):
     index = NumericProperty(0)
     start = NumericProperty(0.0)
     current = BooleanProperty(False)
@@ -77,8 +76,9 @@ class ScriptView(ScrollView):
         for i, cue in enumerate(cues):
             passage = Passage(text=str(cue.text).strip(), index=i, start=float(cue.start), timed=timed,
                               base_size=BIG_PASSAGE_SIZE if self.big else PASSAGE_SIZE)
-            # On press: in a ScrollView, a tap's release comes 200 ms after the finger lifts.
-            passage.bind(on_press=self._touched)
+            # On release, never on press: a finger resting in a ScrollView longer than its
+            # scroll_timeout is handed down as a press while still down (WCAG 2.5.2).
+            passage.bind(on_release=self._touched)
             box.add_widget(passage)
             self._passages.append(passage)
         self.count = len(self._passages)
