@@ -365,6 +365,9 @@ class TherapistScreen(Screen):
         # Straight to the worker: the session's answers are about to be dropped, the revoke
         # itself must still happen.
         app = App.get_running_app()
+        if not self._revoking or app is None:  # nothing waiting, or the station is stopping
+            self._revoking.clear()
+            return
         backend = app.backend
         for short_id in list(self._revoking):
             app.worker.submit(lambda db, s=short_id: backend.revoke(db, s))
