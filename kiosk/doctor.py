@@ -164,9 +164,9 @@ def check_console(settings: Settings) -> Iterable[CheckResult]:
     else:
         yield CheckResult(FAIL, "console", f"cannot listen on {c.bind}:{c.port}: {state}")
     if not c.password_hash:
-        yield CheckResult(WARN, "console-password", "no password is set: run `kiosk set-password`")
+        yield CheckResult(WARN, "console", "no password is set: run `kiosk set-password`")
     else:
-        yield CheckResult(OK, "console-password", "set")
+        yield CheckResult(OK, "console", "a password is set")
 
 
 def check_phone_address(settings: Settings) -> Iterable[CheckResult]:
