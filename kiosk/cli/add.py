@@ -6,36 +6,19 @@ at once and exit status 1, never a traceback.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from kiosk.cli import CliContext
-from kiosk.cli.content import _catalogue, _fail, _minutes
+from kiosk.cli.content import _catalogue, _fail, _minutes, _with_progress
 
 if TYPE_CHECKING:
-    from click._termui_impl import ProgressBar
-
     from kiosk.content.adding import AddResult
     from kiosk.content.align import TrackState
 
 __all__ = ["COMMANDS", "add", "cues"]
-
-
-def _bar(label: str) -> tuple[ProgressBar[int], Callable[[float, str], None]]:
-    bar: ProgressBar[int] = click.progressbar(length=1000, label=label, show_eta=False, file=sys.stderr)
-    shown = [0]
-
-    def progress(fraction: float, _what: str) -> None:
-        target = int(fraction * 1000)
-        if target > shown[0]:
-            bar.update(target - shown[0])
-            shown[0] = target
-
-    return bar, progress
 
 
 def _untimed_reason(state: TrackState, lang: str) -> str:
@@ -99,7 +82,6 @@ def add(obj: CliContext, audio: Path, script: Path | None, title: str, summary: 
     this station's own pack, checked as any pack is: a refusal lists every problem at once
     and changes nothing.
     """
-    from kiosk.content import ContentBusy, PackRefused
     from kiosk.content.adding import AddRequest, add_exercise
 
     settings = obj.settings
@@ -109,16 +91,8 @@ def add(obj: CliContext, audio: Path, script: Path | None, title: str, summary: 
         techniques=tuple(t.strip() for t in techniques.split(",") if t.strip()) if techniques is not None else None,
         visibility=visibility, introduction=introduction, guidance=guidance)
     with _catalogue(obj) as (db, _):
-        bar, progress = _bar(f"Adding {audio.name}")
-        with bar:
-            try:
-                result = add_exercise(settings, db, request, progress)
-            except PackRefused as exc:
-                bar.render_finish()
-                _fail(exc.message())
-            except ContentBusy as exc:
-                bar.render_finish()
-                _fail(str(exc))
+        result = _with_progress(f"Adding {audio.name}",
+                                lambda progress: add_exercise(settings, db, request, progress))
     _report(result)
 
 
@@ -130,7 +104,7 @@ def add(obj: CliContext, audio: Path, script: Path | None, title: str, summary: 
 @click.pass_obj
 def cues(obj: CliContext, exercise_id: str, lang: str | None, vtt: Path | None) -> None:
     """Print an exercise's read-along passages as WebVTT, or replace them (--set)."""
-    from kiosk.content import ContentBusy, PackRefused, format_vtt
+    from kiosk.content import format_vtt
     from kiosk.content.adding import set_cues
 
     settings = obj.settings
@@ -147,16 +121,8 @@ def cues(obj: CliContext, exercise_id: str, lang: str | None, vtt: Path | None) 
                 "Untimed: these times only keep the passages in order; the screen does not highlight them."]
             click.echo(format_vtt(variant.cues, notes), nl=False)
             return
-        bar, progress = _bar(f"Checking {vtt.name}")
-        with bar:
-            try:
-                result = set_cues(settings, db, exercise_id, lang, vtt, progress)
-            except PackRefused as exc:
-                bar.render_finish()
-                _fail(exc.message())
-            except ContentBusy as exc:
-                bar.render_finish()
-                _fail(str(exc))
+        result = _with_progress(f"Checking {vtt.name}",
+                                lambda progress: set_cues(settings, db, exercise_id, lang, vtt, progress))
     click.echo(f"{exercise_id} ({lang}): {len(result.cues)} passages set from {vtt.name}; "
                "the read-along follows them.")
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from kiosk.content import Catalogue, ExerciseListing
 
 EXIT_REFUSED = 1
+
+T = TypeVar("T")
+Progress = Callable[[float, str], None]
 
 __all__ = ["COMMANDS", "hide", "import_", "list_", "remove", "search", "show"]
 
@@ -46,6 +49,29 @@ def _catalogue(obj: CliContext) -> Iterator[tuple[sqlite_utils.Database, Catalog
 def _fail(message: str) -> NoReturn:
     click.echo(message, err=True)
     raise SystemExit(EXIT_REFUSED)
+
+
+def _with_progress(label: str, work: Callable[[Progress], T]) -> T:
+    """Run a content change under a progress bar; a refusal is every problem and exit 1."""
+    from kiosk.content import ContentBusy, PackRefused
+
+    with click.progressbar(length=1000, label=label, show_eta=False, file=sys.stderr) as bar:
+        shown = [0]
+
+        def progress(fraction: float, _what: str) -> None:
+            target = int(fraction * 1000)
+            if target > shown[0]:
+                bar.update(target - shown[0])
+                shown[0] = target
+
+        try:
+            return work(progress)
+        except PackRefused as exc:
+            bar.render_finish()
+            _fail(exc.message())
+        except ContentBusy as exc:
+            bar.render_finish()
+            _fail(str(exc))
 
 
 def _minutes(seconds: float) -> str:
@@ -86,30 +112,12 @@ def import_(obj: CliContext, path: Path, force: bool, check_only: bool) -> None:
     Everything is checked first and every problem is listed at once, with the file and
     line. A refused pack changes nothing. A newer version of an installed pack replaces it.
     """
-    from kiosk.content import ContentBusy, PackRefused, import_pack
+    from kiosk.content import import_pack
 
     with _catalogue(obj) as (db, _):
         label = "Checking" if check_only else "Importing"
-        with click.progressbar(length=1000, label=f"{label} {path.name}", show_eta=False,
-                               file=sys.stderr) as bar:
-            shown = [0]
-
-            def progress(fraction: float, _what: str) -> None:
-                target = int(fraction * 1000)
-                if target > shown[0]:
-                    bar.update(target - shown[0])
-                    shown[0] = target
-
-            try:
-                result = import_pack(obj.settings, db, path, progress, allow_downgrade=force,
-                                     check_only=check_only)
-            except PackRefused as exc:
-                bar.render_finish()
-                _fail(exc.message())
-            except ContentBusy as exc:
-                bar.render_finish()
-                _fail(str(exc))
-                return
+        result = _with_progress(f"{label} {path.name}", lambda progress: import_pack(
+            obj.settings, db, path, progress, allow_downgrade=force, check_only=check_only))
     count = len(result.exercises)
     what = f"{result.pack_id} {result.version} ({count} exercise{'s' if count != 1 else ''}, {_minutes(result.audio_seconds)} of audio)"
     if check_only:
