@@ -20,7 +20,6 @@ import errno
 import functools
 import logging
 import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,14 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import sqlite_utils
 from aiohttp import web
 from markupsafe import Markup
 
 from kiosk.config import LIVE_KEYS, ConfigError, Settings, load_settings
 from kiosk.console import auth
 from kiosk.console.words import words
-from kiosk.store import open_db
+from kiosk.loopthread import LoopThread
 from kiosk.takehome import links
 from kiosk.usage import counts, daily_counts, daily_csv
 from kiosk.words import format_moment, whole_minutes
@@ -153,9 +151,13 @@ def settings_values(sent: dict[str, str], w: dict[str, str]) -> tuple[dict[str, 
     return values, problems
 
 
-class ConsoleServer:
+class ConsoleServer(LoopThread):
+    what = "the console"
+    thread_name = "console-server"
+
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic,
                  check_runner: Callable[[Settings], list[Any]] | None = None):
+        super().__init__(settings.db_path)
         self.settings = settings
         self.port: int | None = None
         self.sessions = auth.Sessions(clock)
@@ -165,71 +167,27 @@ class ConsoleServer:
         self._words = words(self._lang)
         self._env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                                        autoescape=True, undefined=jinja2.StrictUndefined)
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
-        self._db: sqlite_utils.Database | None = None
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("the console is already started")
         c = self.settings.console
-        self._sock = bind(c.bind, c.port)
-        self.port = self._sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._run, name="console-server", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(30) and self._startup_error is None:
-            self._startup_error = TimeoutError("it did not start within 30 seconds")
-        if self._startup_error is not None:
-            self._thread.join(5)
-            self._thread = None
-            raise ConsoleError(f"the console could not start: {self._startup_error}")
+        sock = bind(c.bind, c.port)
+        self.port = sock.getsockname()[1]
+        error = self._start_thread(sock)
+        if error is not None:
+            raise ConsoleError(f"the console could not start: {error}") from error
         log.info("clinic console listening on %s:%d", c.bind, self.port)
 
     def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
+        if self._thread is None:
             return
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(15)
-        self._thread = None
+        self._stop_thread(15)
         log.info("clinic console stopped")
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        try:
-            self._db = open_db(self.settings.db_path)
-            loop.run_until_complete(self._setup())
-        except BaseException as exc:
-            log.exception("the console could not start")
-            self._startup_error = exc
-            self._ready.set()
-            self._close(loop)
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            if self._runner is not None:
-                loop.run_until_complete(self._runner.cleanup())
-            self._close(loop)
-
-    def _close(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
+    async def _shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
 
     async def _setup(self) -> None:
         app = web.Application(middlewares=[self._headers, self._errors, self._signed_in],

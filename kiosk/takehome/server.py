@@ -26,7 +26,6 @@ import logging
 import os
 import re
 import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
@@ -40,7 +39,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from kiosk.config import Settings
 from kiosk.logs import RECORDS_LOGGER
-from kiosk.store import open_db
+from kiosk.loopthread import LoopThread
 from kiosk.takehome import links
 from kiosk.takehome.address import public_base_url
 from kiosk.takehome.delivery import (
@@ -123,9 +122,12 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
 LISTEN_BACKLOG = 4096  # connections the kernel holds before accept (capped by net.core.somaxconn)
 
 
-class TakeHomeServer:
+class TakeHomeServer(LoopThread):
     """`start()` binds in the caller (a busy port fails there, clearly), then serves in a
     thread named "takehome-server" with its own event loop and its own SQLite connection."""
+
+    what = "the take-home server"
+    thread_name = "takehome-server"
 
     def __init__(
         self,
@@ -141,13 +143,8 @@ class TakeHomeServer:
         self.clock = clock
         self.limits = limits or Limits()
         self.tz = tz
+        super().__init__(settings.db_path)
         self.port: int | None = None
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
-        self._db: sqlite_utils.Database | None = None
         self._lookup: Lookup | None = None
         self._runner: web.AppRunner | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -167,32 +164,18 @@ class TakeHomeServer:
     def start(self, sock: socket.socket | None = None) -> None:
         """Binds (or takes `sock`, already listening: the station's take-home process gets
         its socket from the parent, which keeps it across restarts) and starts serving."""
-        if self._thread is not None:
-            raise RuntimeError("the take-home server is already started")
-        self._sock = sock if sock is not None else bind(self.settings)
-        self._sock.setblocking(False)
-        self.port = self._sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._run, name="takehome-server", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(30) and self._startup_error is None:
-            self._startup_error = TimeoutError("it did not start within 30 seconds")
-        if self._startup_error is not None:
-            self._thread.join(5)
-            self._thread = None
-            error = self._startup_error
+        sock = sock if sock is not None else bind(self.settings)
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        error = self._start_thread(sock)
+        if error is not None:
             raise TakeHomeError(f"the take-home server could not start: {error}") from error
         log.info("take-home server listening on port %d", self.port)
 
     def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
+        if self._thread is None:
             return
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(self.limits.shutdown_timeout + 10)
-        if thread.is_alive():
-            log.warning("the take-home server thread did not stop in time")
-        self._thread = None
+        self._stop_thread(self.limits.shutdown_timeout + 10)
         log.info("take-home server stopped")
 
     def __enter__(self) -> TakeHomeServer:
@@ -210,45 +193,13 @@ class TakeHomeServer:
         return f"{self.base_url}/t/{token}"
 
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.set_exception_handler(loop_exception_handler)
-            loop.set_default_executor(_InlineExecutor(max_workers=1))
-            self._db = open_db(self.settings.db_path)
-            self._lookup = self.lookup_factory(self._db, self.settings)
-            loop.run_until_complete(self._setup())
-        except BaseException as exc:
-            log.exception("the take-home server could not start")
-            self._startup_error = exc
-            self._ready.set()
-            self._close_resources(loop)
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            try:
-                loop.run_until_complete(self._shutdown())
-            except Exception:
-                log.exception("stopping the take-home server failed")
-            self._close_resources(loop)
-
-    def _close_resources(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        try:
-            loop.run_until_complete(loop.shutdown_default_executor())
-        finally:
-            loop.close()
+    def _prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.set_exception_handler(loop_exception_handler)
+        loop.set_default_executor(_InlineExecutor(max_workers=1))
 
     async def _setup(self) -> None:
+        assert self._db is not None
+        self._lookup = self.lookup_factory(self._db, self.settings)
         app = self.make_app()
         # The protocol options, kept in one place: AppRunner hands them to aiohttp's Server,
         # and our protocol factory below makes each connection's handler with the same ones
