@@ -104,7 +104,10 @@ def test_never_reading_downloads_are_cut_and_others_served(make_harness) -> None
                 s = stack.enter_context(_connect(f"127.0.3.{n + 1}", harness.port, receive_buffer=4096))
                 s.sendall(f"GET /t/{issued.token}/play/1 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
                 readers.append(s)
-        time.sleep(0.3)
+        # every reader in before the phone: on a loaded machine accepting 160 takes a moment
+        deadline = time.monotonic() + 10
+        while harness.server._connections.total < 160 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert harness.server._connections.total == 160
         assert _served(harness, issued.token) < 2.0
         # nothing read for a second: every never-reader is cut within a few seconds
