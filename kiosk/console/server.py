@@ -176,6 +176,10 @@ class ConsoleServer:
         self._startup_error: BaseException | None = None
         self._db: sqlite_utils.Database | None = None
         self._runner: web.AppRunner | None = None
+        # The password the live sessions were made with, and config.toml's as last read
+        # (with the file's stamp: it is read again only when the file changes).
+        self._sessions_hash = settings.console.password_hash
+        self._hash_read: tuple[tuple[int, int, int] | None, str] = (None, settings.console.password_hash)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -296,6 +300,12 @@ class ConsoleServer:
 
     @web.middleware
     async def _signed_in(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        current = self._password_hash()
+        if current != self._sessions_hash:
+            # `kiosk set-password`: whoever signed in with the old password is signed out.
+            self.sessions.end_all()
+            self._sessions_hash = current
+            audit.info("console: the password was changed; every session ended")
         session = self.sessions.get(request.cookies.get(COOKIE), self._client(request))
         request[SESSION] = session
         if request.method == "POST":
@@ -333,11 +343,23 @@ class ConsoleServer:
         return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
 
     def _password_hash(self) -> str:
-        """As config.toml says now: `kiosk set-password` takes effect without a restart."""
+        """As config.toml says now: `kiosk set-password` takes effect without a restart. A
+        file that cannot be read just now (being written) leaves the last one read."""
+        path = self.settings.config_path
         try:
-            return load_settings(self.settings.config_path).console.password_hash
+            st = path.stat()
+            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            stamp = None
+        seen, value = self._hash_read
+        if stamp is None or stamp == seen:
+            return value
+        try:
+            value = load_settings(path).console.password_hash
         except (ConfigError, OSError):
-            return self.settings.console.password_hash
+            return value
+        self._hash_read = (stamp, value)
+        return value
 
     # -- signing in and out -----------------------------------------------------------------
     async def _home(self, request: web.Request) -> web.StreamResponse:
