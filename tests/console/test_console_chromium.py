@@ -129,6 +129,16 @@ def test_the_practice_managers_afternoon(browser, station, tmp_path):  # noqa: F
     records = (settings.log_dir / "records.log")
     assert not records.exists() or "soothing-breath hidden" in records.read_text()
 
+    row.find_element(By.LINK_TEXT, "Edit").click()
+    _wait(lambda: browser.current_url == base + "/exercises/soothing-breath/edit")
+    shoot(browser, "exercise-edit")
+    title = browser.find_element(By.ID, "en-GB.title")
+    title.clear()
+    title.send_keys("Slow breathing")
+    browser.find_element(By.XPATH, "//button[text()='Save']").click()
+    _wait(lambda: "is saved" in browser.page_source)
+    assert browser.find_elements(By.XPATH, "//tr[td[text()='Slow breathing']]")
+
     browser.find_element(By.LINK_TEXT, "Settings").click()
     _wait(lambda: browser.current_url == base + "/settings")
     shoot(browser, "settings")
