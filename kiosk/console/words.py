@@ -20,7 +20,8 @@ EN_GB: dict[str, str] = {
     "login.submit": "Sign in",
     "login.wrong": "That password is not right. Please try again.",
     "login.locked": "Too many wrong passwords from this computer. Please wait {minutes} and try again.",
-    "login.expired": "You were signed out after 30 minutes without use. Please sign in again.",
+    "login.expired": ("You were signed out after 30 minutes without use, or because the password "
+                      "was changed. Please sign in again."),
     "login.signed_out": "You are signed out.",
     "nopassword.title": "Set a password first",
     "nopassword.body": (
