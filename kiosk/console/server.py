@@ -19,12 +19,13 @@ import datetime as dt
 import errno
 import functools
 import logging
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from aiohttp import web
@@ -37,6 +38,9 @@ from kiosk.loopthread import LoopThread
 from kiosk.takehome import links
 from kiosk.usage import counts, daily_counts, daily_csv
 from kiosk.words import format_moment, whole_minutes
+
+if TYPE_CHECKING:
+    from kiosk.content.adding import ExerciseEdit
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("kiosk.console.audit")
@@ -168,6 +172,10 @@ class ConsoleServer(LoopThread):
         self._env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                                        autoescape=True, undefined=jinja2.StrictUndefined)
         self._runner: web.AppRunner | None = None
+        # The password the live sessions were made with, and config.toml's as last read
+        # (with the file's stamp: it is read again only when the file changes).
+        self._sessions_hash = settings.console.password_hash
+        self._hash_read: tuple[tuple[int, int, int] | None, str] = (None, settings.console.password_hash)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -190,8 +198,10 @@ class ConsoleServer(LoopThread):
             await self._runner.cleanup()
 
     async def _setup(self) -> None:
+        # 1 MB: an exercise's form holds an introduction per language and its guidance, each
+        # up to 20,000 characters that a browser sends percent-encoded.
         app = web.Application(middlewares=[self._headers, self._errors, self._signed_in],
-                              client_max_size=64 * 1024)
+                              client_max_size=1 << 20)
         app.router.add_get("/", self._home)
         app.router.add_get("/style.css", self._style)
         app.router.add_get("/login", self._login_page)
@@ -202,6 +212,10 @@ class ConsoleServer(LoopThread):
         app.router.add_get("/usage.csv", self._usage_csv)
         app.router.add_get("/exercises", self._exercises)
         app.router.add_post("/exercises/{exercise_id}/{action:hide|show}", self._hide_or_show)
+        app.router.add_get("/exercises/{exercise_id}/edit", self._edit_page)
+        app.router.add_post("/exercises/{exercise_id}/edit", self._save_exercise)
+        app.router.add_get("/exercises/{exercise_id}/remove", self._remove_page)
+        app.router.add_post("/exercises/{exercise_id}/remove", self._remove)
         app.router.add_get("/settings", self._settings_page)
         app.router.add_post("/settings", self._save_settings)
         app.router.add_get("/pin", self._pin_page)
@@ -244,6 +258,12 @@ class ConsoleServer(LoopThread):
 
     @web.middleware
     async def _signed_in(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        current = self._password_hash()
+        if current != self._sessions_hash:
+            # `kiosk set-password`: whoever signed in with the old password is signed out.
+            self.sessions.end_all()
+            self._sessions_hash = current
+            audit.info("console: the password was changed; every session ended")
         session = self.sessions.get(request.cookies.get(COOKIE), self._client(request))
         request[SESSION] = session
         if request.method == "POST":
@@ -281,11 +301,23 @@ class ConsoleServer(LoopThread):
         return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
 
     def _password_hash(self) -> str:
-        """As config.toml says now: `kiosk set-password` takes effect without a restart."""
+        """As config.toml says now: `kiosk set-password` takes effect without a restart. A
+        file that cannot be read just now (being written) leaves the last one read."""
+        path = self.settings.config_path
         try:
-            return load_settings(self.settings.config_path).console.password_hash
+            st = path.stat()
+            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            stamp = None
+        seen, value = self._hash_read
+        if stamp is None or stamp == seen:
+            return value
+        try:
+            value = load_settings(path).console.password_hash
         except (ConfigError, OSError):
-            return self.settings.console.password_hash
+            return value
+        self._hash_read = (stamp, value)
+        return value
 
     # -- signing in and out -----------------------------------------------------------------
     async def _home(self, request: web.Request) -> web.StreamResponse:
@@ -406,12 +438,15 @@ class ConsoleServer(LoopThread):
 
     async def _exercises(self, request: web.Request, notice: str = "",
                          status: int = 200) -> web.StreamResponse:
+        w = self._words
         rows = [{"id": e.id, "title": e.title or e.id, "hidden": e.hidden,
-                 "languages": ", ".join(e.languages),
-                 "length": f"{whole_minutes(max(e.durations.values(), default=0))} min",
+                 "variants": [{"lang": lang, "length": f"{whole_minutes(e.durations.get(lang, 0))} min",
+                               "read_along": w["exercises.timed" if e.timed.get(lang, True)
+                                             else "exercises.untimed"]}
+                              for lang in e.languages],
                  "therapist": e.visibility == "therapist"}
                 for e in self._catalogue().list_exercises()]
-        return self._page("exercises.html", status, title=self._words["exercises.title"],
+        return self._page("exercises.html", status, title=w["exercises.title"],
                           page="exercises", session=self._session(request), exercises=rows,
                           notice=notice)
 
@@ -424,6 +459,112 @@ class ConsoleServer(LoopThread):
         audit.info("console: exercise %s %s", exercise_id, "hidden" if action == "hide" else "shown")
         key = "exercises.hidden" if action == "hide" else "exercises.shown"
         return await self._exercises(request, self._words[key].format(title=titles[exercise_id]))
+
+    def _listing(self, exercise_id: str) -> Any:
+        return next((e for e in self._catalogue().list_exercises() if e.id == exercise_id), None)
+
+    def _exercise_words(self, exercise_id: str) -> ExerciseEdit | None:
+        """The exercise's words as the catalogue holds them now, every language's."""
+        from kiosk.content.adding import ExerciseEdit, VariantText
+
+        catalogue = self._catalogue()
+        listing = self._listing(exercise_id)
+        if listing is None:
+            return None
+        each = [catalogue.exercise(exercise_id, lang) for lang in listing.languages]
+        if not each or any(e is None for e in each):
+            return None
+        return ExerciseEdit(guidance=each[0].guidance, techniques=tuple(each[0].techniques),
+                            variants={e.variant.lang: VariantText(e.title, e.summary, e.introduction)
+                                      for e in each})
+
+    async def _edit_page(self, request: web.Request, notice: str = "", status: int = 200,
+                         problems: list[str] | None = None,
+                         shown: ExerciseEdit | None = None) -> web.StreamResponse:
+        exercise_id = request.match_info["exercise_id"]
+        words = shown or self._exercise_words(exercise_id)
+        if words is None:
+            return await self._exercises(request, self._words["exercises.not_found"], 404)
+        first = next(iter(words.variants))
+        return self._page("edit.html", status, title=self._words["edit.title"], page="exercises",
+                          session=self._session(request), notice=notice, problems=problems or [],
+                          exercise_id=exercise_id, first=first, words=words,
+                          techniques=", ".join(words.techniques))
+
+    async def _save_exercise(self, request: web.Request) -> web.StreamResponse:
+        from kiosk.content import ContentBusy, PackRefused
+        from kiosk.content.adding import ExerciseEdit, VariantText, edit_exercise
+
+        exercise_id = request.match_info["exercise_id"]
+        before = self._exercise_words(exercise_id)
+        if before is None:
+            return await self._exercises(request, self._words["exercises.not_found"], 404)
+        form = request[FORM]
+
+        def sent(name: str, now: str) -> str:
+            value = form.get(name)  # type: ignore[attr-defined]
+            # A browser sends a textarea's line ends as CRLF; pack.toml keeps LF.
+            return now if value is None else str(value).replace("\r\n", "\n").strip()
+
+        techniques = sent("techniques", ", ".join(before.techniques))
+        edit = ExerciseEdit(
+            guidance=sent("guidance", before.guidance),
+            techniques=tuple(t for t in re.split(r"[,\s]+", techniques) if t),
+            variants={lang: VariantText(sent(f"{lang}.title", v.title), sent(f"{lang}.summary", v.summary),
+                                        sent(f"{lang}.introduction", v.introduction))
+                      for lang, v in before.variants.items()})
+        changed = [name for name, now, then in (("guidance", edit.guidance, before.guidance),
+                                                 ("techniques", edit.techniques, before.techniques))
+                   if now != then]
+        changed += [f"{key} ({lang})" for lang, v in edit.variants.items() for key in vars(v)
+                    if getattr(v, key) != getattr(before.variants[lang], key)]
+        if not changed:
+            return await self._edit_page(request, self._words["settings.unchanged"])
+
+        def save() -> None:
+            # Its own connection: the import runs in a worker thread.
+            db = open_db(self.settings.db_path)
+            try:
+                edit_exercise(self.settings, db, exercise_id, edit)
+            finally:
+                db.close()
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, save)
+        except PackRefused as exc:
+            return await self._edit_page(request, self._words["settings.refused"], 400,
+                                         [f.message for f in exc.faults], edit)
+        except ContentBusy:
+            return await self._edit_page(request, self._words["exercises.busy"], 409, shown=edit)
+        # Which words changed, not the words: the audit log says who did what, not content.
+        audit.info("console: exercise %s edited: %s", exercise_id, ", ".join(changed))
+        title = edit.variants[next(iter(edit.variants))].title
+        return await self._exercises(request, self._words["edit.saved"].format(title=title))
+
+    async def _remove_page(self, request: web.Request) -> web.StreamResponse:
+        from kiosk.content.adding import LOCAL_PACK_ID
+
+        listing = self._listing(request.match_info["exercise_id"])
+        if listing is None:
+            return await self._exercises(request, self._words["exercises.not_found"], 404)
+        means = (self._words["remove.local"] if listing.pack_id == LOCAL_PACK_ID
+                 else self._words["remove.from_pack"].format(pack=listing.pack_id))
+        return self._page("remove.html", title=self._words["remove.title"], page="exercises",
+                          session=self._session(request), exercise=listing, means=means)
+
+    async def _remove(self, request: web.Request) -> web.StreamResponse:
+        from kiosk.content import ContentBusy
+
+        exercise_id = request.match_info["exercise_id"]
+        listing = self._listing(exercise_id)
+        try:
+            removed = listing is not None and self._catalogue().remove(exercise_id)
+        except ContentBusy:
+            return await self._exercises(request, self._words["exercises.busy"], 409)
+        if not removed:
+            return await self._exercises(request, self._words["exercises.not_found"], 404)
+        audit.info("console: exercise %s removed (pack %s)", exercise_id, listing.pack_id)
+        return await self._exercises(request, self._words["remove.done"].format(title=listing.title or exercise_id))
 
     def _current(self) -> Settings:
         try:

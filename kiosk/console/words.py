@@ -20,7 +20,8 @@ EN_GB: dict[str, str] = {
     "login.submit": "Sign in",
     "login.wrong": "That password is not right. Please try again.",
     "login.locked": "Too many wrong passwords from this computer. Please wait {minutes} and try again.",
-    "login.expired": "You were signed out after 30 minutes without use. Please sign in again.",
+    "login.expired": ("You were signed out after 30 minutes without use, or because the password "
+                      "was changed. Please sign in again."),
     "login.signed_out": "You are signed out.",
     "nopassword.title": "Set a password first",
     "nopassword.body": (
@@ -58,8 +59,7 @@ EN_GB: dict[str, str] = {
         "therapists still find it. Nothing is deleted by hiding."
     ),
     "exercises.exercise": "Exercise",
-    "exercises.languages": "Languages",
-    "exercises.length": "Length",
+    "exercises.length": "Languages, length and read-along",
     "exercises.state": "On the screen",
     "exercises.offered": "Offered to clients",
     "exercises.therapist_only": "Therapists only",
@@ -69,6 +69,35 @@ EN_GB: dict[str, str] = {
     "exercises.hidden": "“{title}” is hidden: clients no longer see it on the screen.",
     "exercises.shown": "“{title}” is offered on the screen again.",
     "exercises.not_found": "That exercise is not on the station.",
+    "exercises.timed": "read-along highlighted as it is spoken",
+    "exercises.untimed": "read-along in order, not highlighted",
+    "exercises.edit": "Edit",
+    "exercises.remove": "Remove",
+    "exercises.busy": "Another change to the exercises is being made just now (an import, "
+                      "perhaps). Nothing was changed: please try again in a minute.",
+    "edit.title": "Edit an exercise",
+    "edit.intro": "The words shown with the exercise, checked as a content pack's are. The "
+                  "audio and the script stay as they are.",
+    "edit.language": "In {lang}",
+    "edit.falls_back": "Left empty: as in {lang}.",
+    "edit.ex_title": "Title",
+    "edit.summary": "Summary (on the exercise's tile)",
+    "edit.introduction": "Introduction (for the person about to listen)",
+    "edit.guidance": "Guidance for therapists",
+    "edit.techniques": "Techniques",
+    "edit.techniques.hint": "Browse filters, separated by commas: lowercase letters, digits and \u201c-\u201d.",
+    "edit.save": "Save",
+    "edit.cancel": "Back to the exercises",
+    "edit.saved": "\u201c{title}\u201d is saved: the station shows the new words from now on.",
+    "remove.title": "Remove an exercise",
+    "remove.question": "Remove \u201c{title}\u201d from the station?",
+    "remove.local": "Its audio and script are deleted from the station. To have it again, add "
+                    "it again with `kiosk add`.",
+    "remove.from_pack": "Its audio and script are deleted from the station. It came in the "
+                        "content pack \u201c{pack}\u201d, and comes back when that pack is "
+                        "imported again. To keep it on the station but off the screen, hide it instead.",
+    "remove.confirm": "Remove it",
+    "remove.done": "\u201c{title}\u201d is removed from the station.",
     "exercises.none": "There are no exercises on the station yet.",
     "settings.title": "Settings",
     "settings.intro": (

@@ -1,12 +1,15 @@
-"""`kiosk add` and `kiosk cues --set`: content as a clinic has it (an audio file and its
-script), and an administrator's corrections to a read-along, both through the pack import.
+"""`kiosk add`, `kiosk cues --set` and the console's edits: content as a clinic has it (an
+audio file and its script), and an administrator's corrections to a read-along or to an
+exercise's words, all through the pack import.
 
 Neither writes the catalogue itself. Each builds a pack folder, the installed pack's files
 (hard links, so nothing large is copied) with a pack.toml written afresh, and hands it to
 `import_pack`: so everything is checked as a publisher's pack is (every problem at once),
 and a refusal or a crash changes nothing. `kiosk add` builds the station's own local pack
 (`LOCAL_PACK_ID`), one version higher each time; `kiosk cues --set` rebuilds whichever
-pack holds the exercise, at the same version.
+pack holds the exercise, at the same version, and so does `edit_exercise` (the console's
+Exercises page): its titles, summaries, introductions, guidance and techniques are checked
+by the very rules pack.toml is read with.
 
 The script is read by kiosk.content.scripttext and timed by kiosk.content.align. When it
 cannot be timed (no model for the language, too little speech, the wrong script) it is kept
@@ -56,7 +59,10 @@ __all__ = [
     "AddRequest",
     "AddResult",
     "CuesResult",
+    "ExerciseEdit",
+    "VariantText",
     "add_exercise",
+    "edit_exercise",
     "set_cues",
     "slug_of",
     "untimed_cues",
@@ -114,6 +120,26 @@ class CuesResult:
     pack_id: str
     cues: tuple[Cue, ...]
     imported: ImportResult
+
+
+@dataclass(frozen=True)
+class VariantText:
+    """A language variant's own words."""
+
+    title: str
+    summary: str
+    introduction: str
+
+
+@dataclass(frozen=True)
+class ExerciseEdit:
+    """An exercise's words as the administrator wants them: every language's, by tag. The
+    first language's are the exercise's own, which the others fall back to when empty (as
+    pack.toml has it)."""
+
+    guidance: str
+    techniques: tuple[str, ...]
+    variants: dict[str, VariantText]
 
 
 def slug_of(title: str) -> str:
@@ -243,6 +269,37 @@ def set_cues(settings: Settings, db: sqlite_utils.Database, exercise_id: str, la
     return CuesResult(exercise_id, lang, pack_id, cues, imported)
 
 
+def edit_exercise(settings: Settings, db: sqlite_utils.Database, exercise_id: str, edit: ExerciseEdit,
+                  progress: Progress | None = None) -> ImportResult:
+    """Change an exercise's words in whichever pack holds it (at the same version, like
+    `set_cues`); raise PackRefused listing every problem, having changed nothing. Languages
+    `edit` does not name keep theirs. Raises ContentBusy while another import runs."""
+    catalogue = Catalogue(db, settings.content_dir)
+    pack_id = catalogue.exercise_owner(exercise_id)
+    source = Path(exercise_id)
+    if pack_id is None:
+        raise PackRefused(source, [Fault(exercise_id, "there is no exercise with this id (kiosk list shows them)")])
+
+    def change(spec: PackSpec) -> PackSpec:
+        exercises = []
+        for ex in spec.exercises:
+            if ex.id == exercise_id:
+                variants = []
+                for v in ex.variants:
+                    words = edit.variants.get(v.lang)
+                    if words is not None:
+                        v = replace(v, title=words.title, summary=words.summary,
+                                    introduction=words.introduction)
+                    variants.append(v)
+                first = variants[0]
+                ex = replace(ex, title=first.title, summary=first.summary, introduction=first.introduction,
+                             guidance=edit.guidance, techniques=list(edit.techniques), variants=variants)
+            exercises.append(ex)
+        return replace(spec, exercises=exercises)
+
+    return _rebuild(settings, db, catalogue, pack_id, change, {}, {}, progress, source, same_version=True)
+
+
 # ---------------------------------------------------------------------------------------
 # Cues from the alignment
 
@@ -361,6 +418,12 @@ def _rebuild(settings: Settings, db: sqlite_utils.Database, catalogue: Catalogue
         spec = PackSpec(pack_id, LOCAL_PACK_TITLE, "", "", [])
     version = spec.version if same_version else _next_version(spec.version)
     spec = change(replace(spec, version=version))
+    # The words are refused before any audio is decoded again, by the rules the import
+    # itself reads pack.toml with (it checks them once more, with everything else).
+    text = manifest_text(spec)
+    _spec, faults = parse_manifest(text.encode("utf-8"))
+    if faults:
+        raise PackRefused(source, faults)
     settings.content_dir.mkdir(parents=True, exist_ok=True)
     # Beside the content folder (one file system: links, not copies), not in it: the import
     # and the start-up clean-up own what is inside.
@@ -377,7 +440,7 @@ def _rebuild(settings: Settings, db: sqlite_utils.Database, catalogue: Catalogue
         for rel, text in texts.items():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text(text, encoding="utf-8")
-        (root / MANIFEST).write_text(manifest_text(spec), encoding="utf-8")
+        (root / MANIFEST).write_text(text, encoding="utf-8")
         return import_pack(settings, db, root, progress)
 
 
@@ -430,10 +493,12 @@ def manifest_text(spec: PackSpec) -> str:
             vt["cues"] = normal_path(v.cues)
             if v.script_pdf:
                 vt["script_pdf"] = normal_path(v.script_pdf)
-            vt["title"] = v.title
-            vt["summary"] = v.summary
-            if v.introduction:
-                vt["introduction"] = v.introduction
+            # Where a variant's words are the exercise's, they are left to fall back to them,
+            # so that a problem with them is reported once, for the exercise.
+            for key, value, own in (("title", v.title, ex.title), ("summary", v.summary, ex.summary),
+                                    ("introduction", v.introduction, ex.introduction)):
+                if value != own:
+                    vt[key] = value
             if not v.timed:
                 vt["timed"] = False
             variants[v.lang] = vt

@@ -258,10 +258,12 @@ class Catalogue:
             """
         ).fetchall()
         durations: dict[str, dict[str, float]] = {}
-        for exercise_id, lang, seconds in self.db.execute(
-            "SELECT exercise_id, lang, duration_seconds FROM variants ORDER BY exercise_id, position"
+        timed: dict[str, dict[str, bool]] = {}
+        for exercise_id, lang, seconds, is_timed in self.db.execute(
+            "SELECT exercise_id, lang, duration_seconds, timed FROM variants ORDER BY exercise_id, position"
         ):
             durations.setdefault(exercise_id, {})[lang] = round(seconds, 3)
+            timed.setdefault(exercise_id, {})[lang] = bool(is_timed)
         return [
             ExerciseListing(
                 id=r[0],
@@ -270,6 +272,7 @@ class Catalogue:
                 pack_version=r[2],
                 languages=tuple(json.loads(r[3])),
                 durations=durations.get(r[0], {}),
+                timed=timed.get(r[0], {}),
                 techniques=tuple(json.loads(r[4])),
                 visibility=r[5],
                 hidden=bool(r[6]),

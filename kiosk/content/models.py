@@ -4,7 +4,7 @@ and what the importer hands the catalogue to write (PackRow, ExerciseFields, Var
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -71,6 +71,7 @@ class ExerciseListing:
     techniques: tuple[str, ...]
     visibility: str
     hidden: bool
+    timed: dict[str, bool] = field(default_factory=dict)  # by language: False, an untimed read-along
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +84,7 @@ class ExerciseListing:
             "techniques": list(self.techniques),
             "visibility": self.visibility,
             "hidden": self.hidden,
+            "timed": self.timed,
         }
 
 

@@ -360,3 +360,120 @@ def test_the_therapist_pin_is_set_with_the_pin_rules_and_never_logged(console, t
         logging.getLogger().handlers.clear()
     logs = "".join(p.read_text() for p in (tmp_path / "data" / "logs").glob("*.log"))
     assert "console: therapist PIN changed" in logs and "482915" not in logs
+
+
+@pytest.fixture
+def with_pack(console, tmp_path):
+    """A console over the test pack, its safe place read along untimed, with the audit log."""
+    from kiosk.content import import_pack
+    from tests.packfactory import edited, write_pack
+
+    def untimed(data: dict[str, Any]) -> None:
+        data["exercises"][1]["variants"]["en-GB"]["timed"] = False
+
+    server = console(check_runner=quick_checks)
+    db = open_db(server.settings.db_path)
+    import_pack(server.settings, db, write_pack(tmp_path / "pack", edited(untimed)))
+    db.close()
+    setup_logging(tmp_path / "data" / "logs")
+    yield server
+    logging.getLogger().handlers.clear()
+
+
+def catalogue_of(server: ConsoleServer) -> Any:
+    from kiosk.content.catalogue import Catalogue
+
+    return Catalogue(open_db(server.settings.db_path), server.settings.content_dir)
+
+
+def problems_of(page: str) -> list[str]:
+    found = re.search(r'<ul class="problems">(.*?)</ul>', page, re.S)
+    assert found, page
+    return re.findall(r"<li>(.*?)</li>", found.group(1), re.S)
+
+
+def test_the_exercises_page_shows_each_languages_length_and_read_along(with_pack):
+    b = Browser(with_pack.port)
+    b.sign_in()
+    status, _h, page = b.get("/exercises")
+    assert status == 200
+    breath = page[page.index("Soothing rhythm breathing"):page.index("A safe place")]
+    assert "en-GB: 1 min, read-along highlighted as it is spoken" in breath
+    assert "en-US: 1 min, read-along highlighted as it is spoken" in breath
+    assert "en-GB: 1 min, read-along in order, not highlighted" in page[page.index("A safe place"):]
+
+
+def test_an_exercise_is_edited_checked_as_a_pack_is_and_logged(with_pack, tmp_path):
+    server = with_pack
+    b = Browser(server.port)
+    b.sign_in()
+    b.post("/exercises/soothing-breath/hide", {"csrf": b.csrf("/exercises")})
+    status, _h, page = b.get("/exercises/soothing-breath/edit")
+    assert status == 200
+    form = settings_form(page)
+    assert form["en-GB.title"] == "Soothing rhythm breathing"
+    assert form["en-US.title"] == "Soothing rhythm breathing (US)"
+    assert form["guidance"] == "Test guidance for therapists."
+    assert form["techniques"] == "breathing, self-compassion"
+    catalogue = catalogue_of(server)
+    before = [catalogue.exercise("soothing-breath", lang) for lang in ("en-GB", "en-US")]
+    installed = sorted(p.read_bytes() for p in server.settings.content_dir.rglob("pack.toml"))
+
+    bad = {**form, "en-GB.title": "  ", "en-US.summary": "s" * 401, "techniques": "breathing, Calm Mind"}
+    status, _h, page = b.post("/exercises/soothing-breath/edit", bad)
+    assert status == 400 and "Nothing was saved" in page
+    problems = problems_of(page)
+    assert len(problems) == 3, problems  # every one at once
+    assert any("title: must not be empty" in p for p in problems)
+    assert any("variant en-US: summary: at most 400 characters, found 401" in p for p in problems)
+    assert any("&#34;Calm&#34; is not a valid tag" in p for p in problems)
+    assert 'value="breathing, Calm, Mind"' in page, "what was typed is kept to correct"
+    assert b.post("/exercises/soothing-breath/edit",
+                  {k: v for k, v in form.items() if k != "csrf"} | {"guidance": "x"})[0] == 403
+    assert [catalogue.exercise("soothing-breath", lang) for lang in ("en-GB", "en-US")] == before
+    assert sorted(p.read_bytes() for p in server.settings.content_dir.rglob("pack.toml")) == installed
+
+    good = {**form, "en-GB.title": "Slow, soothing breathing", "en-GB.introduction": "Two lines\r\nof it.",
+            "guidance": "New guidance.", "techniques": "breathing, calm"}
+    status, _h, page = b.post("/exercises/soothing-breath/edit", good)
+    assert status == 200 and "“Slow, soothing breathing” is saved" in page
+    assert "<td>Slow, soothing breathing</td>" in page
+    gb, us = (catalogue.exercise("soothing-breath", lang) for lang in ("en-GB", "en-US"))
+    assert (gb.title, gb.introduction, gb.guidance) == ("Slow, soothing breathing", "Two lines\nof it.",
+                                                        "New guidance.")
+    assert gb.techniques == ("breathing", "calm") and gb.hidden, "still hidden after the edit"
+    assert us.title == "Soothing rhythm breathing (US)" and us.summary == before[1].summary
+    assert gb.variant.cues == before[0].variant.cues
+    assert [c.id for c in catalogue.cards("en-GB", technique="calm", include_hidden=True)] == ["soothing-breath"]
+    assert settings_form(b.get("/exercises/soothing-breath/edit")[2])["en-GB.title"] == "Slow, soothing breathing"
+    assert "Nothing was changed" in b.post("/exercises/soothing-breath/edit", good)[2]
+    assert b.get("/exercises/no-such/edit")[0] == 404
+    catalogue.db.close()
+    records = (tmp_path / "data" / "logs" / "records.log").read_text()
+    assert ("console: exercise soothing-breath edited: guidance, techniques, title (en-GB), "
+            "introduction (en-GB)" in records)
+    assert "New guidance" not in records
+
+
+def test_remove_asks_first_and_needs_a_session(with_pack, tmp_path):
+    server = with_pack
+    stranger = Browser(server.port)
+    status, headers, _ = stranger.post("/exercises/safe-place/remove", {"csrf": "x"})
+    assert status == 303 and headers["location"] == "/login"
+    b = Browser(server.port)
+    b.sign_in()
+    status, _h, page = b.get("/exercises/safe-place/remove")
+    assert status == 200 and "Remove “A safe place” from the station?" in page
+    assert "“test-pack”, and comes back when that pack is imported again" in page
+    catalogue = catalogue_of(server)
+    assert "safe-place" in catalogue.exercise_ids(), "the confirmation page changes nothing"
+    assert b.post("/exercises/safe-place/remove", {})[0] == 403
+    assert "safe-place" in catalogue.exercise_ids()
+    status, _h, page = b.post("/exercises/safe-place/remove", {"csrf": b.csrf("/exercises/safe-place/remove")})
+    assert status == 200 and "“A safe place” is removed" in page and "<td>A safe place</td>" not in page
+    assert catalogue.exercise_ids() == ["soothing-breath"]
+    assert not any("place/" in p for p in catalogue.referenced_files())
+    assert b.post("/exercises/safe-place/remove", {"csrf": b.csrf()})[0] == 404
+    catalogue.db.close()
+    records = (tmp_path / "data" / "logs" / "records.log").read_text()
+    assert "console: exercise safe-place removed (pack test-pack)" in records

@@ -71,6 +71,17 @@ def shoot(browser, name: str) -> None:  # noqa: F811
             f"the {name} page is wider than a {size} screen")
 
 
+def save_field(browser, field_id: str, text: str, answer: str) -> None:  # noqa: F811
+    """Types `text` into one field of the page's form, saves, and waits for the answer."""
+    from selenium.webdriver.common.by import By
+
+    field = browser.find_element(By.ID, field_id)
+    field.clear()
+    field.send_keys(text)
+    browser.find_element(By.XPATH, "//button[text()='Save']").click()
+    assert _wait(lambda: answer in browser.page_source), browser.page_source[:3000]
+
+
 def test_the_practice_managers_afternoon(browser, station, tmp_path):  # noqa: F811
     from selenium.webdriver.common.by import By
 
@@ -129,14 +140,16 @@ def test_the_practice_managers_afternoon(browser, station, tmp_path):  # noqa: F
     records = (settings.log_dir / "records.log")
     assert not records.exists() or "soothing-breath hidden" in records.read_text()
 
+    row.find_element(By.LINK_TEXT, "Edit").click()
+    _wait(lambda: browser.current_url == base + "/exercises/soothing-breath/edit")
+    shoot(browser, "exercise-edit")
+    save_field(browser, "en-GB.title", "Slow breathing", "is saved")
+    assert browser.find_elements(By.XPATH, "//tr[td[text()='Slow breathing']]")
+
     browser.find_element(By.LINK_TEXT, "Settings").click()
     _wait(lambda: browser.current_url == base + "/settings")
     shoot(browser, "settings")
-    title = browser.find_element(By.ID, "help.title")
-    title.clear()
-    title.send_keys("Ask at the desk")
-    browser.find_element(By.XPATH, "//button[text()='Save']").click()
-    _wait(lambda: "Saved" in browser.page_source)
+    save_field(browser, "help.title", "Ask at the desk", "Saved")
     from kiosk.config import load_settings
 
     assert load_settings(settings.config_path).help.title == "Ask at the desk"

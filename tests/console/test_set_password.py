@@ -1,5 +1,6 @@
 """`kiosk set-password` as the administrator runs it, then signing in with that password
-on a running console (which reads the new hash without a restart)."""
+on a running console (which reads the new hash without a restart, and signs out whoever
+signed in with the old one)."""
 
 from __future__ import annotations
 
@@ -41,5 +42,17 @@ def test_set_password_then_sign_in_on_the_running_console(config: Path) -> None:
         assert changed == ['password_hash = ""']
         status, headers, _ = browser.sign_in(PASSWORD)
         assert status == 303 and headers["location"] == "/health"
+        assert browser.get("/links")[0] == 200
+        # A new password: the session made with the old one ends at once.
+        other = Browser(console.port, source="127.0.0.2")
+        assert other.sign_in(PASSWORD)[0] == 303
+        again = f"{PASSWORD} and five"
+        result = invoke(config, "set-password", input=f"{again}\n{again}\n")
+        assert result.exit_code == 0, result.output
+        for b in (browser, other):
+            status, headers, _ = b.get("/links")
+            assert status == 303 and headers["location"].startswith("/login"), "still signed in"
+        assert browser.sign_in(PASSWORD)[0] == 401
+        assert browser.sign_in(again)[0] == 303 and browser.get("/links")[0] == 200
     finally:
         console.stop()
