@@ -35,6 +35,7 @@ from kiosk.config import LIVE_KEYS, ConfigError, Settings, load_settings
 from kiosk.console import auth
 from kiosk.console.words import words
 from kiosk.loopthread import LoopThread
+from kiosk.store import open_db
 from kiosk.takehome import links
 from kiosk.usage import counts, daily_counts, daily_csv
 from kiosk.words import format_moment, whole_minutes

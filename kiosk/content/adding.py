@@ -420,8 +420,8 @@ def _rebuild(settings: Settings, db: sqlite_utils.Database, catalogue: Catalogue
     spec = change(replace(spec, version=version))
     # The words are refused before any audio is decoded again, by the rules the import
     # itself reads pack.toml with (it checks them once more, with everything else).
-    text = manifest_text(spec)
-    _spec, faults = parse_manifest(text.encode("utf-8"))
+    manifest = manifest_text(spec)
+    _spec, faults = parse_manifest(manifest.encode("utf-8"))
     if faults:
         raise PackRefused(source, faults)
     settings.content_dir.mkdir(parents=True, exist_ok=True)
@@ -440,7 +440,7 @@ def _rebuild(settings: Settings, db: sqlite_utils.Database, catalogue: Catalogue
         for rel, text in texts.items():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text(text, encoding="utf-8")
-        (root / MANIFEST).write_text(text, encoding="utf-8")
+        (root / MANIFEST).write_text(manifest, encoding="utf-8")
         return import_pack(settings, db, root, progress)
 
 
