@@ -17,6 +17,14 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
+LANGUAGE_NAMES = {"en-GB": "English (UK)", "en-US": "English (US)"}
+
+
+def language_name(tag: str) -> str:
+    """ "English (UK)" for "en-GB": what a person reads, where a tag would puzzle them."""
+    return LANGUAGE_NAMES.get(tag, tag)
+
+
 def _us(lang: str) -> bool:
     return lang == "en-US"
 

@@ -38,7 +38,7 @@ from kiosk.loopthread import LoopThread
 from kiosk.store import open_db
 from kiosk.takehome import links
 from kiosk.usage import counts, daily_counts, daily_csv
-from kiosk.words import format_moment, whole_minutes
+from kiosk.words import format_moment, language_name, whole_minutes
 
 if TYPE_CHECKING:
     from kiosk.content.adding import ExerciseEdit
@@ -172,6 +172,7 @@ class ConsoleServer(LoopThread):
         self._words = words(self._lang)
         self._env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                                        autoescape=True, undefined=jinja2.StrictUndefined)
+        self._env.filters["language"] = language_name
         self._runner: web.AppRunner | None = None
         # The password the live sessions were made with, and config.toml's as last read
         # (with the file's stamp: it is read again only when the file changes).

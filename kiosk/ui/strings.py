@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kiosk.words import format_clock, whole_minutes
+from kiosk.words import format_clock, language_name, whole_minutes
 from kiosk.words import format_day as format_date
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 FALLBACK = "en-GB"
 
 EN_GB: dict[str, str] = {
-    "language.name": "English (UK)",
+    "language.name": language_name("en-GB"),
     "attract.welcome": "Welcome. Take a moment for yourself.",
     "attract.touch": "Touch the screen to begin",
     "top.back": "Back",
@@ -188,7 +188,7 @@ EN_GB: dict[str, str] = {
 
 EN_US: dict[str, str] = {
     **EN_GB,
-    "language.name": "English (US)",
+    "language.name": language_name("en-US"),
     "top.calm_colours": "Calm colors",
     "top.display": "Text and colors",
     "display.colours": "Colors",

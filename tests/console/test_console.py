@@ -398,9 +398,9 @@ def test_the_exercises_page_shows_each_languages_length_and_read_along(with_pack
     status, _h, page = b.get("/exercises")
     assert status == 200
     breath = page[page.index("Soothing rhythm breathing"):page.index("A safe place")]
-    assert "en-GB: 1 min, read-along highlighted as it is spoken" in breath
-    assert "en-US: 1 min, read-along highlighted as it is spoken" in breath
-    assert "en-GB: 1 min, read-along in order, not highlighted" in page[page.index("A safe place"):]
+    assert "English (UK): 1 min, read-along highlighted as it is spoken" in breath
+    assert "English (US): 1 min, read-along highlighted as it is spoken" in breath
+    assert "English (UK): 1 min, read-along in order, not highlighted" in page[page.index("A safe place"):]
 
 
 def test_an_exercise_is_edited_checked_as_a_pack_is_and_logged(with_pack, tmp_path):
