@@ -149,3 +149,36 @@ def check_panel(launch, ui_settings, width: int, height: int, inches: float, ste
     c = Collector(s, f"{width}x{height}-{lang}-{['normal', 'larger', 'largest'][step]}")
     visit_every_screen(s, c)
     assert not c.found, c.report()
+
+
+# Kivy's Clock says this when the layouts it runs keep asking for another pass within one
+# frame: some size is set both by its layout and by a rule, and each undoes the other.
+NEVER_SETTLES = "too much iteration"
+
+
+@pytest.mark.parametrize("panel", ["800x480", "1080x1920"])
+def test_the_take_home_code_is_laid_out_once_and_stays(launch, ui_settings, panel, caplog):
+    """The code's stage (its QR square beside or above the words) comes to rest: the clock
+    never reports layouts running on without end while it is shown (issue 17)."""
+    from kivy.core.window import Window
+
+    width, height, inches = PANELS[panel]
+    settings = dataclasses.replace(
+        ui_settings,
+        display=dataclasses.replace(ui_settings.display, width=width, height=height, diagonal_inches=inches))
+    s = launch(settings=settings, window_size=(width, height))
+    s.wait_for(lambda: tuple(Window.size) == (width, height), what="the window's new size")
+    app = s.app
+    app.begin()
+    app.open_exercise("compassionate-other")
+    s.on("exercise")
+    app.go("take_home")
+    s.on("take_home")
+    take_home = s.get("take_home")
+    caplog.clear()
+    take_home.agree()
+    s.wait_for(lambda: take_home.stage == "code", what="the code")
+    s.pump(0.5)  # many frames: a stage that never settles is reported in each of them
+    assert NEVER_SETTLES not in caplog.text
+    qr = s.ids("take_home").qr
+    assert qr.width > 0 and qr.height > 0 and qr.square[2] > 0, "the QR code has no room"
