@@ -351,6 +351,17 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     return settings_from_mapping(raw, config_path)
 
 
+def config_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells that config.toml changed since it was last read (None: not readable now).
+    The inode is in it because the writers replace the file atomically: a rewrite within the
+    same clock tick with the same size is still a new file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
 def default_settings(data_dir: Path, **sections: Any) -> Settings:
     """Settings with the shipped defaults, for tests: default_settings(tmp, audio=AudioSettings(...))."""
     values: dict[str, Any] = {name: cls() for name, cls in SECTIONS.items()}

@@ -31,7 +31,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from kiosk.config import LIVE_KEYS, ConfigError, Settings, load_settings
+from kiosk.config import LIVE_KEYS, ConfigError, Settings, config_stamp, load_settings
 from kiosk.console import auth
 from kiosk.console.words import words
 from kiosk.loopthread import LoopThread
@@ -306,11 +306,7 @@ class ConsoleServer(LoopThread):
         """As config.toml says now: `kiosk set-password` takes effect without a restart. A
         file that cannot be read just now (being written) leaves the last one read."""
         path = self.settings.config_path
-        try:
-            st = path.stat()
-            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except OSError:
-            stamp = None
+        stamp = config_stamp(path)
         seen, value = self._hash_read
         if stamp is None or stamp == seen:
             return value

@@ -354,6 +354,10 @@ def _alignment_notes(alignment: Alignment | None) -> list[str]:
 
 
 def _request_faults(request: AddRequest, exercise_id: str, catalogue: Catalogue) -> list[Fault]:
+    # A first pass, before minutes of alignment, that names the option at fault ("--title")
+    # rather than a line of a pack.toml the administrator never wrote. It uses pack.toml's
+    # own limits and patterns, and the rebuilt pack still goes through the whole import, so
+    # a rule missed here is still enforced there.
     faults: list[Fault] = []
     for name, value in (("--title", request.title), ("--summary", request.summary),
                         ("--introduction", request.introduction), ("--guidance", request.guidance)):

@@ -12,14 +12,13 @@ ignored: the station goes on with what it has, as it would after a restart refus
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kivy.clock import Clock
 
-from kiosk.config import ConfigError, Settings, load_settings
+from kiosk.config import ConfigError, Settings, config_stamp, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +26,12 @@ EVERY_SECONDS = 3.0
 
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
-
 
 class ConfigWatch:
     def __init__(self, path: Path, worker: Any, apply: Callable[[Settings], None],
                  every: float = EVERY_SECONDS):
         self._path, self._worker, self._apply, self._every = path, worker, apply, every
-        self._seen = _stamp(path)
+        self._seen = config_stamp(path)
         self._event: Any = None
 
     def start(self) -> None:
@@ -50,7 +42,7 @@ class ConfigWatch:
             self._event.cancel()
 
     def _look(self, _dt: float) -> None:
-        stamp = _stamp(self._path)
+        stamp = config_stamp(self._path)
         if stamp is None or stamp == self._seen:
             return
         # Seen once the answer is back: one the worker drops (a visit ended meanwhile) is
@@ -67,7 +59,7 @@ class ConfigWatch:
             log.warning("config.toml changed but cannot be read (%s); going on as before", exc)
         return None
 
-    def _loaded(self, stamp: tuple[int, int], settings: Settings | None) -> None:
+    def _loaded(self, stamp: tuple[int, int, int], settings: Settings | None) -> None:
         self._seen = stamp
         if settings is not None:
             self._apply(settings)
