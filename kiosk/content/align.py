@@ -133,17 +133,27 @@ def load_pcm(path: Path | str) -> np.ndarray:
     reader = open_reader(Path(path))
     try:
         resampler = Resampler(reader.samplerate, RATE, channels=1)
-        parts: list[np.ndarray] = []
+        # One buffer sized from the header: gathering blocks and joining them would hold the
+        # track twice at the end (an hour is 115 MB of samples).
+        out = np.empty(int(reader.frames * RATE / max(1, reader.samplerate)) + RATE, np.int16)
+        n = 0
         while True:
             block = reader.read(65536)
             if not len(block):
                 break
             mono = block.mean(axis=1, keepdims=True, dtype=np.float32)
-            parts.append(_to_int16(resampler.push(mono)))
-        parts.append(_to_int16(resampler.flush()))
+            out, n = _append(out, n, _to_int16(resampler.push(mono)))
+        out, n = _append(out, n, _to_int16(resampler.flush()))
     finally:
         reader.close()
-    return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+    return out[:n]
+
+
+def _append(out: np.ndarray, n: int, part: np.ndarray) -> tuple[np.ndarray, int]:
+    if n + len(part) > len(out):  # the header promised less than the file holds
+        out = np.concatenate([out[:n], np.empty(max(len(part), len(out) // 4), np.int16)])
+    out[n:n + len(part)] = part
+    return out, n + len(part)
 
 
 def _to_int16(block: np.ndarray) -> np.ndarray:
@@ -371,11 +381,12 @@ class _Levels:
 def _levels(pcm: np.ndarray) -> _Levels:
     hop = int(RATE * FRAME_S)
     n = len(pcm) // hop
-    db = np.zeros(0, np.float32)
-    for a in range(0, n, 360000):  # an hour of frames at a time: small temporaries
-        b = min(n, a + 360000)
+    db = np.empty(n, np.float32)
+    step = 6000  # a minute of frames at a time: its float copies stay a few MB
+    for a in range(0, n, step):
+        b = min(n, a + step)
         frames = pcm[a * hop: b * hop].reshape(b - a, hop).astype(np.float32)
-        db = np.concatenate([db, 10 * np.log10((frames * frames).mean(axis=1) + 1.0)])
+        db[a:b] = 10 * np.log10((frames * frames).mean(axis=1) + 1.0)
     floor = float(np.percentile(db, 5)) if n else 0.0
     return _Levels(db, db > max(floor + 12.0, 20.0), floor)
 
