@@ -15,7 +15,14 @@ import pytest
 
 from kiosk.config import default_settings
 from kiosk.content import Catalogue, PackRefused, import_pack
-from kiosk.content.inbox import REFUSED, InboxWatcher, Outcome, OutcomeKind, signature, waiting_items
+from kiosk.content.inbox import (
+    REFUSED,
+    InboxWatcher,
+    Outcome,
+    OutcomeKind,
+    signature,
+    waiting_items,
+)
 from kiosk.doctor import FAIL, OK, WARN, check_inbox
 from kiosk.store import open_db
 from tests.content.test_scripttext import SPOKEN
