@@ -329,15 +329,23 @@ def check_inbox(settings: Settings) -> Iterable[CheckResult]:
     if inbox is None:
         yield CheckResult(OK, "inbox", "no drop folder (content.inbox is empty in config.toml)")
         return
-    if not inbox.exists():
-        yield CheckResult(WARN, "inbox", f"{inbox} does not exist yet: the station makes it when it starts")
+    if inbox.exists() and not inbox.is_dir():
+        yield CheckResult(FAIL, "inbox", f"{inbox} is not a folder: remove it, or set content.inbox in "
+                                         "config.toml to a folder")
         return
-    if not inbox.is_dir():
-        yield CheckResult(FAIL, "inbox", f"{inbox} is not a folder: set content.inbox in config.toml")
+    try:
+        # As `kiosk run` does (InboxWatcher.start): a drop folder that cannot be made is one
+        # nobody can put anything in.
+        inbox.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        yield CheckResult(FAIL, "inbox", f"{inbox} does not exist and cannot be made "
+                                         f"({exc.strerror or exc}): make it, writable by the station's "
+                                         "user, or set content.inbox in config.toml")
         return
     if not os.access(inbox, os.W_OK | os.X_OK):
-        yield CheckResult(FAIL, "inbox", f"{inbox} is not writable: what is imported cannot be removed "
-                                         "from it, nor what is refused moved aside")
+        yield CheckResult(FAIL, "inbox", f"{inbox} is not writable by the station's user: what is "
+                                         "imported cannot be removed from it, nor what is refused moved "
+                                         "aside (give that user write access to it)")
         return
     waiting = waiting_items(inbox)
     names = ", ".join(p.name for p in waiting[:5]) + (", ..." if len(waiting) > 5 else "")

@@ -63,8 +63,11 @@ def open_station_player(settings: Settings) -> Player:
 
 
 class Services:
-    def __init__(self, settings: Settings, *, player_factory: PlayerFactory = open_station_player):
+    def __init__(self, settings: Settings, *, player_factory: PlayerFactory = open_station_player,
+                 inbox_timing: tuple[float, float] | None = None):
         self.settings = settings
+        # Tests pass the drop folder's (poll, settle) seconds; the station uses the watcher's.
+        self._inbox_timing = inbox_timing
         # Tests pass a fake player's factory; the station uses the engine.
         self._player_factory = player_factory
         self._stops: list[tuple[str, Callable[[], object]]] = []
@@ -166,7 +169,11 @@ class Services:
             return
         from kiosk.content.inbox import InboxWatcher
 
-        watcher = InboxWatcher(self.settings, self.open_db)
+        if self._inbox_timing is None:
+            watcher = InboxWatcher(self.settings, self.open_db)
+        else:
+            poll, settle = self._inbox_timing
+            watcher = InboxWatcher(self.settings, self.open_db, poll_seconds=poll, settle_seconds=settle)
         watcher.start()
         self.inbox = watcher
         self._stops.append(("drop-folder watcher", watcher.stop))

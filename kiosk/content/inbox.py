@@ -80,6 +80,9 @@ MAX_EXERCISE_FILE_BYTES = 64 * 1024
 # folder for --delay-updates: inside an item, they mean it is still arriving.
 _TRANSFER = re.compile(r"^(\.syncthing\..*\.tmp|~syncthing~.*\.tmp|\.~tmp~)$")
 
+# An imported item on its way out (hidden, so never an item).
+_IMPORTED_PREFIX = ".imported-"
+
 # exercise.toml's keys: what each must be. title and summary are required.
 _EXERCISE_KEYS = ("title", "summary", "lang", "id", "techniques", "visibility", "introduction", "guidance")
 
@@ -307,6 +310,7 @@ class InboxWatcher:
         except OSError as exc:
             # A stick or share not there yet: it is looked for at every poll.
             log.warning("the drop folder %s cannot be made: %s", self.inbox, exc.strerror or exc)
+        self._clear_imported()
         self._thread = threading.Thread(target=self._run, name="inbox", daemon=True)
         self._thread.start()
         log.info("watching the drop folder %s", self.inbox)
@@ -382,12 +386,29 @@ class InboxWatcher:
             log.info("%s changed while it was imported: it is taken again once it settles", item.name)
         else:
             try:
-                _remove(item)
+                self._remove_imported(item)
             except OSError as exc:
                 log.error("%s was imported but cannot be removed from the drop folder: %s",
                           item.name, exc.strerror or exc)
                 self._left[item.name] = sig
         self._tell(Outcome(item.name, OutcomeKind.IMPORTED, what))
+
+    def _remove_imported(self, item: Path) -> None:
+        """Renamed aside first, in one step: removing a folder takes many, and one cut short
+        by a power cut would leave half an item, taken again and refused as incomplete."""
+        aside = self.inbox / f"{_IMPORTED_PREFIX}{item.name}"
+        if aside.exists() or aside.is_symlink():
+            _remove(aside)
+        item.rename(aside)
+        _remove(aside)
+
+    def _clear_imported(self) -> None:
+        """What a stop in the middle of _remove_imported left: already in the catalogue."""
+        for path in self.inbox.glob(f"{_IMPORTED_PREFIX}*"):
+            try:
+                _remove(path)
+            except OSError as exc:
+                log.warning("%s cannot be removed: %s", path, exc.strerror or exc)
 
     def _refuse(self, item: Path, sig: Signature, text: str, outcome: Outcome) -> None:
         """Moves the item to refused/ (in place of an earlier refusal of the same name)
