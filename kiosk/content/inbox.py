@@ -370,7 +370,7 @@ class InboxWatcher:
                 return
             log.warning("%s from the drop folder was refused:\n%s", item.name, exc.message())
             self._refuse(item, sig, exc.message(), Outcome(item.name, OutcomeKind.REFUSED,
-                                                           f"{len(exc.faults)} problems", tuple(exc.faults)))
+                                                           _problems(len(exc.faults)), tuple(exc.faults)))
             return
         except Exception as exc:
             log.exception("%s from the drop folder could not be imported", item.name)
@@ -438,6 +438,10 @@ class InboxWatcher:
                 self._listener(outcome)
             except Exception:
                 log.exception("a drop-folder listener failed")
+
+
+def _problems(count: int) -> str:
+    return f"{count} problem{'s' if count != 1 else ''}"
 
 
 def _remove(path: Path) -> None:

@@ -278,6 +278,28 @@ def test_what_a_copy_leaves_is_not_an_item_and_its_temporary_files_hold_an_item(
     assert signature(inbox / "pack") is not None
 
 
+def test_the_watcher_leaves_hidden_files_and_transfers_alone_and_waits_for_a_transfer_inside(watching, tmp_path):
+    inbox = watching.inbox
+    (inbox / ".stfolder").mkdir()
+    (inbox / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (inbox / ".syncthing.other.zip.tmp").write_bytes(b"PK\3\4 half")  # Syncthing on Linux, a Mac
+    (inbox / "~syncthing~other.zip.tmp").write_bytes(b"PK\3\4 half")  # Syncthing on Windows
+    # A pack whose last file is still arriving under Syncthing's temporary name.
+    pack = shutil.copytree(write_pack(tmp_path / "source"), inbox / "arriving")
+    (pack / "place" / "en-GB.mp3").rename(pack / "place" / ".syncthing.en-GB.mp3.tmp")
+    time.sleep(4 * SETTLE)
+    assert watching.outcomes.empty(), watching.outcomes.get()
+    assert not (inbox / REFUSED).exists()
+    assert watching.pack_version("test-pack") is None
+    (pack / "place" / ".syncthing.en-GB.mp3.tmp").rename(pack / "place" / "en-GB.mp3")
+    outcome = watching.next()
+    assert outcome.kind is OutcomeKind.IMPORTED and outcome.name == "arriving", outcome
+    assert sorted(p.name for p in inbox.iterdir()) == [
+        ".DS_Store", ".stfolder", ".syncthing.other.zip.tmp", "~syncthing~other.zip.tmp"]
+    time.sleep(2 * SETTLE)
+    assert watching.outcomes.empty(), watching.outcomes.get()
+
+
 def test_doctor_reports_the_inbox(tmp_path):
     settings = default_settings(tmp_path / "data")
     inbox = settings.inbox_path
