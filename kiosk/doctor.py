@@ -323,7 +323,7 @@ def check_content(settings: Settings) -> Iterable[CheckResult]:
 def check_inbox(settings: Settings) -> Iterable[CheckResult]:
     """The drop folder: there and writable (an imported item is removed from it, a refused
     one moved within it), what waits in it, and what it refused."""
-    from kiosk.content.inbox import REFUSED, refused_items, waiting_items
+    from kiosk.content.inbox import REFUSED, make_inbox, refused_items, waiting_items
 
     inbox = settings.inbox_path
     if inbox is None:
@@ -336,7 +336,7 @@ def check_inbox(settings: Settings) -> Iterable[CheckResult]:
     try:
         # As `kiosk run` does (InboxWatcher.start): a drop folder that cannot be made is one
         # nobody can put anything in.
-        inbox.mkdir(parents=True, exist_ok=True)
+        make_inbox(settings, inbox)
     except OSError as exc:
         yield CheckResult(FAIL, "inbox", f"{inbox} does not exist and cannot be made "
                                          f"({exc.strerror or exc}): make it, writable by the station's "

@@ -61,6 +61,7 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "import_item",
+    "make_inbox",
     "refused_items",
     "waiting_items",
 ]
@@ -105,6 +106,13 @@ def _is_item_name(name: str) -> bool:
     """Hidden names are a copy's own (Syncthing's .stfolder, .stignore, .stversions and
     temporary files, rsync's, a Mac's .DS_Store), as are Syncthing's Windows temporaries."""
     return not (name.startswith(".") or name == REFUSED or _TRANSFER.match(name))
+
+
+def make_inbox(settings: Settings, inbox: Path) -> None:
+    """Makes the drop folder if it is not there. Inside the data folder, with any folders
+    it needs; elsewhere (a share, a stick) only its last part: a share not mounted must not
+    be stood in for by an empty folder on the station's own disk, filled by nobody."""
+    inbox.mkdir(parents=inbox.is_relative_to(settings.data_dir), exist_ok=True)
 
 
 def waiting_items(inbox: Path) -> list[Path]:
@@ -306,7 +314,7 @@ class InboxWatcher:
 
     def start(self) -> None:
         try:
-            self.inbox.mkdir(parents=True, exist_ok=True)
+            make_inbox(self._settings, self.inbox)
         except OSError as exc:
             # A stick or share not there yet: it is looked for at every poll.
             log.warning("the drop folder %s cannot be made: %s", self.inbox, exc.strerror or exc)

@@ -321,13 +321,19 @@ def test_doctor_reports_the_inbox(tmp_path):
     assert [r.detail for r in check_inbox(off)] == ["no drop folder (content.inbox is empty in config.toml)"]
 
 
-def test_doctor_fails_an_inbox_that_cannot_be_made_or_is_a_file(tmp_path):
+def test_doctor_fails_an_inbox_that_is_missing_and_cannot_be_made_or_is_a_file(tmp_path):
     (tmp_path / "share").write_text("a file where a folder should be")
     settings = default_settings(tmp_path / "data", content=ContentSettings(inbox=str(tmp_path / "share" / "inbox")))
     [result] = check_inbox(settings)
     assert result.status == FAIL
     assert result.detail == (f"{tmp_path / 'share' / 'inbox'} does not exist and cannot be made (Not a directory): "
                              "make it, writable by the station's user, or set content.inbox in config.toml")
+    # A share that is not mounted: not stood in for by an empty folder on the station's disk.
+    settings = default_settings(tmp_path / "data", content=ContentSettings(inbox=str(tmp_path / "mnt" / "inbox")))
+    [result] = check_inbox(settings)
+    assert result.status == FAIL and not (tmp_path / "mnt").exists()
+    assert result.detail.startswith(f"{tmp_path / 'mnt' / 'inbox'} does not exist and cannot be made "
+                                    "(No such file or directory)")
     settings = default_settings(tmp_path / "data", content=ContentSettings(inbox=str(tmp_path / "share")))
     assert [(r.status, r.detail) for r in check_inbox(settings)] == [
         (FAIL, f"{tmp_path / 'share'} is not a folder: remove it, or set content.inbox in config.toml to a folder")]
