@@ -233,6 +233,13 @@ def test_a_pack_and_a_recording_put_in_the_office_folder_are_imported_by_the_sta
         time.sleep(3)
         assert [p.name for p in inbox.iterdir() if not p.name.startswith(".")] == []
         assert (office_folder / packed.name).is_file() and (office_folder / recording.name).is_dir()
+        # Nor after the station's Syncthing restarts (the station rebooted).
+        station.stop()
+        station.start(tmp_path / "station-again.log")
+        station.wait_connected(office)
+        station.rest(f"/rest/db/scan?folder={FOLDER}", method="POST")
+        time.sleep(3)
+        assert [p.name for p in inbox.iterdir() if not p.name.startswith(".")] == []
     finally:
         station.stop()
         office.stop()
