@@ -939,7 +939,8 @@ def corrected_cues(cues: tuple[Any, ...], duration: float, sent: dict[str, str],
                                                          length=clock_text(duration)))
         if n > 0 and start <= cues[n - 1].start:
             problems.append(w["review.before_previous"].format(
-                n=number, start=clock_text(start), before=clock_text(cues[n - 1].start)))
+                n=number, previous=number - 1, start=clock_text(start),
+                before=clock_text(cues[n - 1].start)))
         if n + 1 < len(cues) and start >= cues[n + 1].start:
             problems.append(w["review.after_next"].format(
                 n=number, start=clock_text(start), after=clock_text(cues[n + 1].start)))

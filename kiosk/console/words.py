@@ -67,7 +67,7 @@ EN_GB: dict[str, str] = {
     "review.no_passage": "That passage is not in this read-along.",
     "review.bad_time": "Passage {n}: \u201c{value}\u201d is not a time like 1:05.3.",
     "review.after_end": "Passage {n}: {start} is after the end of the recording ({length}).",
-    "review.before_previous": "Passage {n}: {start} is not after passage {n}-1 starts ({before}).",
+    "review.before_previous": "Passage {n}: {start} is not after passage {previous} starts ({before}).",
     "review.after_next": "Passage {n}: {start} is not before the next passage starts ({after}).",
     "review.no_text": "Passage {n}: the words must not be empty.",
     "login.title": "Sign in",
