@@ -825,7 +825,8 @@ class ConsoleServer(LoopThread):
 
     async def _review_page(self, request: web.Request, notice: str = "", status: int = 200,
                            problems: list[str] | None = None,
-                           shown: dict[str, str] | None = None) -> web.StreamResponse:
+                           shown: dict[str, str] | None = None,
+                           saved: int | None = None) -> web.StreamResponse:
         from kiosk.content.align import PassageState
 
         w = self._words
@@ -851,10 +852,16 @@ class ConsoleServer(LoopThread):
                          "seconds": f"{cue.start:.3f}".rstrip("0").rstrip("."),
                          "text": cue.text, "how": how,
                          "uncertain": timings is not None and timings[n].state is PassageState.INTERPOLATED})
+        # The passage a correction was for: its problems are shown in its row, where the
+        # browser lands (the form's #anchor), not above the table out of sight.
+        at = None
+        if shown and shown.get("n", "").isdigit() and int(shown["n"]) < len(rows):
+            at = int(shown["n"])
         return self._page("review.html", status, title=w["review.title"].format(title=variant.title),
                           page="exercises", session=self._session(request), notice=notice,
                           problems=problems or [], variant=variant, rows=rows, shown=shown or {},
-                          length=clock_text(variant.duration_seconds), timed=variant.timed)
+                          at=at, saved=saved, length=clock_text(variant.duration_seconds),
+                          timed=variant.timed)
 
     async def _correct(self, request: web.Request) -> web.StreamResponse:
         from kiosk.content import ContentBusy, PackRefused
@@ -890,7 +897,7 @@ class ConsoleServer(LoopThread):
             return await self._review_page(request, w["exercises.busy"], 409, shown=sent)
         number = int(sent["n"]) + 1
         audit.info("console: passage %d of %s (%s) corrected", number, variant.exercise_id, variant.lang)
-        return await self._review_page(request, w["review.saved"].format(n=number))
+        return await self._review_page(request, w["review.saved"].format(n=number), saved=number - 1)
 
 
 def clock_text(seconds: float) -> str:

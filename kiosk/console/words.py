@@ -49,7 +49,7 @@ EN_GB: dict[str, str] = {
     "add.failed": "The station could not add it (the log says why). Nothing was changed.",
     "review.title": "Read-along: {title}",
     "review.intro": ("Each passage of the script with the moment it starts. Press a time to "
-                     "listen from there. If one is wrong, open \u201cCorrect\u201d beside it."),
+                     "listen from there. If one is wrong, open \u201cCorrect\u201d under it."),
     "review.untimed_intro": ("These passages have no times: the screen shows them in order "
                              "without highlighting. Setting a start here makes the read-along timed."),
     "review.added": "\u201c{title}\u201d is added. Please check the passages below.",

@@ -63,10 +63,16 @@ def state(server: Any) -> tuple[Any, Any]:
         db.close()
 
 
+def row_of(page: str, number: int) -> str:
+    start = page.index(f'id="p{number}"')
+    return page[start:page.index("</tr>", start)]
+
+
 def passages(page: str) -> list[tuple[str, str, str]]:
     """(number, start shown, text) of each row of the review page's table."""
-    return re.findall(r'<tr(?: class="uncertain")? id="p\d+">\s*<td>(\d+)</td>\s*<td><a class="play"'
-                      r'[^>]*>▶ ([\d:.]+)</a></td>\s*<td>(.*?)</td>', page, re.S)
+    return re.findall(r'<tr(?: class="uncertain")? id="p\d+">\s*<td>(\d+)</td>\s*<td class="start">'
+                      r'<a class="play"[^>]*>▶ ([\d:.]+)</a></td>\s*<td><p class="words">(.*?)</p>',
+                      page, re.S)
 
 
 @pytest.fixture
@@ -91,7 +97,9 @@ def added(console, tmp_path):  # noqa: F811
 def test_an_upload_is_added_timed_and_listed(added):
     server, b, job, review, seen = added
     assert seen and "Adding" in seen[0], "the browser saw the working page first"
-    assert re.search(r'<progress max="100" value="\d+">', seen[0])
+    percents = [int(re.search(r'<progress max="100" value="(\d+)">', p).group(1))  # type: ignore[union-attr]
+                for p in seen]
+    assert percents == sorted(percents) and any("timing the script" in p for p in seen), percents
     assert review == "/exercises/three-breaths/review?lang=en-GB&added=1"
     assert not uploads_left(server), "the uploaded files are gone once added"
     catalogue = catalogue_of(server)
@@ -128,6 +136,7 @@ def test_a_passage_is_corrected_and_a_bad_correction_changes_nothing(added):
     status, _h, page = b.post(path, {"csrf": token, "n": "3", "start": typed,
                                      "text": "Breathe in slowly,\r\nand let it go."})
     assert status == 200 and "Passage 4 is saved" in page, problems_of(page) if status == 400 else page
+    assert "Passage 4 is saved" in row_of(page, 4), "said where the browser lands (#p4)"
     rows = passages(page)
     assert rows[3][1] == typed and rows[3][2] == "Breathe in slowly,\nand let it go."
     variant = catalogue.variant("three-breaths", "en-GB")
@@ -149,6 +158,7 @@ def test_a_passage_is_corrected_and_a_bad_correction_changes_nothing(added):
         assert status == 400 and "Nothing was saved" in page, page
         problems = problems_of(page)
         assert any(expected in p.replace("&#34;", '"') for p in problems), problems
+        assert problems[0] in row_of(page, int(n) + 1) and "<details open>" in row_of(page, int(n) + 1)
         assert state(server) == before
     # What was typed is kept in the form to correct it.
     assert 'value="soon"' in page
