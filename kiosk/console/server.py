@@ -184,6 +184,8 @@ class ConsoleServer(LoopThread):
         # How the aligner placed each passage of what was added here (the catalogue keeps the
         # times, not how sure they are): shown on the review page while the console runs.
         self._timings: dict[tuple[str, str], tuple[Any, ...]] = {}
+        # The passages corrected here since: the aligner's word no longer applies to them.
+        self._corrected: dict[tuple[str, str], set[int]] = {}
         # The password the live sessions were made with, and config.toml's as last read
         # (with the file's stamp: it is read again only when the file changes).
         self._sessions_hash = settings.console.password_hash
@@ -779,6 +781,7 @@ class ConsoleServer(LoopThread):
                     result = job.result
                     if result.alignment is not None and result.alignment.timed:
                         self._timings[(result.exercise_id, result.lang)] = result.alignment.passages
+                    self._corrected.pop((result.exercise_id, result.lang), None)
                     audit.info("console: exercise %s (%s) added", result.exercise_id, result.lang)
             finally:
                 db.close()
@@ -799,7 +802,9 @@ class ConsoleServer(LoopThread):
             raise web.HTTPNotFound()
         w = self._words
         if not job.done:
-            return self._page("working.html", title=w["add.working"], page="add",
+            title = (w["add.working_pack"] if job.kind == "pack"
+                     else w["add.working"].format(title=job.fields["title"]))
+            return self._page("working.html", title=title, page="add",
                               session=self._session(request), percent=round(job.fraction * 100),
                               what=job.what)
         if job.busy:
@@ -838,20 +843,23 @@ class ConsoleServer(LoopThread):
         timings = self._timings.get((variant.exercise_id, variant.lang))
         if timings is not None and len(timings) != len(variant.cues):
             timings = None  # corrected since: the aligner's word no longer applies
+        corrected = self._corrected.get((variant.exercise_id, variant.lang), set())
         rows = []
         for n, cue in enumerate(variant.cues):
+            uncertain = False
             if not variant.timed:
                 how = w["review.untimed"]
+            elif n in corrected:
+                how = w["review.corrected"]
             elif timings is None:
                 how = w["review.timed"]
             elif timings[n].state is PassageState.INTERPOLATED:
-                how = w["review.interpolated"]
+                how, uncertain = w["review.interpolated"], True
             else:
                 how = w["review.heard"].format(percent=round(timings[n].confidence * 100))
             rows.append({"n": n, "number": n + 1, "start": clock_text(cue.start),
                          "seconds": f"{cue.start:.3f}".rstrip("0").rstrip("."),
-                         "text": cue.text, "how": how,
-                         "uncertain": timings is not None and timings[n].state is PassageState.INTERPOLATED})
+                         "text": cue.text, "how": how, "uncertain": uncertain})
         # The passage a correction was for: its problems are shown in its row, where the
         # browser lands (the form's #anchor), not above the table out of sight.
         at = None
@@ -896,6 +904,7 @@ class ConsoleServer(LoopThread):
         except ContentBusy:
             return await self._review_page(request, w["exercises.busy"], 409, shown=sent)
         number = int(sent["n"]) + 1
+        self._corrected.setdefault((variant.exercise_id, variant.lang), set()).add(number - 1)
         audit.info("console: passage %d of %s (%s) corrected", number, variant.exercise_id, variant.lang)
         return await self._review_page(request, w["review.saved"].format(n=number), saved=number - 1)
 

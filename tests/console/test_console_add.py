@@ -96,7 +96,7 @@ def added(console, tmp_path):  # noqa: F811
 
 def test_an_upload_is_added_timed_and_listed(added):
     server, b, job, review, seen = added
-    assert seen and "Adding" in seen[0], "the browser saw the working page first"
+    assert seen and "Adding “Three breaths”…" in seen[0], "the browser saw the working page first"
     percents = [int(re.search(r'<progress max="100" value="(\d+)">', p).group(1))  # type: ignore[union-attr]
                 for p in seen]
     assert percents == sorted(percents) and any("timing the script" in p for p in seen), percents
@@ -137,6 +137,7 @@ def test_a_passage_is_corrected_and_a_bad_correction_changes_nothing(added):
                                      "text": "Breathe in slowly,\r\nand let it go."})
     assert status == 200 and "Passage 4 is saved" in page, problems_of(page) if status == 400 else page
     assert "Passage 4 is saved" in row_of(page, 4), "said where the browser lands (#p4)"
+    assert "<td>corrected here</td>" in row_of(page, 4) and "heard (" in row_of(page, 5)
     rows = passages(page)
     assert rows[3][1] == typed and rows[3][2] == "Breathe in slowly,\nand let it go."
     variant = catalogue.variant("three-breaths", "en-GB")
