@@ -39,6 +39,7 @@ EN_GB: dict[str, str] = {
     "browse.title": "Choose an exercise",
     "browse.all": "All",
     "browse.search": "Search",
+    "browse.found": "{query}  ({n} found)",
     "browse.search_hint": "Touch here to search",
     "browse.searching_for": "Showing results for \u201c{query}\u201d",
     "browse.clear": "Clear search",
