@@ -207,7 +207,10 @@ class Services:
             return
         try:
             from kiosk.console.server import ConsoleError, ConsoleServer
-
+        except Exception:  # a broken install (a file missing from the package): logged, not raised
+            log.exception("the clinic console could not be loaded")
+            return
+        try:
             console = ConsoleServer(self.settings)
             console.start()
         except ConsoleError as exc:
