@@ -118,7 +118,7 @@ def probe(path: Path | str) -> AacInfo:
 
 
 def _int16(frame: av.AudioFrame, channels: int) -> np.ndarray:
-    data = frame.to_ndarray()
+    data: np.ndarray = np.asarray(frame.to_ndarray())
     samples = data.T if frame.format.is_planar else data.reshape(-1, channels)
     if samples.dtype.kind == "f":
         # As FFmpeg converts float to s16 itself: round to nearest, clip.
