@@ -85,6 +85,42 @@ def save_field(browser, field_id: str, text: str, answer: str) -> None:  # noqa:
     assert _wait(lambda: answer in browser.page_source), browser.page_source[:3000]
 
 
+def sign_in(browser, base: str) -> None:  # noqa: F811
+    """Types the password into the sign-in page on show; the console opens on Health."""
+    from selenium.webdriver.common.by import By
+
+    field = browser.find_element(By.NAME, "password")
+    field.send_keys(PASSWORD)
+    field.submit()
+    _wait(lambda: browser.current_url == base + "/health")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Health"
+
+
+def add_an_exercise(browser, base: str, audio: Path, script: Path, title: str, summary: str,  # noqa: F811
+                    shots: bool = False) -> None:
+    """From the Add page, a recording and its script, until the review page that follows the
+    import says the exercise is added; `shots`: the Add and working pages' screenshots too."""
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.LINK_TEXT, "Add").click()
+    _wait(lambda: browser.current_url == base + "/add")
+    browser.find_element(By.ID, "audio").send_keys(str(audio))
+    browser.find_element(By.ID, "script").send_keys(str(script))
+    browser.find_element(By.ID, "title").send_keys(title)
+    browser.find_element(By.ID, "summary").send_keys(summary)
+    if shots:
+        shoot(browser, "add")
+    browser.find_element(By.XPATH, "//button[text()='Add the exercise']").click()
+    if shots:
+        # Aligning three minutes of speech takes seconds: the working page is seen meanwhile.
+        assert _wait(lambda: "/add/" in browser.current_url
+                     and re.search(r"[1-9]\d*%: timing the script", browser.page_source)), (
+            browser.page_source[:3000])
+        shoot(browser, "working")
+    assert _wait(lambda: "/review" in browser.current_url, timeout=120), browser.page_source[:3000]
+    assert f"“{title}” is added" in browser.page_source
+
+
 def test_the_practice_managers_afternoon(browser, station, tmp_path):  # noqa: F811
     from selenium.webdriver.common.by import By
 
@@ -97,11 +133,7 @@ def test_the_practice_managers_afternoon(browser, station, tmp_path):  # noqa: F
     field.send_keys("wrong password")
     field.submit()
     assert _wait(lambda: "not right" in browser.page_source), browser.page_source[:3000]
-    field = browser.find_element(By.NAME, "password")
-    field.send_keys(PASSWORD)
-    field.submit()
-    _wait(lambda: browser.current_url == base + "/health")
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Health"
+    sign_in(browser, base)
     shoot(browser, "health")
     # HttpOnly: no script on the page can read the session.
     assert "kiosk_console" not in browser.execute_script("return document.cookie")
@@ -183,21 +215,8 @@ def add_an_exercise_and_correct_its_read_along(browser, base: str, settings) -> 
     from selenium.webdriver.common.by import By
 
     three = DEMO_PACK / "three-breaths-check-in"
-    browser.find_element(By.LINK_TEXT, "Add").click()
-    _wait(lambda: browser.current_url == base + "/add")
-    browser.find_element(By.ID, "audio").send_keys(str(three / "en-GB.mp3"))
-    browser.find_element(By.ID, "script").send_keys(str(three / "en-GB.pdf"))
-    browser.find_element(By.ID, "title").send_keys("Three breaths")
-    browser.find_element(By.ID, "summary").send_keys("A short check-in.")
-    shoot(browser, "add")
-    browser.find_element(By.XPATH, "//button[text()='Add the exercise']").click()
-    # Aligning three minutes of speech takes seconds: the working page is seen meanwhile.
-    assert _wait(lambda: "/add/" in browser.current_url
-                 and re.search(r"[1-9]\d*%: timing the script", browser.page_source)), (
-        browser.page_source[:3000])
-    shoot(browser, "working")
-    assert _wait(lambda: "/review" in browser.current_url, timeout=120), browser.page_source[:3000]
-    assert "“Three breaths” is added" in browser.page_source
+    add_an_exercise(browser, base, three / "en-GB.mp3", three / "en-GB.pdf", "Three breaths",
+                    "A short check-in.", shots=True)
     rows = browser.find_elements(By.CSS_SELECTOR, "table.passages tbody tr")
     assert len(rows) == 11
     shoot(browser, "review")
