@@ -11,12 +11,13 @@ run_packages=(
   portaudio19-dev libportaudio2                 # PyAudio's PortAudio
   libgl1 libgl1-mesa-dri libegl1 libmtdev1      # Kivy's OpenGL (Mesa) and touch input
   xvfb xauth                                    # a virtual screen, to try it with no monitor
+  espeak-ng                                     # talk-back's voice (kiosk/speech.py)
 )
 test_packages=(
   zbar-tools                                    # reads QR codes back from screenshots
   chromium chromium-driver                      # the phone page in a real browser
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils  # a real-time paced sound device
-  espeak-ng lame sox mpg123                     # test audio, and the playback CPU peer
+  lame sox mpg123                               # test audio, and the playback CPU peer
   poppler-utils                                 # reads the script PDFs back
   ghostscript                                   # a second PDF producer for the script reader's tests
   imagemagick xdotool                           # screenshots of the real display, key presses

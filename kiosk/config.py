@@ -147,6 +147,14 @@ class UsageSettings:
 
 
 @dataclass(frozen=True)
+class AccessibilitySettings:
+    # true: on for every visitor; false: never; "offer": the attract screen tells how to
+    # turn it on (kiosk/speech.py speaks, kiosk/ui/talkback.py decides what).
+    talk_back: bool | str = field(default="offer", metadata=_choice("offer"))
+    speech_rate: int = field(default=160, metadata=_range(80, 300))  # words per minute
+
+
+@dataclass(frozen=True)
 class Settings:
     config_path: Path
     data_dir: Path
@@ -161,6 +169,7 @@ class Settings:
     therapist: TherapistSettings
     usage: UsageSettings
     console: ConsoleSettings
+    accessibility: AccessibilitySettings = AccessibilitySettings()
 
     @property
     def db_path(self) -> Path:
@@ -173,6 +182,10 @@ class Settings:
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def speech_cache_dir(self) -> Path:
+        return self.data_dir / "cache" / "speech"
 
     @property
     def inbox_path(self) -> Path | None:
@@ -233,6 +246,7 @@ SECTIONS: dict[str, type] = {
     "therapist": TherapistSettings,
     "usage": UsageSettings,
     "console": ConsoleSettings,
+    "accessibility": AccessibilitySettings,
 }
 TOP_LEVEL_DEFAULTS: dict[str, str] = {"data_dir": "data", "station_name": "station-1"}
 
@@ -248,6 +262,8 @@ def schema_keys() -> list[str]:
 def _expected(kind: Any, meta: typing.Mapping[str, Any]) -> str:
     if kind is bool:
         return "true or false"
+    if kind == bool | str:
+        return "true, false or " + " or ".join(f'"{c}"' for c in meta["choices"])
     if "choices" in meta:
         return one_of(meta["choices"])
     low, high = meta.get("range", (None, None))
@@ -262,6 +278,9 @@ def _check_value(path: str, kind: Any, meta: typing.Mapping[str, Any], value: An
     wrong = f"{path}: {expected(_expected(kind, meta), value)}"
     if kind is bool:
         return (value, None) if isinstance(value, bool) else (None, wrong)
+    if kind == bool | str:  # true, false, or one of the words in `choices`
+        ok = isinstance(value, bool) or (isinstance(value, str) and value in meta["choices"])
+        return (value, None) if ok else (None, wrong)
     if kind is int:
         if not is_whole_number(value):
             return None, wrong

@@ -357,10 +357,25 @@ def check_inbox(settings: Settings) -> Iterable[CheckResult]:
                                          f"{inbox / REFUSED}: each has a .txt saying why")
 
 
+def check_speech(settings: Settings) -> Iterable[CheckResult]:
+    """Talk-back's voice: espeak-ng, which speaks the screens into the headphones."""
+    from kiosk.speech import availability
+
+    if settings.accessibility.talk_back is False:
+        yield CheckResult(OK, "talk-back", "switched off in config.toml ([accessibility] talk_back)")
+        return
+    usable, detail = availability()
+    if usable:
+        yield CheckResult(OK, "talk-back", f"can speak the screens: {detail}")
+    else:
+        yield CheckResult(FAIL, "talk-back", f"unavailable: {detail}")
+
+
 CHECKS: list[Check] = [
     check_config,
     check_display,
     check_audio,
+    check_speech,
     check_database,
     check_content,
     check_inbox,

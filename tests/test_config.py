@@ -132,3 +132,29 @@ def test_an_inbox_that_would_take_the_stations_own_files_is_refused(tmp_path, va
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, f"[content]\ninbox = {shown}\n"))
     assert expected in caught.value.message()
+
+
+def test_talk_back_is_offered_by_default_and_takes_true_false_or_offer(tmp_path):
+    settings = load_settings(write(tmp_path, ""))
+    assert settings.accessibility.talk_back == "offer"
+    assert settings.accessibility.speech_rate == 160
+    for value, toml in ((True, "true"), (False, "false"), ("offer", '"offer"')):
+        chosen = load_settings(write(tmp_path, f"[accessibility]\ntalk_back = {toml}\nspeech_rate = 200\n"))
+        assert chosen.accessibility.talk_back == value
+        assert chosen.accessibility.speech_rate == 200
+
+
+def test_talk_back_mistakes_are_reported_with_the_others(tmp_path):
+    path = write(tmp_path, """
+[accessibility]
+talk_back = "yes"
+speech_rate = 400
+[audio]
+volume_cap = 1.5
+""")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = caught.value.message()
+    assert "3 problems" in message
+    assert 'accessibility.talk_back: expected true, false or "offer", found "yes"' in message
+    assert "accessibility.speech_rate: expected a whole number from 80 to 300, found 400" in message
