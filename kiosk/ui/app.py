@@ -8,6 +8,7 @@ this thread may touch widgets.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kivy.app import App
@@ -113,6 +114,9 @@ class KioskApp(App):
         self.auto_lock = AutoLock(self.settings.therapist.auto_lock_minutes * 60)
         self._leave_dialog: Any = None
         self._config_watch: Any = None
+        from kiosk.ui.talkback import TalkBack
+
+        self.talk_back = TalkBack(self)
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> StationRoot:
@@ -144,6 +148,8 @@ class KioskApp(App):
         name, screen_class = first_screen()
         self.add_screen(screen_class(name=name))
         self.manager.current = "attract"
+        self.talk_back.start()
+        self.manager.bind(current=self._arrived)
         Clock.schedule_interval(self._idle_tick, IDLE_TICK_SECONDS)
         return root
 
@@ -178,8 +184,14 @@ class KioskApp(App):
         """Therapist mode adds its screens here; a screen with `forget()` is wiped on reset."""
         self.manager.add_widget(screen)
 
+    def _arrived(self, _manager: Any, name: str) -> None:
+        # The next frame: what arrival starts (Listen's Play) has happened by then.
+        Clock.schedule_once(lambda _dt: self.talk_back.arrived(self.manager.get_screen(name))
+                            if self.current_screen == name else None, 0)
+
     def on_start(self) -> None:
         Window.bind(on_draw=self._first_frame)
+        self._arrived(self.manager, self.current_screen)
         watchdog = self.services.watchdog
         self._beats = Clock.schedule_interval(lambda _dt: watchdog.beat(), 1.0)
         start_id, take_home_id, lang = self.deep_link
@@ -237,6 +249,7 @@ class KioskApp(App):
         playback = getattr(self, "playback", None)
         if playback is not None:
             playback.close()
+        self.talk_back.stop()
         self.worker.stop()
         if self._exception_handler in ExceptionManager.handlers:
             ExceptionManager.remove_handler(self._exception_handler)
@@ -496,10 +509,23 @@ class KioskApp(App):
         if prompt is None:
             log.warning("the spoken \"Still there?\" is not installed; asking on screen only")
             return
+        self.play_in_headphones(*prompt)
+
+    def play_in_headphones(self, path: Path, duration: float | None, *,
+                           over_playing: bool = False) -> bool:
+        """A prompt or talk-back's utterance through the engine (PlayerModel.play_prompt),
+        with the visit's play set aside from the play counter meanwhile."""
+        if over_playing and self.playback.prompting:
+            # Replacing the utterance in progress: the play is set aside already, and put
+            # back when this one ends.
+            return self.playback.play_prompt(path, duration, over_playing=True)
         plays = self.services.plays
         saved = plays.set_aside()
-        if not self.playback.play_prompt(*prompt, then=lambda: plays.put_back(saved)):
+        if not self.playback.play_prompt(path, duration, then=lambda: plays.put_back(saved),
+                                         over_playing=over_playing):
             plays.put_back(saved)
+            return False
+        return True
 
     def still_here(self) -> None:
         self.idle.activity()
@@ -517,6 +543,7 @@ class KioskApp(App):
             log.info("therapist mode locked (the station was cleared)")
             self._end_therapist_mode()
         self.worker.new_session()
+        self.talk_back.forget()
         self.playback.forget()
         for view in (self._help, self._still_there, self._display):
             if view is not None and view.parent is not None:

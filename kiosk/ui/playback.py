@@ -107,6 +107,7 @@ class PlayerModel(EventDispatcher):
     def load(self, key: str, path: Path, duration: float | None) -> bool:
         # A missing or damaged file is reported by the engine as an error event (kind
         # FILE_MISSING or FILE_DAMAGED), from its own thread: nothing here looks at the disk.
+        self.end_prompt()  # the visitor's command goes to the track, never to the prompt
         try:
             self.player.load(path, duration)
         except Exception:
@@ -120,11 +121,13 @@ class PlayerModel(EventDispatcher):
         return True
 
     def play(self) -> None:
+        self.end_prompt()
         self._guard(self.player.play)
 
     def toggle(self) -> None:
         """Play or pause. The button answers at once (the engine's state event, a frame or
         two later, confirms it, or an error event overrules it)."""
+        self.end_prompt()
         if self.state == PLAYING:
             if self._guard(self.player.pause):
                 self._show(PAUSED)
@@ -145,6 +148,7 @@ class PlayerModel(EventDispatcher):
 
     def seek(self, seconds: float) -> None:
         seconds = max(0.0, min(seconds, self.duration or seconds))
+        self.end_prompt()
         self._guard(lambda: self.player.seek(seconds))
         self._report(seconds)
 
@@ -176,16 +180,24 @@ class PlayerModel(EventDispatcher):
 
     # -- a prompt in the headphones ---------------------------------------------------------
     def play_prompt(self, path: Path, duration: float | None,
-                    then: Callable[[], None] | None = None) -> bool:
+                    then: Callable[[], None] | None = None, *, over_playing: bool = False) -> bool:
         """Plays `path` (a short spoken prompt) in the headphones at the visitor's volume,
         with the visit's track set aside. When the prompt ends, or end_prompt() cuts it short,
         the track is loaded back at the same place, and `then` runs. Nothing on screen changes
         meanwhile: the Play button, the position and the volume stay the visit's. False (and
         nothing done) while playing or in trouble: the visitor is listening, or would not
-        hear it."""
-        if self.prompting or self._muted or self.state in (PLAYING, ERROR):
+        hear it.
+
+        `over_playing` (talk-back's utterances, which the visitor asked for): a playing track
+        is set aside too and plays on after; a prompt in the headphones is replaced by this
+        one (its `then` still runs when this one ends; this `then` is not taken)."""
+        if self.prompting and over_playing:
+            return (self._guard(lambda: self.player.load(path, duration))
+                    and self._guard(self.player.play))
+        if (self.prompting or self._muted or self.state == ERROR
+                or (self.state == PLAYING and not over_playing)):
             return False
-        self._aside = (self.state, float(self.position))
+        self._aside = (self.state, float(self.live_position()))
         self._then = then
         self._muted = self.prompting = True
         volume = self.volume
@@ -209,6 +221,8 @@ class PlayerModel(EventDispatcher):
             # the model shows PAUSED (or ENDED) still, and toggle() plays on from there.
             self._guard(lambda: self.player.load(*track))
             self._guard(lambda: self.player.seek(0.0 if state == ENDED else position))
+            if state == PLAYING:  # talk-back spoke over it: it plays on
+                self._guard(self.player.play)
         else:
             self._guard(self.player.stop)
         self._guard(lambda: self.player.set_volume(volume))

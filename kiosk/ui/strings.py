@@ -187,6 +187,26 @@ EN_GB: dict[str, str] = {
     "therapist.day_at": "{date} at {time}",
     "therapist.revoking": "Stops working in {n} s",
     "therapist.undo": "Undo",
+    # Talk-back: what the station says in the headphones (kiosk/ui/talkback.py). Screens:
+    "talk.attract": "Welcome screen. {welcome} {touch}.",
+    "talk.browse": "{title}. {n} exercises.",
+    "talk.browse_one": "{title}. 1 exercise.",
+    "talk.browse_none": "{title}. No exercises match.",
+    "talk.exercise": "Exercise: {title}. {length}. {summary}",
+    "talk.player": "Player: {title}. {state}.",
+    "talk.playing": "Playing",
+    "talk.paused": "Paused",
+    "talk.ended": "Finished",
+    "talk.take_home": "{title}. {consent}",
+    # ... and controls ("Listen, button"):
+    "talk.button": "{label}, button",
+    "talk.toggle_on": "{label}, on",
+    "talk.toggle_off": "{label}, off",
+    "talk.tile": "{title}, {length}, exercise",
+    "talk.about_minutes": "about {n} minutes",
+    "talk.about_minute": "about 1 minute",
+    "talk.seek_bar": "Seek bar, {at} minutes of {of}",
+    "talk.volume_button": "{label}, button. Volume {n} percent",
 }
 
 EN_US: dict[str, str] = {
@@ -219,7 +239,7 @@ TABLES: dict[str, dict[str, str]] = {"en-GB": EN_GB, "en-US": EN_US}
 
 
 __all__ = ["format_clock", "format_date", "format_minutes", "length_words", "missing_keys",
-           "table", "tr"]
+           "spoken_length", "table", "tr"]
 
 
 def table(lang: str) -> dict[str, str]:
@@ -250,6 +270,14 @@ def length_words(seconds: float, lang: str) -> str:
     if minutes == 1:
         return tr("exercise.length_one", lang)
     return tr("exercise.length", lang, minutes=minutes)
+
+
+def spoken_length(seconds: float, lang: str) -> str:
+    """A length as talk-back says it: "about 7 minutes"."""
+    minutes = whole_minutes(seconds)
+    if minutes == 1:
+        return tr("talk.about_minute", lang)
+    return tr("talk.about_minutes", lang, n=minutes)
 
 
 def missing_keys() -> dict[str, set[str]]:

@@ -26,11 +26,11 @@ Job = Callable[[Any], Any]
 
 
 class Worker:
-    def __init__(self, open_db: Callable[[], Any]):
+    def __init__(self, open_db: Callable[[], Any], name: str = THREAD_NAME):
         self._open_db = open_db
         self._jobs: queue.Queue[tuple[int, Job, Callable[[Any], None] | None,
                                       Callable[[BaseException], None] | None] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.session = 0
 
     def start(self) -> None:

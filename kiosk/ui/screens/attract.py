@@ -67,6 +67,11 @@ class AttractScreen(Screen):
             scale = round(scale - 0.1, 1)
         self.welcome_cap = 0 if scale >= app.text_scale else max(scale, smallest)
 
+    def spoken_summary(self) -> str:
+        app = App.get_running_app()
+        return str(app.tr("talk.attract", welcome=app.tr("attract.welcome"),
+                          touch=app.tr("attract.touch")))
+
     def on_enter(self, *args: Any) -> None:
         self._began = time.monotonic()
         self.ids.breath.scale = SMALLEST

@@ -31,6 +31,7 @@ PREFETCH = 24  # tiles whose exercises are fetched ahead: a screenful and a scro
 
 
 class Tile(Forgiving, BoxLayout):
+    spoken = StringProperty("")  # talk-back's words for it (kiosk/ui/talkback.py)
     exercise_id = StringProperty("")
     title = StringProperty("")
     summary = StringProperty("")
@@ -77,6 +78,12 @@ class BrowseScreen(Screen):
         # shows at once. An unchanged answer changes nothing on screen (on_cards only runs
         # for a different list), so coming back from an exercise keeps the scroll position.
         self.refresh_now()
+
+    def spoken_summary(self) -> str:
+        app = App.get_running_app()
+        n = len(self.cards)
+        key = "talk.browse_none" if n == 0 else "talk.browse_one" if n == 1 else "talk.browse"
+        return str(app.tr(key, title=app.tr("browse.title"), n=n))
 
     def refresh_now(self) -> None:
         self._refresh.cancel()

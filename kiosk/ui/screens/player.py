@@ -10,7 +10,7 @@ from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.metrics import dp
-from kivy.properties import BooleanProperty, NumericProperty
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 from kivy.uix.slider import Slider
 
@@ -35,6 +35,7 @@ class SeekBar(Slider):
     DRAG_START_DP; a tap marks the place touched and says its time ("Go to 3:05?"), and a
     second tap there goes to it. While dragged it answers the finger, not the engine."""
 
+    spoken = StringProperty("")  # talk-back's words for it (kiosk/ui/talkback.py)
     dragging = BooleanProperty(False)
     pending = NumericProperty(-1.0)  # the time a tap marked, waiting for its second tap; -1: none
 
@@ -212,6 +213,14 @@ class PlayerScreen(Screen):
         self.ids.script.follow(position, playback.live_position if playback.playing else None)
 
     # -- controls ----------------------------------------------------------------------------
+    def spoken_summary(self) -> str:
+        app = App.get_running_app()
+        if app.exercise is None:
+            return ""
+        playback = app.playback
+        state = "talk.playing" if playback.playing else "talk.ended" if playback.ended else "talk.paused"
+        return str(app.tr("talk.player", title=app.exercise.title, state=app.tr(state)))
+
     def toggle(self) -> None:
         App.get_running_app().playback.toggle()
 

@@ -45,6 +45,13 @@ class TakeHomeScreen(Screen):
         # A code is for the visitor who asked for it: leaving the screen forgets it.
         self.forget()
 
+    def spoken_summary(self) -> str:
+        """The consent, read in full: it is what the visitor agrees to."""
+        app = App.get_running_app()
+        title = app.exercise.title if app.exercise else ""
+        consent = app.tr("takehome.consent", title=title, date=self.promised_date(app.lang))
+        return str(app.tr("talk.take_home", title=app.tr("takehome.title"), consent=consent))
+
     def promised_date(self, lang: str) -> str:
         app = App.get_running_app()
         return format_date(link_expiry(app.settings).date(), lang)

@@ -119,6 +119,8 @@ class KButton(Forgiving, Words):
     wrap = BooleanProperty(True)  # False: one line, the button as wide as its words
     min_height = NumericProperty(dp(58))  # 9 mm where dp is the panel's (theme.MIN_TARGET_MM)
     hidden = BooleanProperty(False)  # no height, not drawn, not touchable
+    # What talk-back says for it when its words are not enough ("" : its words, "..., button").
+    spoken = StringProperty("")
 
 
 class HelpButton(KButton):

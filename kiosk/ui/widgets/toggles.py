@@ -43,6 +43,7 @@ class ToggleMark(ButtonBehavior, BoxLayout):
     active = BooleanProperty(False)
     kind = StringProperty("tick")  # "star" or "tick"
     text = StringProperty("")
+    spoken = StringProperty("")  # its name for talk-back where `text` is ""; on/off is added
     star_outline = ListProperty([])
     star_vertices = ListProperty([])
     star_indices = ListProperty([])
