@@ -621,9 +621,7 @@ def align(audio: Path | str | np.ndarray, passages: Sequence[str], lang: str,
     if not script:
         return Alignment((), TrackState.COULD_NOT_ALIGN, duration, model, 0.0)
     with tempfile.TemporaryDirectory(prefix="kiosk-align-") as tmp:
-        dict_path, lm_path = Path(tmp) / "script.dict", Path(tmp) / "script.lm"
-        _write_dict(_pronunciations(set(script), model), dict_path)
-        _write_script_lm([w for w in words_of if w], lm_path)
+        dict_path, lm_path = _script_models(Path(tmp), words_of, model)
         recogniser = _decoder(model, dict_path, lm=str(lm_path))
         levels = _levels(pcm)
         heard = _recognise(recogniser, pcm, _utterances(levels),
@@ -645,6 +643,29 @@ def align(audio: Path | str | np.ndarray, passages: Sequence[str], lang: str,
         return Alignment((), TrackState.COULD_NOT_ALIGN, duration, model, share)
     return Alignment(_interpolate(timings, words_of, duration), TrackState.TIMED, duration, model,
                      share)
+
+
+def _script_models(folder: Path, words_of: list[list[str]], model: str) -> tuple[Path, Path]:
+    """The dictionary and language model of these passages' words, written in `folder`."""
+    dict_path, lm_path = folder / "script.dict", folder / "script.lm"
+    _write_dict(_pronunciations({w for words in words_of for w in words}, model), dict_path)
+    _write_script_lm([w for w in words_of if w], lm_path)
+    return dict_path, lm_path
+
+
+def heard_words(pcm: np.ndarray, passages: Sequence[str], lang: str) -> list[str]:
+    """The words recognised in `pcm` (16 kHz mono int16), listening for the words of
+    `passages` (what talk-back's test checks the headphones with: every passage the station
+    may say, so that the words heard are told from the others). [] without a model."""
+    model = model_for(lang)
+    words_of = [script_words(p) for p in passages]
+    if model is None or not any(words_of):
+        return []
+    with tempfile.TemporaryDirectory(prefix="kiosk-hear-") as tmp:
+        dict_path, lm_path = _script_models(Path(tmp), words_of, model)
+        recogniser = _decoder(model, dict_path, lm=str(lm_path))
+        heard = _recognise(recogniser, pcm, _utterances(_levels(pcm)), lambda _f: None)
+    return [h.word for h in heard]
 
 
 def _duration(audio: Path | str | np.ndarray) -> float:
