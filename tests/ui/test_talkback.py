@@ -68,3 +68,18 @@ def test_talk_back_offered_says_nothing_yet(launch, ui_settings):
     s = launch()
     s.pump(1.0)
     assert not s.app.talk_back.said and not s.app.playback.prompting
+
+
+def test_without_espeak_ng_the_station_carries_on_silent_and_says_so_once(launch, talking,
+                                                                          monkeypatch, caplog):
+    import logging
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with caplog.at_level(logging.WARNING, logger="kiosk.speech"):
+        s = launch(settings=talking)
+        s.tap_at(s.window.width / 2, s.window.height / 2)
+        s.on("browse")
+        s.wait_for(lambda: len(tile_ids(s)) == 5)
+        s.pump(1.0)
+    assert not s.app.talk_back.said and not s.app.playback.prompting
+    assert caplog.text.count("espeak-ng is not installed") == 1
