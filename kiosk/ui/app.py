@@ -290,7 +290,7 @@ class KioskApp(App):
     def _sound_is_back(self) -> None:
         log.info("the audio engine recovered")
         if self.banner is not None and self.banner.message_key == "banner.audio_unavailable":
-            self.banner.settle("banner.audio_back")  # words that tell the truth; it stays put
+            self.banner.withdraw()  # it no longer tells the truth; Play works again
 
     def show_banner(self, key: str) -> None:
         log.info("banner shown: %s", key)  # what the client saw, for whoever reads the log

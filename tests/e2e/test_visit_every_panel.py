@@ -69,10 +69,19 @@ class Visit:
         return path
 
     def touch(self, state: dict[str, Any], text: str) -> None:
-        """Touches the control a person reads as `text`, which must be wholly on the panel."""
+        """Touches the control a person reads as `text`, which must be wholly on the panel.
+        One that shows only its top above the panel's lower edge (a list that scrolls) is
+        first pushed up into view, as a person does."""
         b = button(state, text)
         left, top, right, bottom = b["box"]
         s = self.station
+        if top < s.height - 24 < s.height < bottom:
+            s.swipe_up(b["x"], (top + s.height) // 2, bottom - s.height + 16)
+            state = s.wait(lambda st: any(c["text"] == text and c["box"][3] <= s.height
+                                          for c in st["buttons"]), f"{text!r} pushed up into view")
+            b = button(state, text)
+            left, top, right, bottom = b["box"]
+            self.shot(f"scrolled-to-{text[:12].lower().replace(' ', '-')}")
         assert min(left, top) >= 0 and right <= s.width and bottom <= s.height, (
             f"{text!r} on the {state['screen']} screen is not wholly on the "
             f"{s.width}x{s.height} panel: {b['box']}")
