@@ -3,6 +3,7 @@ engine playing a quiet and a hot recording at the same loudness, inside the cap.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -92,6 +93,23 @@ def test_block_meter_on_int16_and_on_silence():
     assert measure(pcm[: RATE // 4], RATE, 1).lufs is None  # shorter than one 400 ms block
 
 
+def meter_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "loudness-meter"]
+
+
+def test_a_meter_given_up_part_way_leaves_no_thread_and_its_errors_reach_the_caller():
+    with LoudnessMeter() as meter:
+        meter.push(np.zeros((4410, 2), np.int16), RATE)
+        assert meter_threads()
+    assert not meter_threads()
+    meter = LoudnessMeter()
+    meter.push(np.zeros((4410, 2), np.int16), RATE)
+    meter.push(np.zeros((4410, 3), np.int16), RATE)  # a block that does not fit the first
+    with pytest.raises(ValueError):
+        meter.result()
+    assert not meter_threads()
+
+
 # ---- the real engine --------------------------------------------------------------------
 
 LEVELS = {"quiet": -35.0, "hot": -12.0}  # a phone held far off, and a recording mastered loud
@@ -118,6 +136,7 @@ def station(tmp_path_factory) -> Any:
     settings = default_settings(root / "data")
     db = open_db(settings.db_path)
     import_pack(settings, db, pack)
+    assert not meter_threads()
     yield settings, Catalogue(db, settings.content_dir)
     db.close()
 

@@ -27,35 +27,35 @@ def decode(session: ImportSession, files: StagedFiles, contents: Contents) -> De
     decoded = Decoded()
     for rel, info in contents.mp3s.items():
         flac_rel = f"playback/{rel}.flac"
-        meter = LoudnessMeter()
-        try:
-            samples = decode_to_playback_copy(files.paths[rel], session.staging / flac_rel,
-                                              session.phases.decoding(files.sizes[rel], rel), info, meter)
-        except Exception as exc:  # the decoder's own errors have no common base class
-            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                raise
-            session.faults.append(Fault(rel, f"cannot be decoded: {getattr(exc, 'fault', exc)}"))
-            continue
-        low = info.expected_samples - info.samples_per_frame - 4096 * (info.encoder_delay is None)
-        if not low <= samples <= info.max_samples:
-            session.faults.append(Fault(rel, f"decodes to {samples} samples where its frames hold {info.expected_samples}: the audio is damaged"))
-            continue
-        decoded.durations[rel] = samples / info.sample_rate
-        decoded.playback[rel] = flac_rel
-        decoded.loudness[rel] = meter.result()
+        with LoudnessMeter() as meter:
+            try:
+                samples = decode_to_playback_copy(files.paths[rel], session.staging / flac_rel,
+                                                  session.phases.decoding(files.sizes[rel], rel), info, meter)
+            except Exception as exc:  # the decoder's own errors have no common base class
+                if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                    raise
+                session.faults.append(Fault(rel, f"cannot be decoded: {getattr(exc, 'fault', exc)}"))
+                continue
+            low = info.expected_samples - info.samples_per_frame - 4096 * (info.encoder_delay is None)
+            if not low <= samples <= info.max_samples:
+                session.faults.append(Fault(rel, f"decodes to {samples} samples where its frames hold {info.expected_samples}: the audio is damaged"))
+                continue
+            decoded.durations[rel] = samples / info.sample_rate
+            decoded.playback[rel] = flac_rel
+            decoded.loudness[rel] = meter.result()
     for rel in contents.others:
         flac_rel = f"playback/{rel}.flac"
-        meter = LoudnessMeter()
-        try:
-            decoded.durations[rel] = _copy_other(files.paths[rel], session.staging / flac_rel,
-                                                 session.phases.decoding(files.sizes[rel], rel), meter)
-        except Exception as exc:  # as above
-            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                raise
-            session.faults.append(Fault(rel, f"cannot be decoded: {getattr(exc, 'fault', exc)}"))
-            continue
-        decoded.playback[rel] = flac_rel
-        decoded.loudness[rel] = meter.result()
+        with LoudnessMeter() as meter:
+            try:
+                decoded.durations[rel] = _copy_other(files.paths[rel], session.staging / flac_rel,
+                                                     session.phases.decoding(files.sizes[rel], rel), meter)
+            except Exception as exc:  # as above
+                if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                    raise
+                session.faults.append(Fault(rel, f"cannot be decoded: {getattr(exc, 'fault', exc)}"))
+                continue
+            decoded.playback[rel] = flac_rel
+            decoded.loudness[rel] = meter.result()
     return decoded
 
 
