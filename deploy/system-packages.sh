@@ -21,6 +21,7 @@ test_packages=(
   ghostscript                                   # a second PDF producer for the script reader's tests
   imagemagick xdotool                           # screenshots of the real display, key presses
   nginx                                         # the download benchmark's peer
+  syncthing                                     # the drop folder fed from another machine, for real
 )
 
 case "${1:-run}" in

@@ -109,6 +109,7 @@ class ContentSettings:
     max_audio_minutes: int = field(default=120, metadata=_range(1, 1440))
     max_zip_entries: int = field(default=2000, metadata=_range(1, 1_000_000))
     max_zip_ratio: int = field(default=100, metadata=_range(2, 100_000))
+    inbox: str = "inbox"  # the drop folder (kiosk.content.inbox); "" for none
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,11 @@ class Settings:
         return self.data_dir / "logs"
 
     @property
+    def inbox_path(self) -> Path | None:
+        """The drop folder, or None when there is none (a relative path is the data folder's)."""
+        return _inbox_path(self.data_dir, self.content.inbox)
+
+    @property
     def demo_pack_path(self) -> Path | None:
         value = self.content.demo_pack
         if value == "":
@@ -184,6 +190,30 @@ class Settings:
             return BUILTIN_DEMO_PACK
         path = Path(value)
         return path if path.is_absolute() else (self.config_path.parent / path).resolve()
+
+
+def _inbox_path(data_dir: Path, value: str) -> Path | None:
+    if value == "":
+        return None
+    path = Path(value).expanduser()
+    return (path if path.is_absolute() else data_dir / path).resolve()
+
+
+def _inbox_problem(data_dir: Path, value: str) -> str | None:
+    """Why the drop folder cannot be where content.inbox puts it: the watcher takes whatever
+    is inside it, so it must hold nothing of the station's own."""
+    if value.strip() != value:
+        return f'content.inbox: expected a folder, found "{value}" (with spaces at its ends)'
+    inbox = _inbox_path(data_dir, value)
+    if inbox is None:
+        return None
+    if inbox == data_dir or data_dir.is_relative_to(inbox):
+        return (f"content.inbox: must not be the data folder or hold it ({data_dir}); "
+                'use a folder of its own, such as "inbox"')
+    for own in ("content", "logs"):
+        if inbox.is_relative_to(data_dir / own):
+            return f"content.inbox: must not be inside the data folder's {own} folder ({data_dir / own})"
+    return None
 
 
 # What a running station takes from a changed config.toml without a restart (the screen's
@@ -313,15 +343,18 @@ def settings_from_mapping(raw: dict[str, Any], config_path: Path) -> Settings:
             f'languages.default: expected one of languages.available ({", ".join(languages.available)}), '
             f'found "{languages.default}"'
         )
-    if problems:
-        raise ConfigError(config_path, problems)
-
     data_dir = Path(top["data_dir"]).expanduser()
     if not data_dir.is_absolute():
         data_dir = config_path.parent / data_dir
+    data_dir = data_dir.resolve()
+    inbox_problem = _inbox_problem(data_dir, sections["content"].inbox)
+    if inbox_problem:
+        problems.append(inbox_problem)
+    if problems:
+        raise ConfigError(config_path, problems)
     return Settings(
         config_path=config_path,
-        data_dir=data_dir.resolve(),
+        data_dir=data_dir,
         station_name=top["station_name"],
         **sections,
     )

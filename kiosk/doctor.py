@@ -320,12 +320,50 @@ def check_content(settings: Settings) -> Iterable[CheckResult]:
         yield CheckResult(FAIL, "content", problem)
 
 
+def check_inbox(settings: Settings) -> Iterable[CheckResult]:
+    """The drop folder: there and writable (an imported item is removed from it, a refused
+    one moved within it), what waits in it, and what it refused."""
+    from kiosk.content.inbox import REFUSED, make_inbox, refused_items, waiting_items
+
+    inbox = settings.inbox_path
+    if inbox is None:
+        yield CheckResult(OK, "inbox", "no drop folder (content.inbox is empty in config.toml)")
+        return
+    if inbox.exists() and not inbox.is_dir():
+        yield CheckResult(FAIL, "inbox", f"{inbox} is not a folder: remove it, or set content.inbox in "
+                                         "config.toml to a folder")
+        return
+    try:
+        # As `kiosk run` does (InboxWatcher.start): a drop folder that cannot be made is one
+        # nobody can put anything in.
+        make_inbox(settings, inbox)
+    except OSError as exc:
+        yield CheckResult(FAIL, "inbox", f"{inbox} does not exist and cannot be made "
+                                         f"({exc.strerror or exc}): make it, writable by the station's "
+                                         "user, or set content.inbox in config.toml")
+        return
+    if not os.access(inbox, os.W_OK | os.X_OK):
+        yield CheckResult(FAIL, "inbox", f"{inbox} is not writable by the station's user: what is "
+                                         "imported cannot be removed from it, nor what is refused moved "
+                                         "aside (give that user write access to it)")
+        return
+    waiting = waiting_items(inbox)
+    names = ", ".join(p.name for p in waiting[:5]) + (", ..." if len(waiting) > 5 else "")
+    yield CheckResult(OK, "inbox", f"{inbox}: {len(waiting)} item{'s' if len(waiting) != 1 else ''} waiting"
+                      + (f" ({names}; imported once copied, while the station runs)" if waiting else ""))
+    refused = refused_items(inbox)
+    if refused:
+        yield CheckResult(WARN, "inbox", f"{len(refused)} item{'s' if len(refused) != 1 else ''} refused, in "
+                                         f"{inbox / REFUSED}: each has a .txt saying why")
+
+
 CHECKS: list[Check] = [
     check_config,
     check_display,
     check_audio,
     check_database,
     check_content,
+    check_inbox,
     check_disk,
     check_take_home_port,
     check_console,

@@ -9,7 +9,9 @@ The order matters:
    the play counter listens to it from the start;
 3. the database: migrations, leftovers of an interrupted import, the demo, old usage events;
 4. the systemd watchdog;
-5. the take-home server, in a process of its own (kiosk/takehome/process.py): under `kiosk run` started from a thread once the first
+5. the drop folder's watcher (kiosk/content/inbox.py), on its own thread, once the database
+   is ready: it imports what is put in `[content] inbox` while the station runs;
+6. the take-home server, in a process of its own (kiosk/takehome/process.py): under `kiosk run` started from a thread once the first
    frame is up (start_take_home_soon: aiohttp is a third of the start-up); a take-home asked
    for before it is up waits for it (wait_for_take_home), and one that cannot start is
    logged, hidden on the screen and named by `kiosk doctor`.
@@ -37,6 +39,7 @@ from kiosk.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from kiosk.console.server import ConsoleServer
+    from kiosk.content.inbox import InboxWatcher
     from kiosk.takehome.process import TakeHomeProcess
 
 log = logging.getLogger(__name__)
@@ -60,8 +63,11 @@ def open_station_player(settings: Settings) -> Player:
 
 
 class Services:
-    def __init__(self, settings: Settings, *, player_factory: PlayerFactory = open_station_player):
+    def __init__(self, settings: Settings, *, player_factory: PlayerFactory = open_station_player,
+                 inbox_timing: tuple[float, float] | None = None):
         self.settings = settings
+        # Tests pass the drop folder's (poll, settle) seconds; the station uses the watcher's.
+        self._inbox_timing = inbox_timing
         # Tests pass a fake player's factory; the station uses the engine.
         self._player_factory = player_factory
         self._stops: list[tuple[str, Callable[[], object]]] = []
@@ -72,6 +78,7 @@ class Services:
         self.player: Player | None = None
         self.take_home: TakeHomeProcess | None = None
         self.console: ConsoleServer | None = None
+        self.inbox: InboxWatcher | None = None
         self.take_home_state = (TakeHomeState.NOT_STARTED if settings.take_home.enabled
                                 else TakeHomeState.OFF)
         self._take_home_settled = threading.Event()
@@ -92,6 +99,7 @@ class Services:
         self._prepare_database()
         self.watchdog.start()
         self._stops.append(("watchdog", self.watchdog.stop))
+        self._start_inbox()
         if not take_home_later:
             self._start_take_home()
             self._start_console()
@@ -156,6 +164,20 @@ class Services:
             db.close()
         log.info("database ready at %s", s.db_path)
 
+    def _start_inbox(self) -> None:
+        if self.settings.inbox_path is None:
+            return
+        from kiosk.content.inbox import InboxWatcher
+
+        if self._inbox_timing is None:
+            watcher = InboxWatcher(self.settings, self.open_db)
+        else:
+            poll, settle = self._inbox_timing
+            watcher = InboxWatcher(self.settings, self.open_db, poll_seconds=poll, settle_seconds=settle)
+        watcher.start()
+        self.inbox = watcher
+        self._stops.append(("drop-folder watcher", watcher.stop))
+
     def _start_take_home(self) -> None:
         if not self.settings.take_home.enabled:
             return
@@ -185,7 +207,10 @@ class Services:
             return
         try:
             from kiosk.console.server import ConsoleError, ConsoleServer
-
+        except Exception:  # a broken install (a file missing from the package): logged, not raised
+            log.exception("the clinic console could not be loaded")
+            return
+        try:
             console = ConsoleServer(self.settings)
             console.start()
         except ConsoleError as exc:

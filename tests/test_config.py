@@ -110,3 +110,28 @@ def test_kiosk_config_variable_picks_the_file(tmp_path, monkeypatch):
     path = write(tmp_path, 'station_name = "room-2"\n')
     monkeypatch.setenv("KIOSK_CONFIG", str(path))
     assert load_settings().station_name == "room-2"
+
+
+def test_the_inbox_is_in_the_data_folder_unless_told_otherwise(tmp_path):
+    settings = load_settings(write(tmp_path, 'data_dir = "data"\n'))
+    assert settings.inbox_path == tmp_path / "data" / "inbox"
+    settings = load_settings(write(tmp_path, '[content]\ninbox = "drop/here"\n'))
+    assert settings.inbox_path == tmp_path / "data" / "drop" / "here"
+    settings = load_settings(write(tmp_path, f'[content]\ninbox = "{tmp_path / "share"}"\n'))
+    assert settings.inbox_path == tmp_path / "share"
+    assert load_settings(write(tmp_path, '[content]\ninbox = ""\n')).inbox_path is None
+
+
+@pytest.mark.parametrize("value, expected", [
+    (".", "content.inbox: must not be the data folder or hold it"),
+    ("..", "content.inbox: must not be the data folder or hold it"),
+    ("content/new", "content.inbox: must not be inside the data folder's content folder"),
+    ("logs", "content.inbox: must not be inside the data folder's logs folder"),
+    (" inbox", 'content.inbox: expected a folder, found " inbox" (with spaces at its ends)'),
+    (3, "content.inbox: expected text, found 3"),
+])
+def test_an_inbox_that_would_take_the_stations_own_files_is_refused(tmp_path, value, expected):
+    shown = f'"{value}"' if isinstance(value, str) else value
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, f"[content]\ninbox = {shown}\n"))
+    assert expected in caught.value.message()

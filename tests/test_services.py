@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 import time
 from pathlib import Path
 
@@ -175,3 +176,71 @@ def test_the_station_serves_the_clinic_console_on_its_own_port(tmp_path):
         services.stop()
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{console_port}/login", timeout=2)
+
+
+def _installed(settings, pack_id: str) -> str | None:
+    from kiosk.content import Catalogue
+
+    db = open_db(settings.db_path)
+    try:
+        return Catalogue(db, settings.content_dir).installed_version(pack_id)
+    finally:
+        db.close()
+
+
+def _wait_for(what, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, "waited too long"
+        time.sleep(0.1)
+
+
+def test_the_station_imports_its_drop_folder_and_a_restart_neither_repeats_nor_loses_an_item(tmp_path):
+    import shutil
+
+    from tests.packfactory import db_dump, edited, tree_digest, write_pack
+
+    settings = settings_for(tmp_path)
+    timing = (0.2, 1.5)  # poll, settle: the station's are 2 s and 20 s
+    services = Services(settings, player_factory=lambda s: FakePlayer(), inbox_timing=timing)
+    services.start()
+    inbox = settings.inbox_path
+    assert services.inbox is not None and inbox.is_dir()  # made at start
+    shutil.copytree(write_pack(tmp_path / "first"), inbox / "first")
+    (inbox / "notes.docx").write_bytes(b"PK\x03\x04 not a pack")
+    _wait_for(lambda: _installed(settings, "test-pack") == "1.0.0" and not (inbox / "first").exists()
+              and (inbox / "refused" / "notes.docx.txt").exists())
+
+    # A second item arrives and the station stops before it has settled.
+    def second(m):
+        m["pack"]["id"] = "second-pack"
+        for exercise in m["exercises"]:
+            exercise["id"] = "second-" + exercise["id"]
+
+    shutil.copytree(write_pack(tmp_path / "second", edited(second)), inbox / "second")
+    services.stop()
+    assert _installed(settings, "second-pack") is None and (inbox / "second").is_dir()
+    # And a power cut while an imported item was being removed left this:
+    shutil.copytree(write_pack(tmp_path / "third"), inbox / ".imported-third")
+    refused_before = tree_digest(inbox / "refused")
+
+    services = Services(settings, player_factory=lambda s: FakePlayer(), inbox_timing=timing)
+    services.start()
+    try:
+        _wait_for(lambda: _installed(settings, "second-pack") == "1.0.0" and not (inbox / "second").exists())
+        db = open_db(settings.db_path)
+        try:
+            after = db_dump(db)
+        finally:
+            db.close()
+        time.sleep(4 * timing[1])  # time enough for anything to be taken again
+        db = open_db(settings.db_path)
+        try:
+            assert db_dump(db) == after
+        finally:
+            db.close()
+        assert sorted(p.name for p in inbox.iterdir()) == ["refused"]
+        assert tree_digest(inbox / "refused") == refused_before  # the refused item not tried again
+    finally:
+        services.stop()
+    assert not [t for t in threading.enumerate() if t.name == "inbox"]  # stopped with the rest

@@ -11,6 +11,9 @@ miniaudio stops quietly at damage in an MP3 (a truncated file or a run of junk j
 fewer frames), so before decoding we walk the MPEG frame headers with the import's walker
 (kiosk/audio/mp3scan.py) and refuse a file it refuses, and after decoding we compare the frame
 count with what the file's own header (Xing/LAME) promises.
+
+M4A/AAC, which neither libsndfile nor miniaudio reads, goes through PyAV (kiosk/audio/aac.py)
+into the same kind of playback copy.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import miniaudio
 import numpy as np
 import soundfile
 
-from kiosk.audio import mp3scan
+from kiosk.audio import aac, mp3scan
+from kiosk.audio.aac import AacError, AacInfo
 from kiosk.audio.loudness import LoudnessMeter
 from kiosk.audio.mp3scan import Mp3Error, Mp3Info
 
@@ -69,6 +73,17 @@ def scan_mp3(path: Path) -> Mp3Info:
         raise FileMissing(path) from exc
     except OSError as exc:
         raise DecodeError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+
+
+def scan_aac(path: Path) -> AacInfo:
+    """An M4A/AAC file's stream, checked (one AAC stream, no video, no DRM); DecodeError if not."""
+    path = Path(path)
+    try:
+        return aac.probe(path)
+    except AacError as exc:
+        raise DecodeError(path, str(exc)) from exc
+    except FileNotFoundError as exc:
+        raise FileMissing(path) from exc
 
 
 class _Mp3Source(miniaudio.StreamableSource):
@@ -148,6 +163,8 @@ def make_playback_copy(mp3_path: Path, flac_path: Path, progress: Progress | Non
     try:
         if _is_mp3(src):
             frames, rate = _copy_mp3(src, tmp, progress, scan, meter)
+        elif aac.is_aac(src):
+            frames, rate = _copy_aac(src, tmp, progress, meter)
         else:
             frames, rate = _copy_soundfile(src, tmp, progress, meter)
         os.replace(tmp, dst)
@@ -197,6 +214,29 @@ def _copy_mp3(src: Path, tmp: Path, progress: Progress | None, scan: Mp3Info | N
     return done, rate
 
 
+def _copy_aac(src: Path, tmp: Path, progress: Progress | None,
+              meter: LoudnessMeter | None) -> tuple[int, int]:
+    info = scan_aac(src)
+    rate, total_s, done = info.sample_rate, info.duration, 0
+    try:
+        with soundfile.SoundFile(tmp, "w", samplerate=rate, channels=info.channels,
+                                 subtype=PLAYBACK_SUBTYPE, format="FLAC") as out:
+            for block in aac.decode_blocks(src, info, COPY_BLOCK_FRAMES):
+                out.write(block)
+                if meter is not None:
+                    meter.push(block, rate)
+                done += len(block)
+                if progress is not None:
+                    progress(done / rate, max(total_s, done / rate))
+    except AacError as exc:
+        raise DecodeError(src, str(exc)) from exc
+    except soundfile.LibsndfileError as exc:
+        raise DecodeError(tmp, f"cannot write the playback copy ({exc})") from exc
+    if done == 0:
+        raise DecodeError(src, "the file contains no audio")
+    return done, rate
+
+
 def _copy_soundfile(src: Path, tmp: Path, progress: Progress | None,
                     meter: LoudnessMeter | None) -> tuple[int, int]:
     try:
@@ -236,6 +276,14 @@ def decode_whole(path: Path) -> np.ndarray:
         finally:
             source.close()
         return pcm.reshape(-1, scan.channels).astype(np.float32) / 32768.0
+    if aac.is_aac(path):
+        info = scan_aac(path)
+        try:
+            blocks = list(aac.decode_blocks(path, info, COPY_BLOCK_FRAMES))
+        except AacError as exc:
+            raise DecodeError(path, str(exc)) from exc
+        pcm16 = np.concatenate(blocks) if blocks else np.zeros((0, info.channels), np.int16)
+        return pcm16.astype(np.float32) / 32768.0
     try:
         data, _ = soundfile.read(str(path), dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as exc:
@@ -343,13 +391,60 @@ class Mp3Reader(Reader):
         return data[:n]
 
 
+class AacReader(Reader):
+    """M4A/AAC read forward (the aligner, `kiosk add`'s length): exact; a seek decodes from
+    the start, as the MP3 reader's does."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._info = scan_aac(self.path)
+        self.samplerate = self._info.sample_rate
+        self.channels = self._info.channels
+        self.frames = round(self._info.duration * self.samplerate)
+        self._blocks: Iterator[np.ndarray] = iter(())
+        self._pending = np.zeros((0, self.channels), np.float32)
+        self.seek(0)
+
+    def seek(self, frame: int) -> None:
+        self.close()
+        self._blocks = aac.decode_blocks(self.path, self._info, COPY_BLOCK_FRAMES)
+        self._pending = np.zeros((0, self.channels), np.float32)
+        skip = max(0, int(frame))
+        while skip > 0 and len(self.read(min(skip, COPY_BLOCK_FRAMES))):
+            skip -= COPY_BLOCK_FRAMES
+
+    def close(self) -> None:
+        close = getattr(self._blocks, "close", None)
+        if close is not None:
+            close()
+
+    def read(self, n: int) -> np.ndarray:
+        parts = [self._pending]
+        have = len(self._pending)
+        try:
+            while have < n:
+                block = next(self._blocks, None)
+                if block is None:
+                    break
+                parts.append(block.astype(np.float32) / 32768.0)
+                have += len(block)
+        except AacError as exc:
+            raise DecodeError(self.path, str(exc)) from exc
+        data = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self._pending = data[n:]
+        return data[:n]
+
+
 def open_reader(path: Path) -> Reader:
-    """The right reader for `path`: the FLAC playback copy normally, an MP3 as a fallback."""
+    """The right reader for `path`: the FLAC playback copy normally, an MP3 or an M4A as a
+    fallback."""
     path = Path(path)
     if not path.is_file():
         raise FileMissing(path)
     if _is_mp3(path):
         return Mp3Reader(path)
+    if aac.is_aac(path):
+        return AacReader(path)
     return SoundFileReader(path)
 
 

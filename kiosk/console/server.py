@@ -20,6 +20,8 @@ import errno
 import functools
 import logging
 import re
+import secrets
+import shutil
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -48,10 +50,12 @@ audit = logging.getLogger("kiosk.console.audit")
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STYLE = (TEMPLATES / "style.css").read_bytes()
+SCRIPT = (TEMPLATES / "console.js").read_bytes()
 COOKIE = "kiosk_console"
 USAGE_DAYS = (7, 30, 365)
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-       "base-uri 'none'; frame-ancestors 'none'")
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+       "media-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+       "frame-ancestors 'none'")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SESSION = web.RequestKey("session", object)
 FORM = web.RequestKey("form", object)
@@ -174,6 +178,14 @@ class ConsoleServer(LoopThread):
                                        autoescape=True, undefined=jinja2.StrictUndefined)
         self._env.filters["language"] = language_name
         self._runner: web.AppRunner | None = None
+        from kiosk.console.upload import Jobs
+
+        self._jobs = Jobs()
+        # How the aligner placed each passage of what was added here (the catalogue keeps the
+        # times, not how sure they are): shown on the review page while the console runs.
+        self._timings: dict[tuple[str, str], tuple[Any, ...]] = {}
+        # The passages corrected here since: the aligner's word no longer applies to them.
+        self._corrected: dict[tuple[str, str], set[int]] = {}
         # The password the live sessions were made with, and config.toml's as last read
         # (with the file's stamp: it is read again only when the file changes).
         self._sessions_hash = settings.console.password_hash
@@ -181,7 +193,11 @@ class ConsoleServer(LoopThread):
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
+        from kiosk.console.upload import UPLOADS
+
         c = self.settings.console
+        # Uploads a stop cut short: nothing uses them any more.
+        shutil.rmtree(self.settings.data_dir / UPLOADS, ignore_errors=True)
         sock = bind(c.bind, c.port)
         self.port = sock.getsockname()[1]
         error = self._start_thread(sock)
@@ -206,6 +222,13 @@ class ConsoleServer(LoopThread):
                               client_max_size=1 << 20)
         app.router.add_get("/", self._home)
         app.router.add_get("/style.css", self._style)
+        app.router.add_get("/console.js", self._script)
+        app.router.add_get("/add", self._add_page)
+        app.router.add_post("/add", self._add)
+        app.router.add_get("/add/{job_id}", self._add_job)
+        app.router.add_get("/exercises/{exercise_id}/review", self._review_page)
+        app.router.add_post("/exercises/{exercise_id}/review", self._correct)
+        app.router.add_get("/exercises/{exercise_id}/audio", self._audio)
         app.router.add_get("/login", self._login_page)
         app.router.add_post("/login", self._login)
         app.router.add_post("/logout", self._logout)
@@ -256,7 +279,9 @@ class ConsoleServer(LoopThread):
             log.exception("the console failed on %s %s", request.method, request.path)
             return self._page("message.html", 500, title=self._words["error.title"], message="")
 
-    OPEN_PATHS = frozenset({"/login", "/style.css"})
+    OPEN_PATHS = frozenset({"/login", "/style.css", "/console.js"})
+    # Read by their handler as a stream, the CSRF token first (kiosk.console.upload).
+    STREAMED_PATHS = frozenset({"/add"})
 
     @web.middleware
     async def _signed_in(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -276,7 +301,8 @@ class ConsoleServer(LoopThread):
         if session is None and request.path not in self.OPEN_PATHS:
             expired = COOKIE in request.cookies
             return see_other("/login?expired=1" if expired else "/login")
-        if session is not None and request.method == "POST" and request.path != "/login":
+        if (session is not None and request.method == "POST" and request.path != "/login"
+                and request.path not in self.STREAMED_PATHS):
             form = await request.post()
             if not auth.csrf_ok(session, form.get("csrf")):  # type: ignore[arg-type]
                 return self._page("message.html", 403, title=self._words["error.title"],
@@ -323,6 +349,9 @@ class ConsoleServer(LoopThread):
 
     async def _style(self, request: web.Request) -> web.StreamResponse:
         return web.Response(body=STYLE, content_type="text/css")
+
+    async def _script(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(body=SCRIPT, content_type="text/javascript")
 
     async def _login_page(self, request: web.Request) -> web.StreamResponse:
         if not self._password_hash():
@@ -673,3 +702,273 @@ class ConsoleServer(LoopThread):
             audit.info("console: take-home link %s revoked", short_id)
             return await self._links(request, self._words["links.revoked"].format(id=short_id))
         return await self._links(request, self._words["links.not_found"].format(id=short_id), 404)
+
+    # -- adding an exercise or a pack, and reviewing its read-along ---------------------------
+    ADD_FIELDS = ("kind", "title", "summary", "lang", "techniques", "visibility", "introduction",
+                  "guidance")
+
+    async def _add_page(self, request: web.Request, notice: str = "", status: int = 200,
+                        problems: list[str] | None = None,
+                        sent: dict[str, str] | None = None) -> web.StreamResponse:
+        sent = dict(sent or {})
+        sent.setdefault("lang", self.settings.languages.available[0])
+        return self._page("add.html", status, title=self._words["add.title"], page="add",
+                          session=self._session(request), notice=notice, problems=problems or [],
+                          sent=sent, languages=self.settings.languages.available,
+                          max_mb=self.settings.content.max_file_mb)
+
+    async def _add(self, request: web.Request) -> web.StreamResponse:
+        from kiosk.console import upload
+
+        session = request[SESSION]
+        assert isinstance(session, auth.Session)
+        limit = self.settings.content.max_file_mb * 1024 * 1024
+        folder = self.settings.data_dir / upload.UPLOADS / secrets.token_urlsafe(12)
+        try:
+            got = await upload.receive(request, folder, lambda sent: auth.csrf_ok(session, sent), limit)
+        except upload.UploadRefused as exc:
+            await upload.drain(request, limit)
+            if exc.status == 403:
+                return self._page("message.html", 403, title=self._words["error.title"],
+                                  message=self._words["error.csrf"], session=session)
+            message = self._words[exc.why].format(mb=self.settings.content.max_file_mb)
+            audit.warning("console: an upload was refused (%s)", exc.why)
+            return await self._add_page(request, message, exc.status, [message])
+        sent = {k: got.fields.get(k, "") for k in self.ADD_FIELDS}
+        kind = "pack" if sent["kind"] == "pack" else "exercise"
+        problems = self._add_problems(kind, got)
+        if problems:
+            shutil.rmtree(folder, ignore_errors=True)
+            return await self._add_page(request, self._words["settings.refused"], 400, problems, sent)
+        job = self._jobs.new(kind, sent)
+        asyncio.get_running_loop().run_in_executor(None, self._run_job, job, got)
+        return see_other(f"/add/{job.id}")
+
+    def _add_problems(self, kind: str, got: Any) -> list[str]:
+        w = self._words
+        if kind == "pack":
+            pack = got.files.get("pack")
+            if pack is None:
+                return [w["add.no_pack"]]
+            return [] if pack.suffix.lower() == ".zip" else [w["add.not_zip"]]
+        return [] if "audio" in got.files else [w["add.no_audio"]]
+
+    def _run_job(self, job: Any, got: Any) -> None:
+        """In a worker thread, with its own connection: `kiosk add` or `kiosk import`."""
+        from kiosk.content import ContentBusy, PackRefused, import_pack
+        from kiosk.content.adding import AddRequest, add_exercise
+
+        def progress(fraction: float, what: str) -> None:
+            job.fraction, job.what = fraction, what
+
+        f = job.fields
+        try:
+            db = open_db(self.settings.db_path)
+            try:
+                if job.kind == "pack":
+                    job.result = import_pack(self.settings, db, got.files["pack"], progress)
+                    audit.info("console: pack %s %s imported", job.result.pack_id, job.result.version)
+                else:
+                    techniques = f["techniques"].replace(",", " ").split()
+                    request = AddRequest(
+                        audio=got.files["audio"], title=f["title"], summary=f["summary"],
+                        lang=f["lang"] or self.settings.languages.available[0],
+                        script=got.files.get("script"),
+                        techniques=tuple(techniques) if techniques else None,
+                        visibility=f["visibility"] or None,
+                        introduction=f["introduction"] or None, guidance=f["guidance"] or None)
+                    job.result = add_exercise(self.settings, db, request, progress)
+                    result = job.result
+                    if result.alignment is not None and result.alignment.timed:
+                        self._timings[(result.exercise_id, result.lang)] = result.alignment.passages
+                    self._corrected.pop((result.exercise_id, result.lang), None)
+                    audit.info("console: exercise %s (%s) added", result.exercise_id, result.lang)
+            finally:
+                db.close()
+        except PackRefused as exc:
+            job.problems = [str(fault) for fault in exc.faults]
+        except ContentBusy:
+            job.busy = True
+        except Exception:
+            log.exception("the console's add failed")
+            job.problems = [self._words["add.failed"]]
+        finally:
+            shutil.rmtree(got.folder, ignore_errors=True)
+            job.done = True
+
+    async def _add_job(self, request: web.Request) -> web.StreamResponse:
+        job = self._jobs.get(request.match_info["job_id"])
+        if job is None:
+            raise web.HTTPNotFound()
+        w = self._words
+        if not job.done:
+            title = (w["add.working_pack"] if job.kind == "pack"
+                     else w["add.working"].format(title=job.fields["title"]))
+            return self._page("working.html", title=title, page="add",
+                              session=self._session(request), percent=round(job.fraction * 100),
+                              what=job.what)
+        if job.busy:
+            return await self._add_page(request, w["exercises.busy"], 409, sent=job.fields)
+        if job.problems:
+            return await self._add_page(request, w["settings.refused"], 400, job.problems, job.fields)
+        if job.kind == "pack":
+            r = job.result
+            return await self._exercises(request, w["add.pack_done"].format(
+                pack=r.title or r.pack_id, version=r.version, n=len(r.exercises)))
+        return see_other(f"/exercises/{job.result.exercise_id}/review?lang={job.result.lang}&added=1")
+
+    def _variant(self, request: web.Request) -> Any:
+        exercise_id = request.match_info["exercise_id"]
+        return self._catalogue().variant(exercise_id, request.query.get("lang", ""))
+
+    async def _audio(self, request: web.Request) -> web.StreamResponse:
+        variant = self._variant(request)
+        if variant is None or not variant.audio_path.is_file():
+            raise web.HTTPNotFound()
+        # FileResponse answers Range requests: the player seeks without fetching it all.
+        return web.FileResponse(variant.audio_path)
+
+    async def _review_page(self, request: web.Request, notice: str = "", status: int = 200,
+                           problems: list[str] | None = None,
+                           shown: dict[str, str] | None = None,
+                           saved: int | None = None) -> web.StreamResponse:
+        from kiosk.content.align import PassageState
+
+        w = self._words
+        variant = self._variant(request)
+        if variant is None:
+            return await self._exercises(request, w["exercises.not_found"], 404)
+        if request.query.get("added") and not notice:
+            notice = w["review.added"].format(title=variant.title)
+        timings = self._timings.get((variant.exercise_id, variant.lang))
+        if timings is not None and len(timings) != len(variant.cues):
+            timings = None  # corrected since: the aligner's word no longer applies
+        corrected = self._corrected.get((variant.exercise_id, variant.lang), set())
+        rows = []
+        for n, cue in enumerate(variant.cues):
+            uncertain = False
+            if not variant.timed:
+                how = w["review.untimed"]
+            elif n in corrected:
+                how = w["review.corrected"]
+            elif timings is None:
+                how = w["review.timed"]
+            elif timings[n].state is PassageState.INTERPOLATED:
+                how, uncertain = w["review.interpolated"], True
+            else:
+                how = w["review.heard"].format(percent=round(timings[n].confidence * 100))
+            rows.append({"n": n, "number": n + 1, "start": clock_text(cue.start),
+                         "seconds": f"{cue.start:.3f}".rstrip("0").rstrip("."),
+                         "text": cue.text, "how": how, "uncertain": uncertain})
+        # The passage a correction was for: its problems are shown in its row, where the
+        # browser lands (the form's #anchor), not above the table out of sight.
+        at = None
+        if shown and shown.get("n", "").isdigit() and int(shown["n"]) < len(rows):
+            at = int(shown["n"])
+        return self._page("review.html", status, title=w["review.title"].format(title=variant.title),
+                          page="exercises", session=self._session(request), notice=notice,
+                          problems=problems or [], variant=variant, rows=rows, shown=shown or {},
+                          at=at, saved=saved, length=clock_text(variant.duration_seconds),
+                          timed=variant.timed)
+
+    async def _correct(self, request: web.Request) -> web.StreamResponse:
+        from kiosk.content import ContentBusy, PackRefused
+        from kiosk.content.adding import set_cues
+        from kiosk.content.cues import format_vtt
+
+        w = self._words
+        variant = self._variant(request)
+        if variant is None:
+            return await self._exercises(request, w["exercises.not_found"], 404)
+        form = request[FORM]
+        sent = {k: str(form.get(k, "")) for k in ("n", "start", "text")}  # type: ignore[attr-defined]
+        cues, problems = corrected_cues(variant.cues, variant.duration_seconds, sent, w)
+        if problems:
+            return await self._review_page(request, w["settings.refused"], 400, problems, sent)
+
+        def save() -> None:
+            db = open_db(self.settings.db_path)
+            vtt = self.settings.data_dir / f".console-cues-{secrets.token_hex(8)}.vtt"
+            try:
+                vtt.write_text(format_vtt(cues), encoding="utf-8")
+                set_cues(self.settings, db, variant.exercise_id, variant.lang, vtt)
+            finally:
+                vtt.unlink(missing_ok=True)
+                db.close()
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, save)
+        except PackRefused as exc:
+            return await self._review_page(request, w["settings.refused"], 400,
+                                           [f.message for f in exc.faults], sent)
+        except ContentBusy:
+            return await self._review_page(request, w["exercises.busy"], 409, shown=sent)
+        number = int(sent["n"]) + 1
+        self._corrected.setdefault((variant.exercise_id, variant.lang), set()).add(number - 1)
+        audit.info("console: passage %d of %s (%s) corrected", number, variant.exercise_id, variant.lang)
+        return await self._review_page(request, w["review.saved"].format(n=number), saved=number - 1)
+
+
+def clock_text(seconds: float) -> str:
+    """A time as the review page shows it and reads it back: "1:05.3", "1:02:03.5"."""
+    tenths = round(seconds * 10)
+    whole, tenth = divmod(tenths, 10)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{minutes}:{secs:02d}.{tenth}"
+    return f"{hours}:{minutes:02d}:{secs:02d}.{tenth}" if hours else text
+
+
+def parse_clock(text: str) -> float | None:
+    """ "1:05.3", "65.3", "1:02:03" as seconds; None when it is none of those."""
+    match = re.fullmatch(r"(?:(?:(\d+):)?(\d{1,2}):)?(\d+(?:[.,]\d+)?)", text.strip())
+    if not match:
+        return None
+    hours, minutes, secs = match.groups()
+    value = float(secs.replace(",", "."))
+    if minutes is not None and value >= 60:
+        return None
+    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + value
+
+
+def corrected_cues(cues: tuple[Any, ...], duration: float, sent: dict[str, str],
+                   w: dict[str, str]) -> tuple[list[Any], list[str]]:
+    """The variant's passages with passage `n`'s start and text as sent; every problem with
+    them at once, in the page's terms (set_cues then checks it all again, as for a file)."""
+    from kiosk.content.cues import Cue
+
+    try:
+        n = int(sent["n"])
+    except ValueError:
+        n = -1
+    if not 0 <= n < len(cues):
+        return [], [w["review.no_passage"]]
+    problems = []
+    number = n + 1
+    start = parse_clock(sent["start"])
+    text = sent["text"].replace("\r\n", "\n").strip()
+    if start is None:
+        problems.append(w["review.bad_time"].format(n=number, value=sent["start"]))
+    else:
+        if start >= duration:
+            problems.append(w["review.after_end"].format(n=number, start=clock_text(start),
+                                                         length=clock_text(duration)))
+        if n > 0 and start <= cues[n - 1].start:
+            problems.append(w["review.before_previous"].format(
+                n=number, previous=number - 1, start=clock_text(start),
+                before=clock_text(cues[n - 1].start)))
+        if n + 1 < len(cues) and start >= cues[n + 1].start:
+            problems.append(w["review.after_next"].format(
+                n=number, start=clock_text(start), after=clock_text(cues[n + 1].start)))
+    if not text:
+        problems.append(w["review.no_text"].format(n=number))
+    if problems or start is None:
+        return [], problems
+    out = list(cues)
+    old = cues[n]
+    following = cues[n + 1].start if n + 1 < len(cues) else duration
+    end = old.end if start < old.end <= following else following
+    if n > 0 and out[n - 1].end > start:
+        out[n - 1] = Cue(out[n - 1].start, start, out[n - 1].text)
+    out[n] = Cue(start, end, text)
+    return out, []

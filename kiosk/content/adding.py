@@ -390,6 +390,7 @@ def _request_faults(request: AddRequest, exercise_id: str, catalogue: Catalogue)
 
 
 def _audio_faults(audio: Path) -> list[Fault]:
+    from kiosk.audio import aac
     from kiosk.audio.mp3scan import Mp3Error, scan_mp3
 
     if not audio.is_file():
@@ -400,6 +401,11 @@ def _audio_faults(audio: Path) -> list[Fault]:
         try:
             scan_mp3(audio)
         except Mp3Error as exc:
+            return [Fault(audio.name, str(exc))]
+    if aac.is_aac(audio):
+        try:
+            aac.probe(audio)
+        except aac.AacError as exc:
             return [Fault(audio.name, str(exc))]
     return []
 

@@ -133,17 +133,27 @@ def load_pcm(path: Path | str) -> np.ndarray:
     reader = open_reader(Path(path))
     try:
         resampler = Resampler(reader.samplerate, RATE, channels=1)
-        parts: list[np.ndarray] = []
+        # One buffer sized from the header: gathering blocks and joining them would hold the
+        # track twice at the end (an hour is 115 MB of samples).
+        out = np.empty(int(reader.frames * RATE / max(1, reader.samplerate)) + RATE, np.int16)
+        n = 0
         while True:
             block = reader.read(65536)
             if not len(block):
                 break
             mono = block.mean(axis=1, keepdims=True, dtype=np.float32)
-            parts.append(_to_int16(resampler.push(mono)))
-        parts.append(_to_int16(resampler.flush()))
+            out, n = _append(out, n, _to_int16(resampler.push(mono)))
+        out, n = _append(out, n, _to_int16(resampler.flush()))
     finally:
         reader.close()
-    return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+    return out[:n]
+
+
+def _append(out: np.ndarray, n: int, part: np.ndarray) -> tuple[np.ndarray, int]:
+    if n + len(part) > len(out):  # the header promised less than the file holds
+        out = np.concatenate([out[:n], np.empty(max(len(part), len(out) // 4), np.int16)])
+    out[n:n + len(part)] = part
+    return out, n + len(part)
 
 
 def _to_int16(block: np.ndarray) -> np.ndarray:
@@ -371,11 +381,12 @@ class _Levels:
 def _levels(pcm: np.ndarray) -> _Levels:
     hop = int(RATE * FRAME_S)
     n = len(pcm) // hop
-    db = np.zeros(0, np.float32)
-    for a in range(0, n, 360000):  # an hour of frames at a time: small temporaries
-        b = min(n, a + 360000)
+    db = np.empty(n, np.float32)
+    step = 6000  # a minute of frames at a time: its float copies stay a few MB
+    for a in range(0, n, step):
+        b = min(n, a + step)
         frames = pcm[a * hop: b * hop].reshape(b - a, hop).astype(np.float32)
-        db = np.concatenate([db, 10 * np.log10((frames * frames).mean(axis=1) + 1.0)])
+        db[a:b] = 10 * np.log10((frames * frames).mean(axis=1) + 1.0)
     floor = float(np.percentile(db, 5)) if n else 0.0
     return _Levels(db, db > max(floor + 12.0, 20.0), floor)
 
@@ -456,19 +467,17 @@ def _recognise(decoder, pcm: np.ndarray, spans: list[tuple[int, int]],
 def _anchors(script: list[str], heard: list[_Heard]) -> tuple[set[int], dict[int, _Heard]]:
     """The script words the long runs place, and script word index -> the heard word it is.
 
-    First the whole script against everything heard, keeping runs of MIN_RUN or more words
-    in order. Then each gap between two such runs is matched again on its own (Gentle's
-    recursion): inside a gap the order is pinned by the runs either side, so shorter runs
-    are safe there, down to a single long word ("continue", "rhythm") that a misheard
-    passage still gives away. Not before the first run or after the last: there only one
-    side pins the order, and an ad-libbed welcome's "this is" would pass for the script's.
+    First the long runs: of every run of MIN_RUN or more words in a row that agree, the
+    chain in time order that places the most words (`_chain`). Then each gap between two
+    such runs is matched again on its own (Gentle's recursion): inside a gap the order is
+    pinned by the runs either side, so shorter runs are safe there, down to a single long
+    word ("continue", "rhythm") that a misheard passage still gives away. Not before the
+    first run or after the last: there only one side pins the order, and an ad-libbed
+    welcome's "this is" would pass for the script's.
     """
     heard_words = [h.word for h in heard]
-    pairs: list[tuple[int, int]] = []
-    matcher = difflib.SequenceMatcher(None, script, heard_words, autojunk=False)
-    for block in matcher.get_matching_blocks():
-        if block.size >= MIN_RUN:
-            pairs.extend((block.a + k, block.b + k) for k in range(block.size))
+    pairs = [(a + k, b + k) for a, b, size in _chain(_runs(script, heard_words))
+             for k in range(size)]
     runs = {a for a, _ in pairs}
     for (a0, b0), (a1, b1) in zip(pairs, pairs[1:], strict=False):
         if a1 - a0 < 2 or b1 - b0 < 2:
@@ -479,6 +488,71 @@ def _anchors(script: list[str], heard: list[_Heard]) -> tuple[set[int], dict[int
             if block.size >= 2 or (block.size == 1 and len(script[a0 + 1 + block.a]) >= GAP_WORD):
                 pairs.extend((a0 + 1 + block.a + k, b0 + 1 + block.b + k) for k in range(block.size))
     return runs, {i: heard[j] for i, j in sorted(pairs)}
+
+
+def _runs(script: list[str], heard: list[str]) -> list[tuple[int, int, int]]:
+    """Every longest run of MIN_RUN or more words in a row that agree: (script index, heard
+    index, length). A passage the script repeats, or a sentence that recurs, gives a run for
+    each copy it meets: `_chain` picks."""
+    at: defaultdict[tuple[str, ...], list[int]] = defaultdict(list)
+    for j in range(len(heard) - MIN_RUN + 1):
+        at[tuple(heard[j:j + MIN_RUN])].append(j)
+    found = []
+    for i in range(len(script) - MIN_RUN + 1):
+        for j in at.get(tuple(script[i:i + MIN_RUN]), ()):
+            if i and j and script[i - 1] == heard[j - 1]:
+                continue  # inside a run found from its start
+            size = MIN_RUN
+            while i + size < len(script) and j + size < len(heard) and script[i + size] == heard[j + size]:
+                size += 1
+            found.append((i, j, size))
+    return found
+
+
+def _chain(runs: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """The runs, in order in both the script and the track and not overlapping, that place
+    the most words (a heaviest increasing chain, in n log n).
+
+    Why not the longest block first (difflib): where the script repeats itself, the longest
+    block can pair one copy in the script with another in the track and pin every run after
+    it to that shift, which puts whole passages minutes off; the chain that places the most
+    words pairs each copy with its own.
+    """
+    if not runs:
+        return []
+    runs = sorted(runs)
+    width = max(b + size for _a, b, size in runs) + 1
+    tree = [(0, -1)] * (width + 1)  # Fenwick prefix maximum over where runs end in the track
+
+    def best_before(end: int) -> tuple[int, int]:  # the best chain ending at or before `end`
+        got = (0, -1)
+        while end > 0:
+            got = max(got, tree[end])
+            end -= end & -end
+        return got
+
+    def put(end: int, value: tuple[int, int]) -> None:
+        while end <= width:
+            tree[end] = max(tree[end], value)
+            end += end & -end
+
+    total = [0] * len(runs)
+    back = [-1] * len(runs)
+    ends = sorted(range(len(runs)), key=lambda r: runs[r][0] + runs[r][2])
+    e = 0
+    for r, (a, b, size) in enumerate(runs):
+        while e < len(ends) and runs[ends[e]][0] + runs[ends[e]][2] <= a:
+            q = ends[e]
+            put(runs[q][1] + runs[q][2], (total[q], q))
+            e += 1
+        value, back[r] = best_before(b)
+        total[r] = value + size
+    r = max(range(len(runs)), key=total.__getitem__)
+    chain = []
+    while r >= 0:
+        chain.append(runs[r])
+        r = back[r]
+    return chain[::-1]
 
 
 def _force(aligners: Sequence, pcm: np.ndarray, words: list[str], start: float,

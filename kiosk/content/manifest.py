@@ -43,9 +43,10 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 LANG_TAG = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-(?:[A-Z]{2}|[0-9]{3}))?$")
 VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$")
 
-# MP3 is walked frame by frame (kiosk.audio.mp3scan); the others are read by libsndfile,
-# which the playback copy is made with anyway (Ogg holds Vorbis or Opus).
-AUDIO_SUFFIXES = (".mp3", ".wav", ".flac", ".ogg", ".opus")
+# MP3 is walked frame by frame (kiosk.audio.mp3scan); M4A/AAC is decoded by PyAV
+# (kiosk.audio.aac); the others are read by libsndfile, which the playback copy is made with
+# anyway (Ogg holds Vorbis or Opus).
+AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg", ".opus")
 
 TEXT_LIMITS = {"title": 200, "summary": 400, "introduction": 20_000, "guidance": 20_000, "publisher": 200}
 

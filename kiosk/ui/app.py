@@ -54,7 +54,8 @@ class _LogAndCarryOn(ExceptionHandler):
 
 
 class StationRoot(BoxLayout):
-    """The trouble banner (no height while hidden) above the screens."""
+    """The therapist's strip (no height while locked) above the screens; whatever is shown
+    over them (help, trouble, "Still there?") is a ModalView, so nothing here moves."""
 
     def __init__(self, **kwargs: Any):
         super().__init__(orientation="vertical", **kwargs)
@@ -131,11 +132,10 @@ class KioskApp(App):
                     on_touch_down=self._on_any_touch)
         # Widgets import their kv on import; that needs the app's fonts registered first.
         from kiosk.ui.screens import first_screen
-        from kiosk.ui.widgets.common import Banner
+        from kiosk.ui.widgets.dialogs import Banner
 
         root = StationRoot()
         self.banner = Banner()
-        root.add_widget(self.banner)
         # No cross-fade: in software GL each of its frames renders both screens off-screen and
         # then blends them (the first frame took 100-300 ms under load), so the touch that
         # opened a screen waited that long to see anything. Without it the new screen is
@@ -230,6 +230,8 @@ class KioskApp(App):
             self._beats.cancel()
         Window.unbind(on_request_close=self._on_request_close, on_keyboard=self._on_keyboard,
                       on_touch_down=self._on_any_touch, on_draw=self._first_frame)
+        # Not the banner: its words would be worked out again here, and kv's `app` (which
+        # forgets this app as on_stop begins) would take this stopped app up again for good.
         for view in (self._help, self._still_there, self._leave_dialog, self._display):
             if view is not None:
                 view.dismiss(animation=False)
@@ -289,7 +291,7 @@ class KioskApp(App):
     def _sound_is_back(self) -> None:
         log.info("the audio engine recovered")
         if self.banner is not None and self.banner.message_key == "banner.audio_unavailable":
-            self.banner.hide()  # it no longer tells the truth; Play works again
+            self.banner.settle("banner.audio_back")  # words that tell the truth; it stays put
 
     def show_banner(self, key: str) -> None:
         log.info("banner shown: %s", key)  # what the client saw, for whoever reads the log

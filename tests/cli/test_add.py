@@ -264,3 +264,44 @@ def test_wav_and_flac_as_an_editor_saves_them(run):
     junk.write_bytes(b"RIFF" + bytes(60))
     result = run("add", junk, "--title", "Junk", "--summary", "Not audio.")
     assert result.exit_code == 1 and "junk.wav" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.skipif(not all(shutil.which(t) for t in ("espeak-ng", "sox", "lame", "ffmpeg")),
+                    reason="needs espeak-ng, sox, lame and ffmpeg")
+def test_a_phones_m4a_and_an_opus_file(run):
+    """A phone's voice memo (M4A/AAC) and an Opus file, both made with ffmpeg: added, timed,
+    and played from an exact playback copy; an M4A cut short is refused and names the file."""
+    import soundfile
+
+    track, spoken_at = _espeak_track(SPOKEN[:4], run.tmp / "calm.mp3")
+    wav = track.with_suffix(".wav")
+    script = run.tmp / "calm.txt"
+    script.write_text("\n\n".join(SPOKEN[:4]), encoding="utf-8")
+    m4a, opus = run.tmp / "memo.m4a", run.tmp / "calm.opus"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(wav), "-c:a", "aac", "-b:a", "96k", str(m4a)], check=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(wav), "-c:a", "libopus", "-b:a", "48k", str(opus)], check=True)
+
+    result = run("add", m4a, "--script", script, "--title", "Calm", "--summary", "A calm place.")
+    assert result.exit_code == 0, result.output
+    assert "Read-along timed: 4 of 4 passages" in result.output
+    result = run("add", opus, "--script", script, "--title", "Calm", "--summary", "A calm place.",
+                 "--lang", "en-US", "--id", "calm")
+    assert result.exit_code == 0, result.output
+    assert "Read-along timed: 4 of 4 passages" in result.output
+    db, catalogue = _catalogue(run.settings)
+    with db.conn:
+        variants = [catalogue.variant("calm", lang) for lang in ("en-GB", "en-US")]
+    length = soundfile.info(str(wav)).duration
+    for variant, suffix in zip(variants, (".m4a", ".opus"), strict=True):
+        assert variant is not None and variant.timed and variant.audio_path.suffix == suffix
+        copy = soundfile.info(str(variant.playback_path))
+        assert abs(copy.duration - length) < 0.1, (suffix, copy.duration, length)  # no priming, no padding
+        late = [c.start - at for c, at in zip(variant.cues, spoken_at, strict=True)]
+        assert max(abs(d) for d in late) <= 1.0, (suffix, late)
+
+    cut = run.tmp / "cut.m4a"
+    cut.write_bytes(m4a.read_bytes()[: m4a.stat().st_size // 2])
+    before = _dump(run.settings)
+    result = run("add", cut, "--title", "Cut", "--summary", "Half a file.")
+    assert result.exit_code == 1 and "cut.m4a" in result.output and "Traceback" not in result.output
+    assert _dump(run.settings) == before

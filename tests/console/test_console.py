@@ -47,27 +47,52 @@ class Browser:
         self.port, self.source = port, source
         self.cookie: str | None = None
 
-    def request(self, method: str, path: str, form: dict[str, str] | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10,
+    def exchange(self, method: str, path: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30,
                                           source_address=(self.source, 0))
         sent = dict(headers or {})
         if self.cookie:
             sent["Cookie"] = f"{COOKIE}={self.cookie}"
-        body = None
-        if form is not None:
-            body = urllib.parse.urlencode(form)
-            sent["Content-Type"] = "application/x-www-form-urlencoded"
         conn.request(method, path, body=body, headers=sent)
         response = conn.getresponse()
-        text = response.read().decode("utf-8")
+        data = response.read()
         answer = {k.lower(): v for k, v in response.getheaders()}
         for name, value in response.getheaders():
             if name.lower() == "set-cookie" and value.startswith(COOKIE + "="):
                 self.cookie = value.split(";")[0].split("=", 1)[1] or None
                 answer["set-cookie"] = value
         conn.close()
-        return response.status, answer, text
+        return response.status, answer, data
+
+    def request(self, method: str, path: str, form: dict[str, str] | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+        sent = dict(headers or {})
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form).encode()
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        status, answer, data = self.exchange(method, path, body, sent)
+        return status, answer, data.decode("utf-8")
+
+    def upload(self, path: str, fields: list[tuple[str, str]],
+               files: list[tuple[str, str, bytes]] = (),  # type: ignore[assignment]
+               headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+        """A multipart form as a browser sends it: `fields` in order, then (field, file
+        name, content) for each file; the file name goes out as given, unchecked."""
+        boundary = "----kiosktest" + "7MA4YWxkTrZu0gW"
+        parts = []
+        for name, value in fields:
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                         .encode() + value.encode() + b"\r\n")
+        for name, filename, content in files:
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                         f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                         .encode() + content + b"\r\n")
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        sent = {**(headers or {}), "Content-Type": f"multipart/form-data; boundary={boundary}"}
+        status, answer, data = self.exchange("POST", path, body, sent)
+        return status, answer, data.decode("utf-8")
 
     def get(self, path: str) -> tuple[int, dict[str, str], str]:
         return self.request("GET", path)
@@ -87,12 +112,14 @@ class Browser:
 
 @pytest.fixture
 def console(tmp_path: Path, password_hash: str):
-    def start(hash_: str = password_hash, **kw: Any) -> ConsoleServer:
+    def start(hash_: str = password_hash, sections: dict[str, Any] | None = None,
+              **kw: Any) -> ConsoleServer:
         config = tmp_path / "config.toml"
         config.write_text(f'data_dir = "{tmp_path / "data"}"\n[console]\nport = 8081\n'
                           f'password_hash = "{hash_}"\n')
         settings = dataclasses.replace(
-            default_settings(tmp_path / "data", console=ConsoleSettings(port=0, password_hash=hash_)),
+            default_settings(tmp_path / "data", console=ConsoleSettings(port=0, password_hash=hash_),
+                             **(sections or {})),
             config_path=config)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         open_db(settings.db_path).close()
@@ -270,9 +297,13 @@ def test_the_take_home_port_never_answers_for_console_paths(console, tmp_path):
     phones = TakeHomeServer(settings)
     phones.start()
     try:
-        for path in ("/login", "/health", "/usage.csv", "/links"):
+        for method, path in (("GET", "/login"), ("POST", "/login"), ("GET", "/health"),
+                             ("GET", "/usage.csv"), ("GET", "/links"), ("GET", "/add"),
+                             ("POST", "/add"), ("GET", "/add/some-job"),
+                             ("GET", "/exercises/safe-place/review?lang=en-GB"),
+                             ("GET", "/exercises/safe-place/audio?lang=en-GB")):
             conn = http.client.HTTPConnection("127.0.0.1", phones.port, timeout=10)
-            conn.request("GET", path)
+            conn.request(method, path)
             assert conn.getresponse().status == 404, path
             conn.close()
     finally:

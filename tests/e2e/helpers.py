@@ -40,4 +40,5 @@ def station_process(command: list[str], env: Mapping[str, str]) -> Iterator[subp
             station.kill()
             raise
     assert code == 0, f"the station exited with {code} on SIGTERM"
-    assert "Traceback" not in (station.stderr.read() if station.stderr else "")
+    errors = station.stderr.read() if station.stderr else ""
+    assert "Traceback" not in errors, errors[-3000:]

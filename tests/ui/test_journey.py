@@ -170,10 +170,11 @@ def test_the_whole_journey(launch, ui_settings, tmp_path, request, catalogue):
     assert player.gain == pytest.approx(track_gain(app.settings.audio.loudness_target, variant.loudness))
     assert catalogue == "in-memory" or player.gain != 1.0
 
-    # Seek by touching the middle of the seek bar; the highlight follows.
+    # Seek by touching the middle of the seek bar, and again to confirm; the highlight follows.
     script = s.ids("player").script
     cues = list(variant.cues)
     assert script.count == len(cues) and script.timed
+    tap_across(s, player_control(s, "seek"), 0.5)
     tap_across(s, player_control(s, "seek"), 0.5)
     s.wait_for(lambda: abs(player.position - variant.duration_seconds / 2) < variant.duration_seconds / 20,
                what="seek to the middle")

@@ -46,6 +46,14 @@ class Collector:
         if wrong:
             self.found[name] = wrong
 
+    def exit_not_under(self, name: str, where: layout.Rect, exits: list[Any]) -> None:
+        """The screen that a primary button opened has its way out somewhere else: a second
+        tap of a hurried finger never leaves at once (issue 17)."""
+        for w in exits:
+            if layout.window_rect(w).intersect(where) is not None:
+                self.found.setdefault(name, []).append(
+                    f"its way out lies where the last screen's primary button was: {layout.describe(w)}")
+
     def report(self) -> str:
         return "\n".join(f"{screen}:\n    " + "\n    ".join(lines) for screen, lines in self.found.items())
 
@@ -63,19 +71,29 @@ def visit_every_screen(s: StationDriver, c: Collector) -> None:
     browse.ids.keyboard.text = "calm"
     s.wait_for(lambda: len(browse.ids.tiles.children) == 1, what="search results")
     c.check("browse-search")
+    # The keys may cover the results on a short panel: the field says how many there are.
+    if "(1 found)" not in browse.ids.search_field.text:
+        c.found.setdefault("browse-search", []).append(f"no count of results: {browse.ids.search_field.text!r}")
     browse.close_keyboard()
     browse.clear_search()
     app.open_exercise("compassionate-other")
     s.on("exercise")
     c.check("exercise", s.ids("exercise").listen)
+    listen = layout.window_rect(s.ids("exercise").listen)
     app.listen()
     s.on("player")
     s.wait_for(lambda: app.playback.playing, what="playing")
+    s.pump(0.15)
+    c.exit_not_under("player", listen, [s.ids("player").top.ids.back])
     s.get("player").seek(185.0)
     s.wait_for(lambda: s.ids("player").script.current == 3, what="the highlighted passage")
     c.check("player", s.ids("player").play_pause)
+    for pair in (("back15", "forward15"), ("quieter", "louder")):
+        heights = {round(s.ids("player")[name].height) for name in pair}
+        if len(heights) > 1:
+            c.found.setdefault("player", []).append(f"{pair} side by side differ in height: {heights}")
     app.show_banner("banner.audio_unavailable")
-    c.check("player-banner", s.ids("player").play_pause)
+    c.check("player-banner", app.banner.ids.close)  # over the player, moving nothing
     app.banner.hide()
     app.playback.seek(app.playback.duration - 0.3)  # playing on to the end: the end card
     s.wait_for(lambda: app.playback.ended, what="the end of the exercise")
@@ -90,9 +108,11 @@ def visit_every_screen(s: StationDriver, c: Collector) -> None:
     app.go("take_home")
     s.on("take_home")
     c.check("take-home-consent", s.ids("take_home").agree)
+    agree = layout.window_rect(s.ids("take_home").agree)
     s.get("take_home").agree()
     s.wait_for(lambda: s.get("take_home").stage == "code", what="the code")
     c.check("take-home-code")
+    c.exit_not_under("take-home-code", agree, [s.ids("take_home").done, s.ids("take_home").top.ids.back])
     if app.playback.playing:
         app.playback.toggle()
     app.idle.quiet_seconds = app.idle.paused_seconds = 0.1  # paused part-way waits longer
@@ -112,25 +132,15 @@ def visit_every_screen(s: StationDriver, c: Collector) -> None:
     c.check("therapist")
 
 
-# Known still wrong (issue 17, not finished): the largest text on the 7-inch panels (the
-# attract welcome under "Need help now?", the player's banner, the therapist's bar and tabs).
-# Every other case is listed here, so that what is still wrong is seen, not hidden.
-PASSING = {(panel, step) for panel in PANELS for step in (0, 1, 2)} - {("800x480", 2), ("1024x600", 2)}
-
-
 @pytest.mark.parametrize("step", [0, 1, 2], ids=["normal", "larger", "largest"])
 @pytest.mark.parametrize("panel", list(PANELS))
-def test_every_screen_fits(launch, ui_settings, panel, step, request, caplog):
-    if (panel, step) not in PASSING:
-        request.applymarker(pytest.mark.xfail(reason="layout not yet fixed at this size", strict=False))
+def test_every_screen_fits(launch, ui_settings, panel, step, caplog):
     width, height, inches = PANELS[panel]
     check_panel(launch, ui_settings, width, height, inches, step, "en-GB", caplog)
 
 
 @pytest.mark.parametrize("step", [0, 2], ids=["normal", "largest"])
-def test_every_screen_fits_in_us_english(launch, ui_settings, step, request, caplog):
-    if step:
-        request.applymarker(pytest.mark.xfail(reason="layout not yet fixed at this size", strict=False))
+def test_every_screen_fits_in_us_english(launch, ui_settings, step, caplog):
     check_panel(launch, ui_settings, 800, 480, 7.0, step, "en-US", caplog)
 
 

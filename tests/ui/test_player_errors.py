@@ -45,7 +45,8 @@ def test_the_banner_is_chosen_by_the_errors_kind(launch):
     s.wait_for(lambda: app.playback.playing, what="playing")
     player = s.backend.player
 
-    # The device kinds: sound unavailable, and the banner goes when the sound comes back.
+    # The device kinds: sound unavailable; when the sound comes back the banner stays where
+    # it is (a touch meant for Close must not land on the player) and says so.
     for kind in (PlayerErrorKind.DEVICE_LOST, PlayerErrorKind.ENGINE_RESTARTING,
                  PlayerErrorKind.DEVICE_UNAVAILABLE):
         # A detail that names the file must not sway the choice: only the kind does.
@@ -54,8 +55,11 @@ def test_the_banner_is_chosen_by_the_errors_kind(launch):
         assert app.playback.state == PlayerState.ERROR and not app.playback.playing
         s.screenshot(f"player-error-{kind.value}")
         player.recover()
-        s.wait_for(lambda: not app.banner.shown and app.playback.state == PlayerState.PAUSED,
+        s.wait_for(lambda: _banner_shows(s, "banner.audio_back") and app.playback.state == PlayerState.PAUSED,
                    what=f"recovered from {kind}")
+        s.tap(app.banner.ids.close)
+        s.wait_for(lambda: not app.banner.shown, what="the banner closed")
+        assert s.screen == "player" and app.playback.state == PlayerState.PAUSED, "Close reached the player"
 
     player.fail(PlayerErrorKind.FILE_DAMAGED, detail="read failed (lost sync)")
     s.wait_for(lambda: _banner_shows(s, "banner.file_damaged"), what="the damaged-file banner")

@@ -128,9 +128,15 @@ def test_unlock_and_start(station):
     s.tap(panel.ids.clear_search)
     s.wait_for(lambda: len(panel.row_ids()) == len(DEMO) + 1, what="every exercise again")
 
-    # A star pins an exercise to the top.
-    assert panel.row_ids()[0] != "soothing-breath"
+    # A star pins an exercise to the top, the next time the list is made: at the touch
+    # nothing moves under the finger.
+    order = panel.row_ids()
+    assert order[0] != "soothing-breath"
     s.tap(panel.row("soothing-breath").ids.star)
+    s.wait_for(lambda: panel.row("soothing-breath").favourite, what="the star filled")
+    s.pump(0.3)
+    assert panel.row_ids() == order, "the list re-sorted under the finger"
+    panel.refresh()  # as on coming back to the list, or a new search
     s.wait_for(lambda: panel.row_ids()[0] == "soothing-breath", what="the favourite at the top")
     assert panel.row("soothing-breath").favourite
     s.screenshot("therapist-panel")

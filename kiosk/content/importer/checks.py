@@ -89,6 +89,14 @@ def _too_long(rel: str, duration: float, max_minutes: int, faults: list[Fault]) 
 def _other_duration(rel: str, path: Path, faults: list[Fault]) -> float | None:
     import soundfile  # libsndfile: the playback copy is made with it too
 
+    from kiosk.audio import aac
+
+    if aac.is_aac(path):
+        try:
+            return aac.probe(path).duration
+        except aac.AacError as exc:
+            faults.append(Fault(rel, str(exc)))
+            return None
     try:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError) as exc:

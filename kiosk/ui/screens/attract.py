@@ -10,9 +10,12 @@ from typing import Any
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
+from kivy.metrics import dp, sp
+from kivy.properties import NumericProperty
 from kivy.uix.screenmanager import Screen
 
 import kiosk.ui.widgets.common  # noqa: F401  (KLabel, HiddenCorner used by the kv)
+from kiosk.ui.widgets.fitting import text_height
 
 Builder.load_file(os.path.join(os.path.dirname(__file__), "attract.kv"))
 
@@ -34,11 +37,35 @@ def breath_scale(seconds: float) -> float:
 
 
 class AttractScreen(Screen):
+    # The welcome's text scale where the largest text would not fit below "Need help now?"
+    # (a 7-inch panel): the heading grows less, never below the hint's size; 0 is no cap.
+    welcome_cap = NumericProperty(0)
+
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self._began = time.monotonic()
         self._breathing = Clock.schedule_interval(self._breathe, 1 / BREATH_STEPS_PER_SECOND)
         self._breathing.cancel()
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        super().on_kv_post(base_widget)
+        self.ids.words.bind(width=self._fit_welcome)
+        self.ids.help.bind(y=self._fit_welcome, height=self._fit_welcome)
+        App.get_running_app().bind(text_scale=self._fit_welcome, lang=self._fit_welcome)
+
+    def _fit_welcome(self, *_args: Any) -> None:
+        ids, app = self.ids, App.get_running_app()
+        welcome, hint, width = ids.welcome, ids.touch_hint, ids.words.width
+        if width < 10:
+            return
+        room = ids.help.y - dp(12) - self.y
+        hint_height = text_height(hint.text, sp(hint.base_size) * app.text_scale, width)
+        smallest = max(1.0, app.text_scale * hint.base_size / welcome.base_size)
+        scale = app.text_scale
+        while scale > smallest and (text_height(welcome.text, sp(welcome.base_size) * scale, width)
+                                    + ids.words.spacing + hint_height > room):
+            scale = round(scale - 0.1, 1)
+        self.welcome_cap = 0 if scale >= app.text_scale else max(scale, smallest)
 
     def on_enter(self, *args: Any) -> None:
         self._began = time.monotonic()

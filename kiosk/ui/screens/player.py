@@ -7,8 +7,10 @@ import os
 from typing import Any
 
 from kivy.app import App
+from kivy.clock import Clock
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty
+from kivy.metrics import dp
+from kivy.properties import BooleanProperty, NumericProperty
 from kivy.uix.screenmanager import Screen
 from kivy.uix.slider import Slider
 
@@ -22,31 +24,74 @@ Builder.load_file(os.path.join(os.path.dirname(__file__), "player.kv"))
 
 SKIP_SECONDS = 15.0
 VOLUME_STEPS = 10
+DRAG_START_DP = 12  # a finger that travels less than this along the bar has not dragged it
+CONFIRM_RADIUS_DP = 32  # the second tap that confirms a place lands this near its mark
+CONFIRM_SECONDS = 6.0  # a marked place waits this long for its second tap
 
 
 class SeekBar(Slider):
-    """A slider that answers the finger, not the engine, while it is being dragged."""
+    """A seek bar that a brush of the hand cannot move (issue 17): the knob is dragged by how
+    far the finger travels, not to where it lands, and only once it has travelled
+    DRAG_START_DP; a tap marks the place touched and says its time ("Go to 3:05?"), and a
+    second tap there goes to it. While dragged it answers the finger, not the engine."""
 
     dragging = BooleanProperty(False)
+    pending = NumericProperty(-1.0)  # the time a tap marked, waiting for its second tap; -1: none
 
     def moves_by_a_pixel(self, value: float) -> bool:
         span = (self.max - self.min) or 1.0
-        track = max(1.0, self.width - 2 * self.padding)
-        return abs(value - self.value) * track / span >= 1.0
+        return abs(value - self.value) * self._track() / span >= 1.0
+
+    def _track(self) -> float:
+        return float(max(1.0, self.width - 2 * self.padding))
+
+    def time_at(self, x: float) -> float:
+        fraction = (x - self.x - self.padding) / self._track()
+        return float(self.min + min(1.0, max(0.0, fraction)) * (self.max - self.min))
+
+    def x_of(self, seconds: float) -> float:
+        span = (self.max - self.min) or 1.0
+        return float(self.x + self.padding + (seconds - self.min) / span * self._track())
 
     def on_touch_down(self, touch: Any) -> bool:
         if self.disabled or not self.collide_point(*touch.pos):
             return False
-        self.dragging = True
-        return bool(super().on_touch_down(touch))
+        touch.grab(self)
+        touch.ud[self] = (touch.x, self.value)
+        return True
+
+    def on_touch_move(self, touch: Any) -> bool:
+        if touch.grab_current is not self:
+            return False
+        start_x, start_value = touch.ud[self]
+        travelled = touch.x - start_x
+        if not self.dragging and abs(travelled) >= dp(DRAG_START_DP):
+            self.dragging = True
+            self.pending = -1.0
+        if self.dragging:
+            span = self.max - self.min
+            self.value = min(self.max, max(self.min, start_value + travelled * span / self._track()))
+        return True
 
     def on_touch_up(self, touch: Any) -> bool:
-        if touch.grab_current is self and self.dragging:
-            handled = bool(super().on_touch_up(touch))
+        if touch.grab_current is not self:
+            return False
+        touch.ungrab(self)
+        player = App.get_running_app().playback
+        if self.dragging:
             self.dragging = False
-            App.get_running_app().playback.seek(self.value)
-            return handled
-        return bool(super().on_touch_up(touch))
+            player.seek(self.value)
+        elif self.pending >= 0 and abs(touch.x - self.x_of(self.pending)) <= dp(CONFIRM_RADIUS_DP):
+            seconds, self.pending = self.pending, -1.0
+            player.seek(seconds)
+        else:
+            self.pending = self.time_at(touch.x)
+            Clock.unschedule(self._forget_pending)
+            Clock.schedule_once(self._forget_pending, CONFIRM_SECONDS)
+        return True
+
+    def _forget_pending(self, _dt: float) -> None:
+        self.pending = -1.0
 
 
 class EndCard(OverlayWithHelp):

@@ -195,7 +195,7 @@ class TherapistScreen(Screen):
                 self.bundle_stage = "failed"
             App.get_running_app().show_banner("banner.error")
 
-    def refresh(self) -> None:
+    def refresh(self, keep_order: bool = False) -> None:
         if not self.lang:
             return
         backend, lang, query = App.get_running_app().backend, self.lang, self.query.strip() or None
@@ -211,16 +211,22 @@ class TherapistScreen(Screen):
             self.titles.update({c.id: c.title for c in cards})
             self.cards = cards
             # Always: the same cards with a new favourite are an equal list, and no event.
-            self._build_rows()
+            self._build_rows(keep_order)
 
         self._submit(job, done)
 
-    def _build_rows(self) -> None:
+    def _build_rows(self, keep_order: bool = False) -> None:
+        """Favourites first, each group in the catalogue's order; but a star just touched
+        leaves every row where it is (a list that re-sorts under the finger would put another
+        exercise under it), and the favourites move up the next time the list is made."""
         box = self.ids.rows
+        shown = self.row_ids() if keep_order else []
         box.clear_widgets()
         favourite = set(self.favourites)
-        # Favourites first, each group in the catalogue's order.
         ordered = sorted(self.cards, key=lambda c: c.id not in favourite)
+        if shown:
+            place = {exercise_id: i for i, exercise_id in enumerate(shown)}
+            ordered.sort(key=lambda c: place.get(c.id, len(place)))  # stable: new ones last
         for card in ordered:
             visibility = getattr(card, "visibility", "public")
             box.add_widget(ExerciseRow(
@@ -239,7 +245,8 @@ class TherapistScreen(Screen):
         if (exercise_id in self.favourites) == favourite:
             return
         backend = App.get_running_app().backend
-        self._submit(lambda db: backend.set_favourite(db, exercise_id, favourite), lambda _r: self.refresh())
+        self._submit(lambda db: backend.set_favourite(db, exercise_id, favourite),
+                     lambda _r: self.refresh(keep_order=True))
 
     def choose(self, exercise_id: str, chosen: bool) -> None:
         if chosen and exercise_id not in self.chosen:

@@ -1,5 +1,5 @@
 """Building blocks every screen shares: text that scales, buttons at least 48 dp, the top bar
-with "Need help now?", the trouble banner, and the hidden therapist corner."""
+with "Need help now?", and the hidden therapist corner."""
 
 from __future__ import annotations
 
@@ -164,32 +164,6 @@ class TopBar(BoxLayout):
 
     def on_back(self) -> None:
         pass
-
-
-class Banner(BoxLayout):
-    """A gentle message at the top for trouble; it covers nothing but itself."""
-
-    message_key = StringProperty("")
-    shown = BooleanProperty(False)
-
-    def show(self, key: str, seconds: float = 10.0) -> None:
-        self.message_key = key
-        self.shown = True
-        Clock.unschedule(self._hide)
-        Clock.schedule_once(self._hide, seconds)
-
-    def hide(self) -> None:
-        Clock.unschedule(self._hide)
-        self.shown = False
-        self.message_key = ""
-
-    def _hide(self, _dt: float) -> None:
-        self.hide()
-
-    def on_touch_down(self, touch: Any) -> bool:
-        if not self.shown:
-            return False
-        return bool(super().on_touch_down(touch))
 
 
 class HiddenCorner(Widget):

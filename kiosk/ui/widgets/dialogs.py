@@ -1,6 +1,6 @@
 """The dialogs: "Need help now?" (the clinic's own words), "Still there?", the text and
-colours, and the overlay that keeps "Need help now?" in its place (the player's end card
-is one too)."""
+colours, trouble (the banner), and the overlay that keeps "Need help now?" in its place
+(the player's end card is one too)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.metrics import dp
-from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty
+from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.modalview import ModalView
 
 from kiosk.ui.widgets.common import HelpButton  # and KLabel, KButton, used by the kv
@@ -34,11 +34,25 @@ class OverlayWithHelp(ModalView):
     help_at = ObjectProperty(None, allownone=True)  # the screen's own button, in the window
     beside = BooleanProperty(False)  # the box to the left of the button: no room below
 
+    _below: Any = None  # the screen's own button, followed while open
+
     def on_pre_open(self) -> None:
-        below = _help_button_of(App.get_running_app().manager.current_screen)
+        self._below = _help_button_of(App.get_running_app().manager.current_screen)
+        if self._below is not None:
+            # The screen may still be laying out (an overlay opened as it appears): follow.
+            self._below.bind(pos=self._follow, size=self._follow)
+        self._follow()
+        self.beside = False
+
+    def _follow(self, *_args: Any) -> None:
+        below = self._below
         on_screen = below is not None and below.get_root_window() is not None
         self.help_at = tuple(below.to_window(below.x, below.y)) if on_screen else None
-        self.beside = False
+
+    def on_dismiss(self) -> None:
+        if self._below is not None:
+            self._below.unbind(pos=self._follow, size=self._follow)
+            self._below = None
 
     def on_open(self) -> None:
         Clock.schedule_once(self._make_room, 0)  # once the box has its height at full width
@@ -66,6 +80,33 @@ class OverlayWithHelp(ModalView):
 class StillThereView(OverlayWithHelp):
     seconds_left = NumericProperty(0)
     total = NumericProperty(0)  # the seconds the question stays up
+
+
+class Banner(OverlayWithHelp):
+    """Trouble, told over the screen: it moves nothing below it and never goes by itself, so
+    a touch meant for its Close cannot land on what was underneath (issue 17). It goes when
+    the client closes it, or when the visit is cleared; a trouble that mends itself changes
+    its words instead (`settle`)."""
+
+    message_key = StringProperty("")
+
+    @property
+    def shown(self) -> bool:
+        return self.parent is not None
+
+    def show(self, key: str) -> None:
+        self.message_key = key
+        if not self.shown:
+            self.open(animation=False)
+
+    def settle(self, key: str) -> None:
+        """New words for the trouble shown (the sound is back), if any is."""
+        if self.shown:
+            self.message_key = key
+
+    def hide(self) -> None:
+        if self.shown:
+            self.dismiss(animation=False)
 
 
 def _help_button_of(screen: Any) -> Any:

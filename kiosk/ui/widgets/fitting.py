@@ -22,6 +22,14 @@ def layout_lines(text: str, font_size: float, width: float | None, bold: bool = 
     return ["".join(w.text for w in line.words) for line in core._cached_lines]
 
 
+def text_height(text: str, font_size: float, width: float, bold: bool = False) -> float:
+    """How tall `text` is when wrapped at `width` (laid out without drawing)."""
+    from kivy.core.text import Label as CoreLabel
+
+    core = CoreLabel(text=text, font_size=font_size, bold=bold, text_size=(width, None))
+    return float(core.render()[1])  # laid out, not drawn: the texture is not made
+
+
 def breaks_a_word(text: str, font_size: float, width: float, bold: bool = False) -> bool:
     words = set(words_of(text))
     return any(token not in words for line in layout_lines(text, font_size, width, bold)
