@@ -19,6 +19,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk.audio.api import PlayerState, call_now
+from kiosk.audio.loudness import track_gain
 from kiosk.audio.unavailable import UnavailablePlayer
 from kiosk.memory import give_back_freed_memory
 from kiosk.services import TakeHomeState
@@ -346,7 +347,8 @@ class KioskApp(App):
         variant = exercise.variant
         key = f"{exercise.id}/{variant.lang}"
         if self.playback.loaded != key:
-            if not self.playback.load(key, variant.playback_path, variant.duration_seconds):
+            gain = track_gain(self.settings.audio.loudness_target, variant.loudness)
+            if not self.playback.load(key, variant.playback_path, variant.duration_seconds, gain):
                 return
             self.services.plays.track(exercise.id, variant.lang, variant.duration_seconds)
         self.go("player")
