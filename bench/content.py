@@ -16,6 +16,12 @@ test audio exists, plus about a minute the first time to make it with sox and la
   5 runs (the machine is shared with other work), the percentiles are over the queries.
   Peer: a bare FTS5 MATCH on the full index returning rowids (no ranking, joins, filters
   or limit).
+- Loudness (`## loudness`, alone with `--loudness`): the demo pack imported in a fresh
+  subprocess with the import's loudness meter (kiosk/audio/loudness.py) and with it
+  replaced by one that does nothing (best of 2 each): what measuring costs the import. Then
+  every demo variant's loudness as the import stored it against pyloudnorm's own
+  `Meter.integrated_loudness` on the same playback copy read whole (the peer), and the
+  time each takes to measure that copy (ours fed in the decoder's blocks).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -109,6 +116,108 @@ def child_import(data_dir: str, pack: str) -> None:
                       "doctor": doctor, "sha256sum": sha256sum,
                       "content_mb": sum(f.stat().st_size for f in result.folder.rglob("*")
                                         if f.is_file()) / 1e6}))
+
+
+class _NoMeter:
+    """Stands in for LoudnessMeter: the import without measuring."""
+
+    def __enter__(self) -> _NoMeter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def push(self, block: object, rate: int) -> None:
+        pass
+
+    def result(self) -> object:
+        from kiosk.audio.loudness import Loudness
+
+        return Loudness(None, 0.0)
+
+
+def child_import_measured(data_dir: str, pack: str, meter: str) -> None:
+    from kiosk.content import import_pack
+
+    if meter == "off":
+        # The module itself: kiosk.content.importer's `decode` attribute is its function.
+        sys.modules["kiosk.content.importer.decode"].LoudnessMeter = _NoMeter  # type: ignore[attr-defined]
+    settings = default_settings(Path(data_dir))
+    db = open_db(settings.db_path)
+    started = time.perf_counter()
+    import_pack(settings, db, Path(pack))
+    seconds = time.perf_counter() - started
+    catalogue = Catalogue(db, settings.content_dir)
+    variants = []
+    for listing in catalogue.list_exercises():
+        for lang in listing.languages:
+            v = catalogue.variant(listing.id, lang)
+            assert v is not None
+            variants.append([f"{listing.id} {lang}", v.loudness.lufs if v.loudness else None,
+                             str(v.playback_path), v.duration_seconds])
+    print(json.dumps({"seconds": seconds, "variants": variants}))
+
+
+def bench_loudness() -> list[tuple[str, str, float, float | None, str]]:
+    import pyloudnorm
+    import soundfile
+
+    from kiosk.audio.decode import COPY_BLOCK_FRAMES
+    from kiosk.audio.loudness import LoudnessMeter
+    from kiosk.config import BUILTIN_DEMO_PACK
+
+    make_long_mp3()
+    with tempfile.TemporaryDirectory() as tmp:
+        long_pack = write_long_pack(Path(tmp) / "pack")
+        imports: list[tuple[str, str, float, float | None, str]] = []
+        for label, pack, target, repeats in (("the demo pack", BUILTIN_DEMO_PACK, "-", 3),
+                                              (f"one {MINUTES}-min VBR MP3", long_pack, "<= 10 s", 3)):
+            runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+            for _ in range(repeats):  # interleaved: the machine's load changes as they run
+                for kind in ("off", "on"):
+                    data = Path(tmp) / f"data-{len(imports)}-{kind}"  # the last run's stays
+                    shutil.rmtree(data, ignore_errors=True)
+                    runs[kind].append(run_child("--measured-child", str(data), str(pack), kind))
+            count = len(runs["on"][0]["variants"])
+            audio = sum(v[3] for v in runs["on"][0]["variants"])
+            imports.append((f"import of {label} ({count} MP3{'s' if count != 1 else ''}, {audio / 60:.0f} min), "
+                            "with the loudness meter; peer: without it", target,
+                            min(r["seconds"] for r in runs["on"]), min(r["seconds"] for r in runs["off"]), "s"))
+            if pack == BUILTIN_DEMO_PACK:
+                demo = runs["on"][-1]["variants"]
+        rows = imports
+        ours_time = decode_time = theirs_time = 0.0
+        worst = 0.0
+        for name, stored, path, _seconds in demo:
+            with soundfile.SoundFile(path) as f:
+                started = time.perf_counter()
+                for _block in f.blocks(COPY_BLOCK_FRAMES, dtype="int16", always_2d=True):
+                    pass
+                decode_time += time.perf_counter() - started
+            started = time.perf_counter()
+            meter = LoudnessMeter()
+            with soundfile.SoundFile(path) as f:
+                for block in f.blocks(COPY_BLOCK_FRAMES, dtype="int16", always_2d=True):
+                    meter.push(block, f.samplerate)
+            ours = meter.result().lufs
+            ours_time += time.perf_counter() - started
+            started = time.perf_counter()
+            data, rate = soundfile.read(path, dtype="float64", always_2d=True)
+            theirs = pyloudnorm.Meter(rate).integrated_loudness(data)
+            theirs_time += time.perf_counter() - started
+            assert ours is not None and stored is not None
+            assert abs(ours - stored) < 0.01  # the same blocks the import measured
+            worst = max(worst, abs(stored - theirs))
+            rows.append((f"loudness of {name}, as imported; peer: pyloudnorm on the same copy", "-",
+                         stored, theirs, "LUFS"))
+        rows.insert(2, ("worst difference from pyloudnorm over the demo's variants", "<= 0.1 dB",
+                        worst, None, "dB"))
+        rows.insert(3, ("time to measure every demo copy, its FLAC decode included: ours, fed the "
+                        "import's blocks; peer: pyloudnorm on each copy read whole", "-",
+                        ours_time, theirs_time, "s"))
+        rows.insert(4, ("the same copies' FLAC decode alone, in the import's blocks (for scale)", "-",
+                        decode_time, None, "s"))
+    return rows
 
 
 def child_baseline() -> None:
@@ -307,19 +416,33 @@ def bench_search() -> list[tuple[str, str, float, float | None, str]]:
     ]
 
 
-def main() -> None:
+def print_table(figures: list[tuple[str, str, float, float | None, str]]) -> None:
     rows = []
-    for figure, target, measured, peer, unit in bench_import() + bench_search():
+    for figure, target, measured, peer, unit in figures:
         scale = 1000 if unit == "ms" else 1
-        peer_text = f"{peer * scale:.3g} {unit}" if peer else "n/a"
-        ratio = f"{measured / peer:.2f}" if peer else "n/a"
-        rows.append((figure, target, f"{measured * scale:.3g} {unit}", peer_text, ratio))
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"SQLite {sqlite3.sqlite_version}\n")
+        peer_text = f"{peer * scale:.3g} {unit}" if peer is not None else "n/a"
+        # A ratio of two loudness levels means nothing: their difference does.
+        if unit == "LUFS":
+            ratio = f"{measured - peer:+.2f} dB" if peer is not None else "n/a"
+        else:
+            ratio = f"{measured / peer:.2f}" if peer else "n/a"
+        if unit in ("LUFS", "dB"):
+            peer_text = f"{peer:.2f} {unit}" if peer is not None else "n/a"
+            rows.append((figure, target, f"{measured:.3f} {unit}", peer_text, ratio))
+        else:
+            rows.append((figure, target, f"{measured * scale:.3g} {unit}", peer_text, ratio))
     print("| figure | target | measured | peer | ratio |")
     print("| --- | --- | --- | --- | --- |")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+
+
+def main() -> None:
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"SQLite {sqlite3.sqlite_version}\n")
+    print_table(bench_import() + bench_search())
+    print("\n## loudness\n")
+    print_table(bench_loudness())
 
 
 if __name__ == "__main__":
@@ -330,5 +453,10 @@ if __name__ == "__main__":
         child_import(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 2 and sys.argv[1] == "--baseline-child":
         child_baseline()
+    elif len(sys.argv) == 5 and sys.argv[1] == "--measured-child":
+        child_import_measured(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) == 2 and sys.argv[1] == "--loudness":
+        print("## loudness\n")
+        print_table(bench_loudness())
     else:
         main()

@@ -261,6 +261,16 @@ class Station:
         subprocess.run(["xdotool", "mousemove", str(x), str(y), "mousedown", "1", "sleep", "0.08",
                         "mouseup", "1"], check=True, timeout=10, env=self.env)
 
+    def swipe_up(self, x: int, y: int, lift: int) -> None:
+        """A finger pushing a list up by `lift` pixels from (x, y), steadily, as a person
+        scrolls to what is below the panel's edge."""
+        steps = max(4, lift // 12)
+        moves: list[str] = []
+        for n in range(1, steps + 1):
+            moves += ["mousemove", str(x), str(y - lift * n // steps), "sleep", "0.01"]
+        subprocess.run(["xdotool", "mousemove", str(x), str(y), "mousedown", "1", *moves,
+                        "sleep", "0.3", "mouseup", "1"], check=True, timeout=20, env=self.env)
+
     def tap(self, state: dict[str, Any], words: str) -> None:
         for button in state["buttons"]:
             if button["text"] == words:

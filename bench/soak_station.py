@@ -53,10 +53,11 @@ def _look(_dt: float) -> None:
             walk(child)
         if isinstance(widget, ButtonBehavior) and widget.width > 0 and widget.height > 0:
             x, y = widget.to_window(*widget.center)
-            if 0 <= x < width and 0 <= y < height and _visible(widget):
+            left, bottom = widget.to_window(widget.x, widget.y)
+            right, top = widget.to_window(widget.right, widget.top)
+            # Any part on the panel: a person reads a tile whose top shows above the edge.
+            if left < width and right > 0 and bottom < height and top > 0 and _visible(widget):
                 words = getattr(widget, "text", "") or getattr(widget, "title", "")
-                left, bottom = widget.to_window(widget.x, widget.y)
-                right, top = widget.to_window(widget.right, widget.top)
                 # X counts rows from the top, Kivy from the bottom.
                 buttons.append({"text": words, "kind": type(widget).__name__,
                                 "x": round(x), "y": round(height - y),

@@ -97,6 +97,8 @@ class AudioSettings:
     start_volume: float = field(default=0.4, metadata=_range(0.0, 1.0))
     fade_ms: int = field(default=20, metadata=_range(10, 30))
     buffer_seconds: float = field(default=1.5, metadata=_range(0.5, 10.0))
+    # LUFS (ITU-R BS.1770): every exercise is played at this loudness, below the cap.
+    loudness_target: float = field(default=-20.0, metadata=_range(-40.0, -10.0))
 
 
 @dataclass(frozen=True)

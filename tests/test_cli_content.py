@@ -61,13 +61,18 @@ def test_import_list_search(run):
     listing = run("list")
     assert listing.exit_code == 0
     lines = listing.output.splitlines()
-    assert lines[0].split() == ["ID", "TITLE", "LANGUAGES", "LENGTH", "PACK", "SHOWN", "TO"]
+    assert lines[0].split() == ["ID", "TITLE", "LANGUAGES", "LENGTH", "LOUDNESS", "PACK", "SHOWN", "TO"]
     assert any(line.startswith("soothing-breath") and "en-GB en-US" in line and "0:10 / 0:10" in line for line in lines)
     assert any(line.startswith("safe-place") and line.endswith("therapist") for line in lines)
 
     as_json = json.loads(run("list", "--json").output)
     assert [e["id"] for e in as_json] == ["soothing-breath", "safe-place"]
     assert as_json[0]["durations"]["en-GB"] == pytest.approx(10.0, abs=0.01)
+    # Each variant's loudness as measured at import, in the table as in the JSON.
+    loudness = as_json[0]["loudness_lufs"]
+    assert set(loudness) == {"en-GB", "en-US"} and all(-70 < v < 0 for v in loudness.values())
+    breath = next(line for line in lines if line.startswith("soothing-breath"))
+    assert f"{loudness['en-GB']:.1f} LUFS / {loudness['en-US']:.1f} LUFS" in breath
 
     found = json.loads(run("search", "colours", "--json").output)
     assert [e["id"] for e in found] == ["safe-place"]  # therapists' listing: hidden ones too
@@ -126,6 +131,17 @@ def test_unknown_id_exits_1(run, command):
     result = run(command, "no-such")
     assert result.exit_code == 1
     assert result.stderr.strip() == "no exercise with id no-such"
+
+
+def test_list_says_unknown_for_variants_imported_before_loudness_was_measured(run):
+    run("import", str(write_pack(run.tmp / "pack")))
+    db = open_db(run.settings.db_path)
+    with db.conn:  # as migration m003 leaves the variants imported before it
+        db.execute("UPDATE variants SET loudness_lufs = NULL, peak = NULL WHERE lang = 'en-US'")
+    db.close()
+    breath = next(line for line in run("list").output.splitlines() if line.startswith("soothing-breath"))
+    assert "LUFS / unknown" in breath
+    assert json.loads(run("list", "--json").output)[0]["loudness_lufs"]["en-US"] is None
 
 
 def test_list_when_empty(run):

@@ -23,6 +23,7 @@ def test_the_shipped_config_loads_and_matches_the_defaults():
     assert settings.data_dir == DEFAULT_CONFIG_PATH.parent / "data"
     assert settings.take_home.port == 8080
     assert settings.audio.start_volume <= settings.audio.volume_cap
+    assert settings.audio.loudness_target == -20.0
 
 
 def test_every_key_is_documented_in_the_shipped_config():
@@ -84,6 +85,8 @@ def test_syntax_error_names_the_line(tmp_path):
         ({"take_home": {"port": True}}, "take_home.port: expected a whole number"),
         ({"take_home": {"wifi_security": "WPA9"}}, 'take_home.wifi_security: expected one of "WPA"'),
         ({"audio": "loud"}, "audio: expected a table"),
+        ({"audio": {"loudness_target": -5}}, "audio.loudness_target: expected a number from -40.0 to -10.0, found -5"),
+        ({"audio": {"loudness_target": "-20"}}, "audio.loudness_target: expected a number from -40.0 to -10.0"),
         ({"dta_dir": "x"}, 'dta_dir: unknown key; did you mean "data_dir"?'),
         ({"languages": {"available": ["en-GB", 3]}}, "languages.available: expected a list of text"),
     ],

@@ -125,8 +125,11 @@ class Player(Protocol):
     @property
     def volume_cap(self) -> float: ...
 
-    def load(self, path: Path, duration: float | None = None) -> None:
-        """Make `path` the current track, at 0 s, IDLE; a new session: start volume."""
+    def load(self, path: Path, duration: float | None = None, gain: float = 1.0) -> None:
+        """Make `path` the current track, at 0 s, IDLE; a new session: start volume.
+
+        `gain` multiplies the track's samples before the volume (the loudness target's,
+        kiosk.audio.loudness.track_gain); what reaches the headphones stays within the cap."""
 
     def play(self) -> None:
         """Start from the position (from 0 after the end), or resume when paused; fades in."""

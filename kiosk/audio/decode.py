@@ -30,6 +30,7 @@ import soundfile
 
 from kiosk.audio import aac, mp3scan
 from kiosk.audio.aac import AacError, AacInfo
+from kiosk.audio.loudness import LoudnessMeter
 from kiosk.audio.mp3scan import Mp3Error, Mp3Info
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ def _is_mp3(path: Path) -> bool:
 
 
 def make_playback_copy(mp3_path: Path, flac_path: Path, progress: Progress | None = None,
-                       scan: Mp3Info | None = None) -> float:
+                       scan: Mp3Info | None = None, meter: LoudnessMeter | None = None) -> float:
     """Decode `mp3_path` exactly into a 16-bit FLAC at `flac_path`; returns the duration in s.
 
     Streams in blocks (memory stays small whatever the length); writes to a temporary file
@@ -151,6 +152,7 @@ def make_playback_copy(mp3_path: Path, flac_path: Path, progress: Progress | Non
     Raises DecodeError (naming the file and the fault) for a missing, damaged, truncated or
     non-audio file. Other formats that libsndfile reads (WAV, FLAC, Ogg) are copied too.
     `scan`: the MP3's frame walk when the caller has made it already (the import has).
+    `meter`: given every decoded block, so the loudness costs no second decode.
     """
     src = Path(mp3_path)
     dst = Path(flac_path)
@@ -160,11 +162,11 @@ def make_playback_copy(mp3_path: Path, flac_path: Path, progress: Progress | Non
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         if _is_mp3(src):
-            frames, rate = _copy_mp3(src, tmp, progress, scan)
+            frames, rate = _copy_mp3(src, tmp, progress, scan, meter)
         elif aac.is_aac(src):
-            frames, rate = _copy_aac(src, tmp, progress)
+            frames, rate = _copy_aac(src, tmp, progress, meter)
         else:
-            frames, rate = _copy_soundfile(src, tmp, progress)
+            frames, rate = _copy_soundfile(src, tmp, progress, meter)
         os.replace(tmp, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -172,7 +174,8 @@ def make_playback_copy(mp3_path: Path, flac_path: Path, progress: Progress | Non
     return frames / rate
 
 
-def _copy_mp3(src: Path, tmp: Path, progress: Progress | None, scan: Mp3Info | None) -> tuple[int, int]:
+def _copy_mp3(src: Path, tmp: Path, progress: Progress | None, scan: Mp3Info | None,
+              meter: LoudnessMeter | None) -> tuple[int, int]:
     if scan is None:
         scan = scan_mp3(src)
     expected = _expected_frames(src, scan)
@@ -186,6 +189,8 @@ def _copy_mp3(src: Path, tmp: Path, progress: Progress | None, scan: Mp3Info | N
             for chunk in stream:
                 block = np.frombuffer(chunk, dtype=np.int16).reshape(-1, channels)
                 out.write(block)
+                if meter is not None:
+                    meter.push(block, rate)
                 done += len(block)
                 if progress is not None:
                     progress(done / rate, total_s)
@@ -209,7 +214,8 @@ def _copy_mp3(src: Path, tmp: Path, progress: Progress | None, scan: Mp3Info | N
     return done, rate
 
 
-def _copy_aac(src: Path, tmp: Path, progress: Progress | None) -> tuple[int, int]:
+def _copy_aac(src: Path, tmp: Path, progress: Progress | None,
+              meter: LoudnessMeter | None) -> tuple[int, int]:
     info = scan_aac(src)
     rate, total_s, done = info.sample_rate, info.duration, 0
     try:
@@ -217,6 +223,8 @@ def _copy_aac(src: Path, tmp: Path, progress: Progress | None) -> tuple[int, int
                                  subtype=PLAYBACK_SUBTYPE, format="FLAC") as out:
             for block in aac.decode_blocks(src, info, COPY_BLOCK_FRAMES):
                 out.write(block)
+                if meter is not None:
+                    meter.push(block, rate)
                 done += len(block)
                 if progress is not None:
                     progress(done / rate, max(total_s, done / rate))
@@ -229,7 +237,8 @@ def _copy_aac(src: Path, tmp: Path, progress: Progress | None) -> tuple[int, int
     return done, rate
 
 
-def _copy_soundfile(src: Path, tmp: Path, progress: Progress | None) -> tuple[int, int]:
+def _copy_soundfile(src: Path, tmp: Path, progress: Progress | None,
+                    meter: LoudnessMeter | None) -> tuple[int, int]:
     try:
         with soundfile.SoundFile(src) as f:
             rate, channels, total = f.samplerate, f.channels, f.frames
@@ -238,6 +247,8 @@ def _copy_soundfile(src: Path, tmp: Path, progress: Progress | None) -> tuple[in
                                      subtype=PLAYBACK_SUBTYPE, format="FLAC") as out:
                 for block in f.blocks(COPY_BLOCK_FRAMES, dtype="int16", always_2d=True):
                     out.write(block)
+                    if meter is not None:
+                        meter.push(block, rate)
                     done += len(block)
                     if progress is not None:
                         progress(done / rate, total / rate)

@@ -65,6 +65,7 @@ class FakePlayer:
         self.duration = 0.0
         self.volume = self.start_volume
         self.path: Path | None = None
+        self.gain = 1.0  # the loaded track's, as load() was given it
         self.commands: list[str] = []  # what the code under test asked for, in order
         self._closed = threading.Event()
         self._clock: threading.Thread | None = None
@@ -77,7 +78,7 @@ class FakePlayer:
             return self._logical
 
     # --- the Player API -------------------------------------------------------------
-    def load(self, path: Path, duration: float | None = None) -> None:
+    def load(self, path: Path, duration: float | None = None, gain: float = 1.0) -> None:
         self.commands.append("load")
         path = Path(path)
         # The engine finds this out on its own thread; a fake may look at once.
@@ -85,6 +86,7 @@ class FakePlayer:
             PlayerErrorKind.FILE_MISSING, f"{path}: the file does not exist", path)
         with self._lock:
             self.path = path
+            self.gain = float(gain)
             self.duration = float(duration) if duration is not None else self._default_duration
             self.position = 0.0
             self.volume = self.start_volume

@@ -71,6 +71,7 @@ from kiosk.audio.devices import (
     quiet_stderr,
     terminate_pyaudio,
 )
+from kiosk.audio.loudness import MAX_BOOST_DB
 from kiosk.audio.resample import Resampler, output_frames, to_stereo
 from kiosk.audio.stage import CHANNELS, NEVER, Eof, OutputStage, RingBuffer, Segment, release
 
@@ -93,6 +94,7 @@ WARM_CALLS = 16  # callbacks after which a stream counts as running
 MONITOR_PERIOD = 0.08  # 12.5 position events per second while playing (the UI needs 10)
 MONITOR_IDLE_PERIOD = 0.2  # otherwise: still notices a lost device well within 2 s
 CLOSE_TIMEOUT = 1.0
+MAX_GAIN = 10 ** (MAX_BOOST_DB / 20)
 FEEDER_WAIT = 0.5  # the feeder's longest sleep: the callback or a command normally wakes it
 PA_INT16 = 8  # pyaudio.paInt16, without importing PyAudio at module import time
 PA_CONTINUE = 0
@@ -217,8 +219,11 @@ class PortAudioPlayer:
     def device_label(self) -> str:
         return self._device_label
 
-    def load(self, path: Path, duration: float | None = None) -> None:
+    def load(self, path: Path, duration: float | None = None, gain: float = 1.0) -> None:
         path = Path(path)
+        gain = float(gain)
+        # A gain from elsewhere than track_gain (NaN, 0, a huge boost) is not trusted.
+        gain = min(gain, MAX_GAIN) if gain > 0.0 else 1.0
         error: PlayerError | None = None
         if duration is None:
             try:
@@ -238,17 +243,18 @@ class PortAudioPlayer:
             self._stage.run = False
             self._set_volume_locked(self._start_volume)
             if error is None:
-                self._feeder.post(("load", self._gen, path))
+                self._feeder.post(("load", self._gen, path, gain))
         if error is not None:
             log.warning("cannot load %s", error.detail)
             self._emit("on_error", error)
         self._publish_state()
         self._emit("on_position", 0.0)
 
-    def restore(self, path: Path, duration: float | None, seconds: float, paused: bool, volume: float) -> None:
-        """Load `path` at `seconds` with `volume`, PAUSED (or IDLE when `paused` is false):
-        how RemotePlayer puts a restarted engine back where the one before it was."""
-        self.load(path, duration)
+    def restore(self, path: Path, duration: float | None, seconds: float, paused: bool, volume: float,
+                gain: float = 1.0) -> None:
+        """Load `path` (at `gain`) at `seconds` with `volume`, PAUSED (or IDLE when `paused` is
+        false): how RemotePlayer puts a restarted engine back where the one before it was."""
+        self.load(path, duration, gain)
         with self._lock:
             if self._file_error is not None:
                 return  # load() has reported it
@@ -686,6 +692,7 @@ class _Feeder(threading.Thread):
         self.out_index = 0  # output frame index (from the track start) of the next frame
         self.total_out = 0
         self.first_block = True
+        self.gain = 1.0  # the current track's (load's `gain`)
 
     def post(self, command: tuple[Any, ...]) -> None:
         self.commands.put(command)
@@ -745,7 +752,7 @@ class _Feeder(threading.Thread):
     def _do(self, cmd: tuple[Any, ...]) -> None:
         kind = cmd[0]
         if kind == "load":
-            _, gen, path = cmd
+            _, gen, path, self.gain = cmd
             if self.reader is not None:
                 self.reader.close()
                 self.reader = None
@@ -845,7 +852,10 @@ class _Feeder(threading.Thread):
             tail = resampler.flush()
             if len(tail):
                 frames = np.concatenate([frames, tail])
-        # Resampling can overshoot; the gain stage relies on |x| <= 1.
+        if self.gain != 1.0:
+            frames *= self.gain
+        # Resampling can overshoot, and a track's gain is set from its stored peak: the
+        # callback's volume stage relies on |x| <= 1 to keep within the cap.
         np.clip(frames, -1.0, 1.0, out=frames)
         self._fade_track_end(frames, stage)
         if len(frames):

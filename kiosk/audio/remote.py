@@ -173,7 +173,7 @@ class RemotePlayer:
         self._closing = False
         self._ready = threading.Event()
         self._opened = False
-        self._loaded: tuple[Path, float | None] | None = None
+        self._loaded: tuple[Path, float | None, float] | None = None  # load()'s arguments
         # While a new engine is being put back where the dead one was: its state, position
         # and volume then. The UI hears ERROR until the new engine is in place.
         self._dead: tuple[PlayerState, float, float] | None = None
@@ -273,7 +273,7 @@ class RemotePlayer:
         if loaded is not None:
             # Playing or paused: back PAUSED at the same place; the client presses play.
             paused = was in (PlayerState.PLAYING, PlayerState.PAUSED)
-            self._call("restore", str(loaded[0]), loaded[1], position, paused, volume)
+            self._call("restore", str(loaded[0]), loaded[1], position, paused, volume, loaded[2])
         self._dead = None
         self._emit("on_state", self.state)
         self._emit("on_position", self.position)
@@ -351,9 +351,9 @@ class RemotePlayer:
         self._ready.wait(timeout)
         return self._opened and self.state != PlayerState.ERROR
 
-    def load(self, path: Path, duration: float | None = None) -> None:
-        self._loaded = (Path(path), duration)
-        self._call("load", str(path), duration)
+    def load(self, path: Path, duration: float | None = None, gain: float = 1.0) -> None:
+        self._loaded = (Path(path), duration, float(gain))
+        self._call("load", str(path), duration, float(gain))
 
     def play(self) -> None:
         self._call("play")

@@ -30,7 +30,7 @@ class UnavailablePlayer:
         self.volume = 0.0
         self.volume_cap = 0.0
 
-    def load(self, path: Path, duration: float | None = None) -> None:
+    def load(self, path: Path, duration: float | None = None, gain: float = 1.0) -> None:
         self.duration = duration or 0.0
 
     def play(self) -> None:

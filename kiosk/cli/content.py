@@ -79,6 +79,12 @@ def _minutes(seconds: float) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
+def _lufs(lufs: float | None) -> str:
+    # Unknown: imported before the station measured loudness (it plays as recorded), or
+    # too quiet to measure.
+    return "unknown" if lufs is None else f"{lufs:.1f} LUFS"
+
+
 def _print_table(items: list[ExerciseListing]) -> None:
     if not items:
         click.echo("No exercises.")
@@ -89,12 +95,13 @@ def _print_table(items: list[ExerciseListing]) -> None:
             item.title,
             " ".join(item.languages),
             " / ".join(_minutes(item.durations[lang]) for lang in item.languages if lang in item.durations),
+            " / ".join(_lufs(item.loudness.get(lang)) for lang in item.languages if lang in item.durations),
             f"{item.pack_id} {item.pack_version}",
             item.visibility + (", hidden" if item.hidden else ""),
         )
         for item in items
     ]
-    header = ("ID", "TITLE", "LANGUAGES", "LENGTH", "PACK", "SHOWN TO")
+    header = ("ID", "TITLE", "LANGUAGES", "LENGTH", "LOUDNESS", "PACK", "SHOWN TO")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

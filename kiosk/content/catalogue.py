@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from kiosk.audio.loudness import Loudness
 from kiosk.content.cues import Cue, script_text
 from kiosk.content.lock import content_lock
 from kiosk.content.models import (
@@ -90,7 +91,8 @@ def _card(row: tuple[Any, ...]) -> Card:
 
 _VARIANT_COLUMNS = """
     exercise_id, lang, title, summary, duration_seconds, audio_path, audio_bytes,
-    playback_path, script_pdf_path, script_pdf_bytes, cues_json, introduction, timed
+    playback_path, script_pdf_path, script_pdf_bytes, cues_json, introduction, timed,
+    loudness_lufs, peak
 """
 
 _CARD_COLUMNS = """
@@ -259,11 +261,14 @@ class Catalogue:
         ).fetchall()
         durations: dict[str, dict[str, float]] = {}
         timed: dict[str, dict[str, bool]] = {}
-        for exercise_id, lang, seconds, is_timed in self.db.execute(
-            "SELECT exercise_id, lang, duration_seconds, timed FROM variants ORDER BY exercise_id, position"
+        loudness: dict[str, dict[str, float | None]] = {}
+        for exercise_id, lang, seconds, is_timed, lufs in self.db.execute(
+            "SELECT exercise_id, lang, duration_seconds, timed, loudness_lufs FROM variants "
+            "ORDER BY exercise_id, position"
         ):
             durations.setdefault(exercise_id, {})[lang] = round(seconds, 3)
             timed.setdefault(exercise_id, {})[lang] = bool(is_timed)
+            loudness.setdefault(exercise_id, {})[lang] = lufs
         return [
             ExerciseListing(
                 id=r[0],
@@ -273,6 +278,7 @@ class Catalogue:
                 languages=tuple(json.loads(r[3])),
                 durations=durations.get(r[0], {}),
                 timed=timed.get(r[0], {}),
+                loudness=loudness.get(r[0], {}),
                 techniques=tuple(json.loads(r[4])),
                 visibility=r[5],
                 hidden=bool(r[6]),
@@ -480,6 +486,8 @@ class Catalogue:
             script_pdf_bytes=row[9],
             cues=_cues_from_json(row[10]),
             timed=bool(row[12]),
+            # A peak is stored with every measure, even one too quiet to gate (lufs NULL).
+            loudness=None if row[14] is None else Loudness(row[13], row[14]),
         )
 
 
@@ -507,12 +515,13 @@ def insert_exercise(db: sqlite_utils.Database, pack_id: str, position: int, ex: 
             """INSERT INTO variants (exercise_id, lang, position, title, summary, introduction,
                techniques, script, search_meta, duration_seconds, audio_path, audio_bytes,
                playback_path, cues_path, script_pdf_path, script_pdf_bytes, script_pdf_rendered,
-               cues_json, timed)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               cues_json, timed, loudness_lufs, peak)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [ex.id, v.lang, v_position, v.title, v.summary, v.introduction, search_techniques,
              script_text(v.cues), search_meta(v.lang, ex.visibility, ex.techniques, hidden is not None),
              v.duration, v.audio_path, v.audio_bytes, v.playback_path, v.cues_path,
-             v.script_pdf_path, v.script_pdf_bytes, int(v.script_pdf_rendered), cues_to_json(v.cues), int(v.timed)],
+             v.script_pdf_path, v.script_pdf_bytes, int(v.script_pdf_rendered), cues_to_json(v.cues), int(v.timed),
+             v.loudness.lufs if v.loudness else None, v.loudness.peak if v.loudness else None],
         )
 
 

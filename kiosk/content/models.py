@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from kiosk.audio.loudness import Loudness
 from kiosk.content.cues import Cue
 
 __all__ = ["Card", "Exercise", "ExerciseFields", "ExerciseListing", "PackRow", "Variant", "VariantRow"]
@@ -41,6 +42,7 @@ class Variant:
     script_pdf_bytes: int
     cues: tuple[Cue, ...]
     timed: bool = True  # False: the cues are the script's passages, their times mean nothing
+    loudness: Loudness | None = None  # None: imported before loudness was measured
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class ExerciseListing:
     visibility: str
     hidden: bool
     timed: dict[str, bool] = field(default_factory=dict)  # by language: False, an untimed read-along
+    # by language: integrated LUFS; None where unknown (imported before it was measured, or
+    # too quiet to gate)
+    loudness: dict[str, float | None] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +90,7 @@ class ExerciseListing:
             "visibility": self.visibility,
             "hidden": self.hidden,
             "timed": self.timed,
+            "loudness_lufs": self.loudness,
         }
 
 
@@ -137,3 +143,4 @@ class VariantRow:
     script_pdf_bytes: int
     script_pdf_rendered: bool = False
     timed: bool = True
+    loudness: Loudness | None = None

@@ -135,5 +135,13 @@ def m002_untimed_scripts(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE variants ADD COLUMN timed INTEGER NOT NULL DEFAULT 1")
 
 
+@migrations()
+def m003_loudness(db: sqlite_utils.Database) -> None:
+    # Measured at import (kiosk.audio.loudness). Variants imported before this have NULL:
+    # unknown, played at unity gain, as they always were, until their pack is imported again.
+    db.execute("ALTER TABLE variants ADD COLUMN loudness_lufs REAL")
+    db.execute("ALTER TABLE variants ADD COLUMN peak REAL")
+
+
 def _prefixed(row: str, columns: str) -> str:
     return ", ".join(f"{row}.{c.strip()}" for c in columns.split(","))

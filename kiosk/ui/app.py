@@ -20,6 +20,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk.audio.api import PlayerState, call_now
+from kiosk.audio.loudness import track_gain
 from kiosk.audio.unavailable import UnavailablePlayer
 from kiosk.memory import give_back_freed_memory
 from kiosk.services import TakeHomeState
@@ -303,7 +304,7 @@ class KioskApp(App):
     def _sound_is_back(self) -> None:
         log.info("the audio engine recovered")
         if self.banner is not None and self.banner.message_key == "banner.audio_unavailable":
-            self.banner.settle("banner.audio_back")  # words that tell the truth; it stays put
+            self.banner.withdraw()  # it no longer tells the truth; Play works again
 
     def show_banner(self, key: str) -> None:
         log.info("banner shown: %s", key)  # what the client saw, for whoever reads the log
@@ -359,7 +360,8 @@ class KioskApp(App):
         variant = exercise.variant
         key = f"{exercise.id}/{variant.lang}"
         if self.playback.loaded != key:
-            if not self.playback.load(key, variant.playback_path, variant.duration_seconds):
+            gain = track_gain(self.settings.audio.loudness_target, variant.loudness)
+            if not self.playback.load(key, variant.playback_path, variant.duration_seconds, gain):
                 return
             self.services.plays.track(exercise.id, variant.lang, variant.duration_seconds)
         self.go("player")

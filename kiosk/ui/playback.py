@@ -96,7 +96,7 @@ class PlayerModel(EventDispatcher):
         self._ticker.cancel()
         player.add_listener(DeliveredThrough(clock_dispatch, _Listener(self)))
         self.volume = float(player.volume)
-        self._track: tuple[Path, float | None] | None = None  # what load() was given
+        self._track: tuple[Path, float | None, float] | None = None  # what load() was given
         # While a prompt plays, and until the engine's events about it and about putting the
         # track back have gone by: those events are not the visit's.
         self._muted = False
@@ -104,18 +104,19 @@ class PlayerModel(EventDispatcher):
         self._then: Callable[[], None] | None = None
 
     # -- commands (UI thread) -------------------------------------------------------------
-    def load(self, key: str, path: Path, duration: float | None) -> bool:
+    def load(self, key: str, path: Path, duration: float | None, gain: float = 1.0) -> bool:
+        """`gain`: the track's, for the loudness target (kiosk.audio.loudness.track_gain)."""
         # A missing or damaged file is reported by the engine as an error event (kind
         # FILE_MISSING or FILE_DAMAGED), from its own thread: nothing here looks at the disk.
         self.end_prompt()  # the visitor's command goes to the track, never to the prompt
         try:
-            self.player.load(path, duration)
+            self.player.load(path, duration, gain)
         except Exception:
             log.exception("loading %s failed", path)
             self.dispatch("on_trouble", "banner.audio_unavailable")
             return False
         self.loaded = key
-        self._track = (path, duration)
+        self._track = (path, duration, gain)
         self.duration = float(duration or self.player.duration or 0.0)
         self._report(0.0)
         return True

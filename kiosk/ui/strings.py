@@ -111,7 +111,6 @@ EN_GB: dict[str, str] = {
     "banner.file_missing": "This exercise\u2019s audio is missing. Please choose another, or ask at reception.",
     "banner.file_damaged": "This exercise\u2019s audio is damaged and cannot be played. Please choose another, or ask at reception.",
     "banner.error": "Something went wrong. Please try again, or ask at reception.",
-    "banner.audio_back": "The sound is working again. Press Play to carry on.",
     "banner.dismiss": "Close",
     "therapist.not_set_up": "Therapist mode is not set up on this station. Set a PIN with “kiosk set-pin”.",
     "pin.title": "Therapist PIN",

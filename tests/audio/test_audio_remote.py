@@ -91,6 +91,30 @@ def test_engine_process_killed_mid_play_comes_back_paused_where_it_was(audio_dev
         assert time.monotonic() - t0 < 5.0
 
 
+def test_the_tracks_gain_crosses_the_pipe_and_survives_a_restart(audio_device, tmp_path, tracks):
+    flac = tmp_path / "tone.flac"
+    make_playback_copy(tracks["tone"], flac)  # 220 Hz at 0.9 of full scale
+    player, _ = make_remote()
+    try:
+        assert player.wait_ready(15.0)
+        player.load(flac, None, 0.5)
+        player.play()
+        time.sleep(0.8)
+        first_pid = player.pid
+        assert first_pid is not None
+        os.kill(first_pid, signal.SIGKILL)
+        assert wait_for(lambda: player.state == PlayerState.PAUSED and player.pid != first_pid, 20.0)
+        player.play()
+        time.sleep(0.8)
+    finally:
+        player.close()
+    # The ALSA file plugin lives in the engine's process: what the new engine played is at
+    # the gain too, whatever the capture holds of the first one.
+    played, _ = audio_device.read_played()
+    peak = np.abs(played.astype(int)).max() / 32768
+    assert 0.9 * 0.5 * 0.98 < peak <= 0.9 * 0.5 + 2 / 32768
+
+
 def test_no_device_then_device_lost_and_back(absent_audio_device, tmp_path, tracks):
     flac = tmp_path / "prog.flac"
     make_playback_copy(tracks["wav"], flac)

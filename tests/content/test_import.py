@@ -36,6 +36,7 @@ from kiosk.content import (
     import_demo_if_empty,
     import_pack,
 )
+from kiosk.content.manifest import AUDIO_SUFFIXES
 from kiosk.content.search import search_index_problems
 from kiosk.store import integrity_problems, open_db
 from tests.packfactory import (
@@ -391,7 +392,7 @@ CORPUS = [
     Broken("dotdot-path", _edit(_variant(audio="../outside.mp3")), "pack.toml", 'must not use ".."'),
     Broken("absolute-path", _edit(_variant(audio="/etc/passwd.mp3")), "pack.toml", "not an absolute path"),
     Broken("backslash-path", _edit(_variant(audio="breath\\en-GB.mp3")), "pack.toml", 'use "/" between folder names'),
-    Broken("wrong-extension", _edit(_variant(audio="breath/en-GB.vtt")), "pack.toml", "must be a .mp3 / .wav / .flac / .ogg / .opus file"),
+    Broken("wrong-extension", _edit(_variant(audio="breath/en-GB.vtt")), "pack.toml", "must be a " + " / ".join(AUDIO_SUFFIXES) + " file"),
     Broken("symlink-escapes", _symlink_out, "breath/en-GB.mp3", "is a link leading outside the pack"),
     Broken("fifo", _fifo, "breath/en-GB.vtt", "is not a regular file"),
     Broken("folder-not-file", _folder_as_file, "place/en-GB.pdf", "is not a regular file"),

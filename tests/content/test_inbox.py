@@ -26,6 +26,7 @@ from kiosk.content.inbox import (
     signature,
     waiting_items,
 )
+from kiosk.content.manifest import AUDIO_SUFFIXES
 from kiosk.doctor import FAIL, OK, WARN, check_inbox
 from kiosk.store import open_db
 from tests.content.test_scripttext import SPOKEN
@@ -202,7 +203,7 @@ def test_an_exercise_folder_with_problems_lists_them_all(watching, tmp_path):
     assert outcome.kind is OutcomeKind.REFUSED, outcome
     found = [str(f) for f in outcome.faults]
     assert found == [
-        "notes.doc: is neither audio (.mp3, .wav, .flac, .ogg, .opus) nor a script (.pdf, .txt, .docx), "
+        f"notes.doc: is neither audio ({', '.join(AUDIO_SUFFIXES)}) nor a script (.pdf, .txt, .docx), "
         "and nothing else belongs here",
         "my-recording: has more than one audio file (take1.mp3, take2.mp3): one exercise a folder",
         'exercise.toml: sumary: unknown key; did you mean "summary"?',

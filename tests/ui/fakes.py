@@ -19,6 +19,7 @@ from typing import Any
 
 from kiosk.audio.api import call_now
 from kiosk.audio.fake import FakePlayer
+from kiosk.audio.loudness import Loudness
 from kiosk.config import Settings
 from kiosk.content import Catalogue
 from kiosk.content.catalogue import insert_exercise
@@ -40,6 +41,10 @@ PASSAGES = [
     "When you are ready, bring your attention back to the room around you.",
     "Open your eyes, and take a moment before you carry on with your day.",
 ]
+
+
+# Every stand-in track is 6 dB under the default target: the screen plays it at a gain of 2.
+FAKE_LOUDNESS = Loudness(-26.0, 0.25)
 
 
 @dataclass
@@ -143,7 +148,7 @@ class FakeBackend(StationBackend):
                     duration=spec.duration, audio_path=f"{folder}/{audio.name}",
                     audio_bytes=audio.stat().st_size, playback_path=f"{folder}/{audio.name}",
                     cues_path="", script_pdf_path=f"{folder}/{pdf.name}",
-                    script_pdf_bytes=pdf.stat().st_size))
+                    script_pdf_bytes=pdf.stat().st_size, loudness=FAKE_LOUDNESS))
             exercise = ExerciseSpec(id=spec.id, title=spec.titles[spec.languages[0]],
                                     summary=spec.summary, introduction=spec.introduction,
                                     guidance="", references=[], techniques=list(spec.techniques),

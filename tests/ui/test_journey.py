@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from kiosk.audio.loudness import track_gain
 from kiosk.config import BUILTIN_DEMO_PACK
 from kiosk.ui.backend import StationBackend
 from tests.ui.helpers import (
@@ -164,6 +165,10 @@ def test_the_whole_journey(launch, ui_settings, tmp_path, request, catalogue):
     player = backend.player
     variant = app.exercise.variant
     assert Path(player.path) == Path(variant.playback_path)
+    # At the gain for the loudness target: from the import's measure on the real catalogue.
+    assert variant.loudness is not None
+    assert player.gain == pytest.approx(track_gain(app.settings.audio.loudness_target, variant.loudness))
+    assert catalogue == "in-memory" or player.gain != 1.0
 
     # Seek by touching the middle of the seek bar, and again to confirm; the highlight follows.
     script = s.ids("player").script

@@ -86,13 +86,15 @@ def test_still_there_is_heard_in_the_headphones_and_the_paused_exercise_comes_ba
     s.tap(s.ids("player").quieter)  # the visitor's own volume, for the prompt as well
     exercise_path, paused_at, volume = player.path, player.position, player.volume
     assert 0 < paused_at < player.duration and volume < player.start_volume
+    # The exercise at its loudness gain (tests/ui/fakes.py), the prompt as it was recorded.
+    assert player.gain == pytest.approx(10 ** (6 / 20))
     assert [e[0] for e in recorded] == [PLAY_STARTED]
 
     app.idle.quiet_seconds = app.idle.paused_seconds = 0.5
     s.wait_for(lambda: shown(app._still_there), what='"Still there?"')
     s.wait_for(lambda: player.path == PROMPTS_DIR / "still-there.en-GB.flac"
                and player.state.value == "playing", what="the prompt playing")
-    assert player.volume == pytest.approx(volume)
+    assert player.volume == pytest.approx(volume) and player.gain == 1.0
     assert app._still_there.total >= 20  # the time to answer, as configured (60 here)
     s.screenshot("still-there-heard")
     # Nothing on screen moves for it: the visit still shows paused where it was.
@@ -103,6 +105,7 @@ def test_still_there_is_heard_in_the_headphones_and_the_paused_exercise_comes_ba
     s.wait_for(lambda: player.path == exercise_path, timeout=15, what="the exercise loaded back")
     s.pump(0.3)
     assert player.position == pytest.approx(paused_at) and player.volume == pytest.approx(volume)
+    assert player.gain == pytest.approx(10 ** (6 / 20))
     assert shown(app._still_there), "the question stays up after the prompt"
     assert app.playback.state.value == "paused" and app.playback.position == pytest.approx(paused_at)
 

@@ -13,7 +13,8 @@ at any moment leaves the catalogue and the content folder as they were:
 4. stage files (gather.py): the referenced files, within the limits, into staging/pack;
    later checks read only these private copies.
 5. check contents (checks.py): UTF-8 and WebVTT cues, PDFs, each MP3 walked frame by frame.
-6. decode (decode.py): each MP3 decoded in full, which writes the lossless playback copy.
+6. decode (decode.py): each audio file decoded in full, which writes the lossless playback
+   copy and measures its loudness (kiosk.audio.loudness) from the same blocks.
 7. match cues (checks.py): cues within the measured duration.
    Stages 2 to 7 collect every fault (file, line where there is one, what is wrong); any
    fault: the staging folder is deleted and `PackRefused` lists them all. Then missing
@@ -99,8 +100,8 @@ def import_pack(
             check_against_catalogue(session, manifest)
             files = stage_files(session, gathered, manifest)
             contents = check_contents(session, files)
-            durations, playback = decode(session, files, contents)
-            staged = match_cues(session, manifest, files, contents, durations, playback)
+            decoded = decode(session, files, contents)
+            staged = match_cues(session, manifest, files, contents, decoded)
             session.refuse_if_faults()
             spec = manifest.spec
             if check_only:

@@ -10,7 +10,7 @@ from kiosk.audio.mp3scan import Mp3Error, Mp3Info, scan_mp3
 from kiosk.content.cues import Cue, VttError, parse_vtt
 from kiosk.content.faults import Fault
 from kiosk.content.importer.gather import Manifest, StagedFiles
-from kiosk.content.importer.session import ImportSession, StagedVariant
+from kiosk.content.importer.session import Decoded, ImportSession, StagedVariant
 from kiosk.content.manifest import MANIFEST, normal_path, version_key
 
 __all__ = ["CUE_TOLERANCE_SECONDS", "Contents", "check_against_catalogue", "check_contents", "match_cues"]
@@ -124,7 +124,7 @@ def _read_cues(rel: str, path: Path, faults: list[Fault]) -> tuple[Cue, ...] | N
 
 
 def match_cues(session: ImportSession, manifest: Manifest, files: StagedFiles, contents: Contents,
-               durations: dict[str, float], playback: dict[str, str]) -> list[StagedVariant]:
+               decoded: Decoded) -> list[StagedVariant]:
     """Each variant: its cues end within its audio's decoded length. Returns the variants
     whose files all passed, ready for their rows."""
     staged: list[StagedVariant] = []
@@ -133,7 +133,7 @@ def match_cues(session: ImportSession, manifest: Manifest, files: StagedFiles, c
             item = StagedVariant(ex, v)
             audio_rel, cues_rel = normal_path(v.audio), normal_path(v.cues)
             cues = contents.cues.get(cues_rel)
-            duration = durations.get(audio_rel)
+            duration = decoded.durations.get(audio_rel)
             if cues is not None and duration is not None and cues[-1].end > duration + CUE_TOLERANCE_SECONDS:
                 late = next(i for i, c in enumerate(cues) if c.end > duration + CUE_TOLERANCE_SECONDS)
                 session.faults.append(Fault(cues_rel, f"cue {late + 1} ends at {cues[late].end:.3f} s, after the end of {audio_rel} ({duration:.3f} s)"))
@@ -142,7 +142,8 @@ def match_cues(session: ImportSession, manifest: Manifest, files: StagedFiles, c
             item.cues = cues
             item.duration = duration
             item.audio_bytes = files.sizes[audio_rel]
-            item.playback = playback[audio_rel]
+            item.playback = decoded.playback[audio_rel]
+            item.loudness = decoded.loudness.get(audio_rel)
             if v.script_pdf:
                 if normal_path(v.script_pdf) not in files.paths:
                     continue  # its fault is already recorded

@@ -61,7 +61,7 @@ def _rows(spec: PackSpec, staged: list[StagedVariant], folder: str) -> list[tupl
             playback_path=f"{folder}/{i.playback}",
             cues_path=f"{folder}/pack/{normal_path(i.variant.cues)}",
             script_pdf_path=f"{folder}/{i.pdf}", script_pdf_bytes=i.pdf_bytes,
-            script_pdf_rendered=i.pdf_rendered, timed=i.variant.timed)
+            script_pdf_rendered=i.pdf_rendered, timed=i.variant.timed, loudness=i.loudness)
             for i in by_exercise[ex.id]])
         for ex in spec.exercises
     ]

@@ -8,54 +8,58 @@ import errno
 from collections.abc import Callable
 from pathlib import Path
 
+from kiosk.audio.loudness import LoudnessMeter
 from kiosk.audio.mp3scan import Mp3Info
 from kiosk.content.faults import Fault
 from kiosk.content.importer.checks import Contents
 from kiosk.content.importer.gather import StagedFiles
-from kiosk.content.importer.session import ImportSession, StagedVariant
+from kiosk.content.importer.session import Decoded, ImportSession, StagedVariant
 from kiosk.content.integrity import fsync_file
 from kiosk.content.manifest import PackSpec
 
 __all__ = ["decode", "decode_to_playback_copy", "render_missing_pdfs"]
 
 
-def decode(session: ImportSession, files: StagedFiles, contents: Contents) -> tuple[dict[str, float], dict[str, str]]:
-    """Decode every MP3 that passed its checks; return (durations, playback copy paths
-    relative to staging), both by the MP3's normalised path."""
+def decode(session: ImportSession, files: StagedFiles, contents: Contents) -> Decoded:
+    """Decode every audio file that passed its checks into its playback copy, measuring
+    its loudness on the way."""
     session.phases.decode_total = max(1, sum(files.sizes[r] for r in [*contents.mp3s, *contents.others]))
-    durations: dict[str, float] = {}
-    playback: dict[str, str] = {}
+    decoded = Decoded()
     for rel, info in contents.mp3s.items():
         flac_rel = f"playback/{rel}.flac"
-        try:
-            samples = decode_to_playback_copy(files.paths[rel], session.staging / flac_rel,
-                                              session.phases.decoding(files.sizes[rel], rel), info)
-        except Exception as exc:  # the decoder's own errors have no common base class
-            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                raise
-            session.faults.append(Fault(rel, f"cannot be decoded: {getattr(exc, 'fault', exc)}"))
-            continue
-        low = info.expected_samples - info.samples_per_frame - 4096 * (info.encoder_delay is None)
-        if not low <= samples <= info.max_samples:
-            session.faults.append(Fault(rel, f"decodes to {samples} samples where its frames hold {info.expected_samples}: the audio is damaged"))
-            continue
-        durations[rel] = samples / info.sample_rate
-        playback[rel] = flac_rel
+        with LoudnessMeter() as meter:
+            try:
+                samples = decode_to_playback_copy(files.paths[rel], session.staging / flac_rel,
+                                                  session.phases.decoding(files.sizes[rel], rel), info, meter)
+            except Exception as exc:  # the decoder's own errors have no common base class
+                if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                    raise
+                session.faults.append(Fault(rel, f"cannot be decoded: {getattr(exc, 'fault', exc)}"))
+                continue
+            low = info.expected_samples - info.samples_per_frame - 4096 * (info.encoder_delay is None)
+            if not low <= samples <= info.max_samples:
+                session.faults.append(Fault(rel, f"decodes to {samples} samples where its frames hold {info.expected_samples}: the audio is damaged"))
+                continue
+            decoded.durations[rel] = samples / info.sample_rate
+            decoded.playback[rel] = flac_rel
+            decoded.loudness[rel] = meter.result()
     for rel in contents.others:
         flac_rel = f"playback/{rel}.flac"
-        try:
-            durations[rel] = _copy_other(files.paths[rel], session.staging / flac_rel,
-                                         session.phases.decoding(files.sizes[rel], rel))
-        except Exception as exc:  # as above
-            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                raise
-            session.faults.append(Fault(rel, f"cannot be decoded: {getattr(exc, 'fault', exc)}"))
-            continue
-        playback[rel] = flac_rel
-    return durations, playback
+        with LoudnessMeter() as meter:
+            try:
+                decoded.durations[rel] = _copy_other(files.paths[rel], session.staging / flac_rel,
+                                                     session.phases.decoding(files.sizes[rel], rel), meter)
+            except Exception as exc:  # as above
+                if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                    raise
+                session.faults.append(Fault(rel, f"cannot be decoded: {getattr(exc, 'fault', exc)}"))
+                continue
+            decoded.playback[rel] = flac_rel
+            decoded.loudness[rel] = meter.result()
+    return decoded
 
 
-def _copy_other(src: Path, flac: Path, progress: Callable[[float], None]) -> float:
+def _copy_other(src: Path, flac: Path, progress: Callable[[float], None], meter: LoudnessMeter) -> float:
     """WAV, FLAC or Ogg into the playback copy (libsndfile decodes these exactly); its length."""
     from kiosk.audio.decode import make_playback_copy
 
@@ -64,12 +68,13 @@ def _copy_other(src: Path, flac: Path, progress: Callable[[float], None]) -> flo
             progress(min(done_seconds / total_seconds, 1.0))
 
     flac.parent.mkdir(parents=True, exist_ok=True)
-    duration = make_playback_copy(src, flac, report)
+    duration = make_playback_copy(src, flac, report, meter=meter)
     fsync_file(flac)
     return duration
 
 
-def decode_to_playback_copy(mp3: Path, flac: Path, progress: Callable[[float], None], info: Mp3Info) -> int:
+def decode_to_playback_copy(mp3: Path, flac: Path, progress: Callable[[float], None], info: Mp3Info,
+                            meter: LoudnessMeter | None = None) -> int:
     """Decode the MP3 into the engine's lossless playback copy; return samples per channel.
 
     The audio engine's own copy (kiosk.audio.decode), so import and playback share one
@@ -83,7 +88,7 @@ def decode_to_playback_copy(mp3: Path, flac: Path, progress: Callable[[float], N
             progress(min(done_seconds / total_seconds, 1.0))
 
     flac.parent.mkdir(parents=True, exist_ok=True)
-    duration = make_playback_copy(mp3, flac, report, scan=info)  # walked once, by the checks
+    duration = make_playback_copy(mp3, flac, report, scan=info, meter=meter)  # walked once, by the checks
     fsync_file(flac)
     return round(duration * info.sample_rate)
 

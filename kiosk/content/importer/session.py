@@ -7,13 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kiosk.audio.loudness import Loudness
 from kiosk.config import Settings
 from kiosk.content.catalogue import Catalogue
 from kiosk.content.cues import Cue
 from kiosk.content.faults import Fault, PackRefused
 from kiosk.content.manifest import ExerciseSpec, VariantSpec
 
-__all__ = ["ImportSession", "Phases", "Progress", "StagedVariant"]
+__all__ = ["Decoded", "ImportSession", "Phases", "Progress", "StagedVariant"]
 
 Progress = Callable[[float, str], None]
 """progress(fraction done 0..1, what is happening now), called from the importing thread."""
@@ -78,6 +79,15 @@ class ImportSession:
 
 
 @dataclass
+class Decoded:
+    """What decoding found, by the audio file's normalised path."""
+
+    durations: dict[str, float] = field(default_factory=dict)
+    playback: dict[str, str] = field(default_factory=dict)  # the copy, relative to staging
+    loudness: dict[str, Loudness] = field(default_factory=dict)  # measured as it was decoded
+
+
+@dataclass
 class StagedVariant:
     """What the checks produced for one variant, ready for its catalogue row."""
 
@@ -90,3 +100,4 @@ class StagedVariant:
     pdf: str | None = None  # relative to the staging folder
     pdf_bytes: int = 0
     pdf_rendered: bool = False
+    loudness: Loudness | None = None

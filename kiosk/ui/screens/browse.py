@@ -9,6 +9,7 @@ from typing import Any
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
+from kivy.metrics import dp
 from kivy.properties import (
     BooleanProperty,
     ListProperty,
@@ -21,6 +22,7 @@ from kivy.uix.screenmanager import Screen
 
 import kiosk.ui.widgets.keyboard  # noqa: F401  (OnScreenKeyboard used by the kv)
 from kiosk.ui.widgets.common import Forgiving, KButton
+from kiosk.ui.widgets.fitting import widest_word
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,12 @@ class Chip(KButton):
 
 
 class BrowseScreen(Screen):
+    @staticmethod
+    def hint_width(font_size: float, bold: bool, lang: str) -> float:
+        """How wide the search field must be to say "Touch here to search" on one line."""
+        hint = App.get_running_app().tr("browse.search_hint", lang)
+        return float(widest_word(hint.replace(" ", "\u00a0"), font_size, bold) + dp(24))
+
     query = StringProperty("")
     technique = StringProperty("")  # "" = all
     keyboard_open = BooleanProperty(False)

@@ -41,7 +41,7 @@ class SeekBar(Slider):
 
     def moves_by_a_pixel(self, value: float) -> bool:
         span = (self.max - self.min) or 1.0
-        return abs(value - self.value) * self._track() / span >= 1.0
+        return abs(value - self.value) * SeekBar._track(self) / span >= 1.0
 
     def _track(self) -> float:
         return float(max(1.0, self.width - 2 * self.padding))

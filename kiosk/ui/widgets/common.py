@@ -36,6 +36,10 @@ class RepeatGuard:
         self.window: Any = None
 
     def released(self, touch: Any) -> None:
+        self.arm(touch.x, touch.y)
+
+    def arm(self, x: float, y: float) -> None:
+        """As if a button at (x, y), window coordinates, had just been released there."""
         from kivy.core.window import Window
 
         if self.window is None:
@@ -44,7 +48,7 @@ class RepeatGuard:
                         on_touch_up=self._swallowed)
             self.window = Window
         self.released_at = time.monotonic()
-        self.released_pos = (float(touch.x), float(touch.y))
+        self.released_pos = (float(x), float(y))
 
     def is_repeat(self, x: float, y: float) -> bool:
         if time.monotonic() - self.released_at > REPEAT_SECONDS:

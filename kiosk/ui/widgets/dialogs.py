@@ -14,7 +14,7 @@ from kivy.metrics import dp
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.modalview import ModalView
 
-from kiosk.ui.widgets.common import HelpButton  # and KLabel, KButton, used by the kv
+from kiosk.ui.widgets.common import HelpButton, repeat_guard  # and KLabel, KButton, used by the kv
 
 
 class HelpView(ModalView):
@@ -83,10 +83,9 @@ class StillThereView(OverlayWithHelp):
 
 
 class Banner(OverlayWithHelp):
-    """Trouble, told over the screen: it moves nothing below it and never goes by itself, so
-    a touch meant for its Close cannot land on what was underneath (issue 17). It goes when
-    the client closes it, or when the visit is cleared; a trouble that mends itself changes
-    its words instead (`settle`)."""
+    """Trouble, told over the screen: it moves nothing below it and never goes on a timer
+    (issue 17). It goes when the client closes it, when the visit is cleared, or when the
+    trouble mends itself (`withdraw`: the sound is back, and Play works again)."""
 
     message_key = StringProperty("")
 
@@ -99,10 +98,13 @@ class Banner(OverlayWithHelp):
         if not self.shown:
             self.open(animation=False)
 
-    def settle(self, key: str) -> None:
-        """New words for the trouble shown (the sound is back), if any is."""
+    def withdraw(self) -> None:
+        """Gone by itself: a finger already on its way to Close, landing there within the
+        repeat guard's half second, touches nothing below."""
         if self.shown:
-            self.message_key = key
+            close = self.ids.close
+            repeat_guard.arm(*close.to_window(*close.center))
+            self.dismiss(animation=False)
 
     def hide(self) -> None:
         if self.shown:
