@@ -23,7 +23,7 @@ EN_GB: dict[str, str] = {
                   "is spoken, so the screen can highlight it. This can take a few minutes for "
                   "a long recording; the page shows how far it is."),
     "add.files": "The recording and its script",
-    "add.audio": "Recording (MP3, WAV, FLAC or Ogg)",
+    "add.audio": "Recording (MP3, M4A, WAV, FLAC or Ogg)",
     "add.audio.hint": "At most {mb} MB.",
     "add.script": "Script (PDF, text or Word .docx)",
     "add.script.hint": "Optional: without one, the screen shows the title instead of a read-along.",
