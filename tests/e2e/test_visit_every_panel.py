@@ -43,6 +43,7 @@ PANELS = {  # (width, height, diagonal in inches), as tests/ui/test_layouts.py
 }
 TEXT = {"normal": "display.text_0", "larger": "display.text_1", "largest": "display.text_2"}
 CASES = [(panel, text) for panel in PANELS for text in ("normal", "larger")] + [("800x480", "largest")]
+PUSH_PX = 80
 EXERCISE = "Soothing rhythm breathing"  # tests/packfactory's public exercise: 10 s
 
 
@@ -80,7 +81,9 @@ class Visit:
         left, top, right, bottom = b["box"]
         pushes = 0
         while top < s.height < bottom and pushes < 3:  # again, if a push fell short
-            s.swipe_up(b["x"], (top + s.height) // 2, bottom - s.height + 16)
+            # A push of less than a ScrollView's scroll distance is a tap (it would open the
+            # tile); a person's push is longer than the few pixels a tile may lack.
+            s.swipe_up(b["x"], (top + s.height) // 2, max(PUSH_PX, bottom - s.height + 16))
             pushes += 1
             time.sleep(1.0)  # the list glides on a little after the finger lifts
             state = s.look()
