@@ -1,5 +1,6 @@
-"""What the import makes from the pack's files: each MP3 decoded in full into the engine's
-lossless playback copy (which is also the last check of the audio), and a script PDF
+"""What the import makes from the pack's files: each audio file decoded in full into the
+engine's lossless playback copy (which is also the last check of the audio), the M4A phones
+take home where they do not play the original (kiosk.content.phonecopy), and a script PDF
 rendered from the cues where the pack ships none."""
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ from kiosk.content.importer.gather import StagedFiles
 from kiosk.content.importer.session import Decoded, ImportSession, StagedVariant
 from kiosk.content.integrity import fsync_file
 from kiosk.content.manifest import PackSpec
+from kiosk.content.phonecopy import PHONE_SUFFIX, PhoneCopy, PhoneDecision, decide
 
 __all__ = ["decode", "decode_to_playback_copy", "render_missing_pdfs"]
 
 
 def decode(session: ImportSession, files: StagedFiles, contents: Contents) -> Decoded:
     """Decode every audio file that passed its checks into its playback copy, measuring
-    its loudness on the way."""
-    session.phases.decode_total = max(1, sum(files.sizes[r] for r in [*contents.mp3s, *contents.others]))
+    its loudness on the way, and make its phone copy from that where one is needed."""
+    audio = [*contents.mp3s, *contents.others]
+    to_encode = [r for r in audio if decide(contents.formats[r]) is PhoneDecision.MADE]
+    session.phases.decode_total = max(1, sum(files.sizes[r] for r in [*audio, *to_encode]))
     decoded = Decoded()
     for rel, info in contents.mp3s.items():
         flac_rel = f"playback/{rel}.flac"
@@ -43,6 +47,7 @@ def decode(session: ImportSession, files: StagedFiles, contents: Contents) -> De
             decoded.durations[rel] = samples / info.sample_rate
             decoded.playback[rel] = flac_rel
             decoded.loudness[rel] = meter.result()
+        _phone_copy(session, files, contents, decoded, rel)
     for rel in contents.others:
         flac_rel = f"playback/{rel}.flac"
         with LoudnessMeter() as meter:
@@ -56,7 +61,33 @@ def decode(session: ImportSession, files: StagedFiles, contents: Contents) -> De
                 continue
             decoded.playback[rel] = flac_rel
             decoded.loudness[rel] = meter.result()
+        _phone_copy(session, files, contents, decoded, rel)
     return decoded
+
+
+def _phone_copy(session: ImportSession, files: StagedFiles, contents: Contents, decoded: Decoded,
+                rel: str) -> None:
+    """What phones download of `rel`: the original where they play it; otherwise an M4A
+    encoded from the playback copy just made (exact samples, and no second decoder of the
+    original), into staging/phone. A failure is the pack's fault like any other: refused."""
+    source, size = contents.formats[rel], files.sizes[rel]
+    if decide(source) is PhoneDecision.KEPT:
+        decoded.phone[rel] = PhoneCopy(PhoneDecision.KEPT, source, f"pack/{rel}", size, size)
+        return
+    from kiosk.audio import aac  # PyAV: only when a copy is to be made
+
+    phone_rel = f"phone/{rel}{PHONE_SUFFIX}"
+    out = session.staging / phone_rel
+    try:
+        made = aac.encode_m4a(session.staging / decoded.playback[rel], out,
+                              session.phases.decoding(size, rel, "making the phone copy of"))
+        fsync_file(out)
+    except Exception as exc:  # FFmpeg's refusals are AacError; reading the copy raises others
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise
+        session.faults.append(Fault(rel, f"the M4A that phones take home could not be made from it: {exc}"))
+        return
+    decoded.phone[rel] = PhoneCopy(PhoneDecision.MADE, source, phone_rel, made, size)
 
 
 def _copy_other(src: Path, flac: Path, progress: Callable[[float], None], meter: LoudnessMeter) -> float:
