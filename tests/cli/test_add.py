@@ -160,8 +160,13 @@ def test_every_problem_at_once_and_nothing_changed(run):
     damaged.write_bytes((THREE / "en-GB.mp3").read_bytes()[:200_000])
     result = run("add", damaged, "--title", "Cut", "--summary", "Cut short.")
     assert result.exit_code == 1 and "cut.mp3" in result.output
-    taken = run("add", THREE / "en-GB.mp3", "--title", "Keep", "--summary", "Again.", "--id", "keep")
+    taken = run("add", THREE / "en-US.mp3", "--title", "Keep", "--summary", "Again.", "--id", "keep")
     assert taken.exit_code == 1 and "already has a en-GB variant" in taken.output
+    # The very recording added again (kiosk add run twice): said so, rather than "remove it".
+    again = run("add", THREE / "en-GB.mp3", "--title", "Keep", "--summary", "Again.")
+    assert again.exit_code == 1, again.output
+    assert ('en-GB.mp3: the station already has this recording, with the same script, as exercise "keep" '
+            "(en-GB): it was not added again") in again.output
     assert _dump(run.settings) == before_db
     assert tree_digest(run.settings.content_dir) == before_files
     assert not list(run.settings.data_dir.glob(".kiosk-pack-*"))
