@@ -502,3 +502,42 @@ def test_a_variant_imported_before_phone_copies_is_served_as_its_original(run):
     assert status == 200 and headers["content-type"] == "audio/wav"
     assert headers["content-disposition"] == 'attachment; filename="old-en-GB.wav"'
     assert body == wav.read_bytes()
+
+
+def test_recordings_already_here_keep_their_phone_copy_when_the_pack_is_rebuilt(run, monkeypatch):
+    """kiosk add imports this station's whole pack again: the M4As made before are linked
+    into the new version, not encoded again; one damaged since is made anew."""
+    from kiosk.audio import aac
+
+    encoded: list[str] = []
+    real = aac.encode_m4a
+
+    def counting(src: Path, dst: Path, progress=None) -> int:
+        encoded.append(dst.name)
+        return real(src, dst, progress)
+
+    monkeypatch.setattr(aac, "encode_m4a", counting)
+    first = _recording(run.tmp / "first.wav", 20.0, 44100, 1, "WAV", "PCM_16")
+    assert run("add", first, "--title", "First", "--summary", "One.").exit_code == 0
+    db, catalogue = _catalogue(run.settings)
+    with db.conn:
+        before = catalogue.variant("first", "en-GB")
+    assert before is not None and encoded == ["en-GB.wav.m4a"]
+    made = before.phone_path.read_bytes()
+
+    second = _recording(run.tmp / "second.flac", 10.0, 44100, 1, "FLAC", "PCM_16")
+    result = run("add", second, "--title", "Second", "--summary", "Two.")
+    assert result.exit_code == 0, result.output
+    assert encoded == ["en-GB.wav.m4a", "en-GB.flac.m4a"]  # the second's only
+    with db.conn:
+        after = catalogue.variant("first", "en-GB")
+    assert after is not None and after.phone_path != before.phone_path  # the new version's folder
+    assert after.phone_path.read_bytes() == made and not before.phone_path.exists()
+
+    after.phone_path.write_bytes(b"\0" * after.phone_bytes)  # damaged on disk, same size
+    third = _recording(run.tmp / "third.ogg", 10.0, 44100, 1, "OGG", "VORBIS")
+    assert run("add", third, "--title", "Third", "--summary", "Three.").exit_code == 0
+    assert sorted(encoded[2:]) == ["en-GB.ogg.m4a", "en-GB.wav.m4a"]  # the damaged one made anew
+    with db.conn:
+        first_now = catalogue.variant("first", "en-GB")
+    assert first_now is not None and abs(_decoded_seconds(first_now.phone_path) - 20.0) < 0.1

@@ -105,7 +105,7 @@ def import_pack(
             check_against_catalogue(session, manifest)
             files = stage_files(session, gathered, manifest)
             contents = check_contents(session, files)
-            decoded = decode(session, files, contents)
+            decoded = decode(session, files, contents, manifest.spec.id)
             staged = match_cues(session, manifest, files, contents, decoded)
             session.refuse_if_faults()
             spec = manifest.spec
