@@ -435,7 +435,7 @@ class TakeHomeServer(LoopThread):
 
         # The phone names and plays the file by these: its own suffix, its own type.
         suffix = path.suffix.lower() if kind == "audio" else ".pdf"
-        name = re.sub(r"[^A-Za-z0-9._-]", "-", f"{item.exercise_id}-{item.lang}") + suffix
+        name = re.sub(r"[^A-Za-z0-9._-]", "-", f"{item.exercise_id}-{item.lang}{suffix}")
         headers = CIMultiDict(
             {
                 hdrs.CONTENT_TYPE: audio_type(path)[0] if kind == "audio" else "application/pdf",
