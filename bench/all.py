@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["cli", "content", "scripttext", "audio", "takehome", "ui", "therapist", "soak", "align",
-         "console"]
+ORDER = ["cli", "content", "phonecopy", "scripttext", "audio", "takehome", "ui", "therapist", "soak",
+         "align", "console"]
 # Arguments that keep the whole run inside 20 minutes: the audio bench (about 380 s) plays
 # its underrun figure in real time for the full 5 minutes.
 # The soak's short form: a few visitor cycles (its long form, 1,000 cycles, runs on its own).

@@ -202,7 +202,7 @@ def serve_kiosk(folder: Path, port: int, as_shipped: bool = False) -> None:
     class Variant:
         exercise_id, lang, title, summary = "bench", "en-GB", "Bench", "A benchmark file."
         duration_seconds = 1200.0
-        audio_path, audio_bytes = mp3, mp3.stat().st_size
+        phone_path, phone_bytes = mp3, mp3.stat().st_size
         script_pdf_path, script_pdf_bytes = pdf, pdf.stat().st_size
 
     # The download rounds come from one address, so they lift the per-address cap; the storm

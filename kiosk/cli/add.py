@@ -39,6 +39,9 @@ def _report(result: AddResult) -> None:
     what = "exercise" if result.new_exercise else f"{result.lang} variant of"
     click.echo(f'Added {what} "{result.exercise_id}" ({result.lang}, {_minutes(result.duration)}) to '
                f"this station's own pack (version {imported.version}) in {result.seconds:.1f} s.")
+    phone = imported.phone_copies.get((result.exercise_id, result.lang))
+    if phone is not None:
+        click.echo(f"Phone copy: {phone.describe()}.")
     if result.script is None:
         click.echo("No script was given: the screen shows the title where the read-along would be.")
         return

@@ -129,9 +129,12 @@ def import_(obj: CliContext, path: Path, force: bool, check_only: bool) -> None:
     what = f"{result.pack_id} {result.version} ({count} exercise{'s' if count != 1 else ''}, {_minutes(result.audio_seconds)} of audio)"
     if check_only:
         click.echo(f"{what} is fine: it can be imported. Nothing was changed.")
-        return
-    replaced = f", replacing version {result.replaced_version}" if result.replaced_version else ""
-    click.echo(f"Imported {what} in {result.seconds:.1f} s{replaced}.")
+    else:
+        replaced = f", replacing version {result.replaced_version}" if result.replaced_version else ""
+        click.echo(f"Imported {what} in {result.seconds:.1f} s{replaced}.")
+    click.echo("Phone copies (what a take-home link gives):")
+    for (exercise_id, lang), phone in result.phone_copies.items():
+        click.echo(f"  {exercise_id} ({lang}): {phone.describe()}")
 
 
 @click.command("list")

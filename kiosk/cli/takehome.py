@@ -46,6 +46,7 @@ def link(obj: CliContext, exercise_ids: tuple[str, ...], lang: str | None, days:
     from kiosk.store import open_db
     from kiosk.takehome import links as links_mod
     from kiosk.takehome.address import public_address
+    from kiosk.takehome.pages import audio_type
     from kiosk.takehome.qr import qr_terminal
     from kiosk.words import format_size
 
@@ -62,7 +63,8 @@ def link(obj: CliContext, exercise_ids: tuple[str, ...], lang: str | None, days:
                 raise click.ClickException(
                     f'there is no exercise "{exercise_id}" in {lang}; `kiosk list` shows the exercises'
                 )
-            titles.append((exercise_id, variant.title, variant.audio_bytes, variant.script_pdf_bytes))
+            titles.append((exercise_id, variant.title, audio_type(variant.phone_path)[1], variant.phone_bytes,
+                           variant.script_pdf_bytes))
         try:
             issued = links_mod.issue_link(
                 db, [(e, lang) for e in exercise_ids], days or th.link_days,
@@ -76,8 +78,8 @@ def link(obj: CliContext, exercise_ids: tuple[str, ...], lang: str | None, days:
     url = f"{address.base_url}/t/{issued.token}"
     click.echo(f"Take-home link {issued.short_id} ({lang}), works until {_when(issued.expires_at)}, "
                f"{downloads or th.downloads_per_file} download(s) per file:")
-    for exercise_id, title, audio_bytes, pdf_bytes in titles:
-        click.echo(f"  {exercise_id}: {title} (MP3 {format_size(audio_bytes)}, PDF {format_size(pdf_bytes)})")
+    for exercise_id, title, audio_kind, audio_bytes, pdf_bytes in titles:
+        click.echo(f"  {exercise_id}: {title} ({audio_kind} {format_size(audio_bytes)}, PDF {format_size(pdf_bytes)})")
     if address.warning:
         click.echo(f"Warning: {address.warning}", err=True)
     click.echo("")

@@ -19,6 +19,7 @@ never one that wanders.
 
 from __future__ import annotations
 
+import filecmp
 import os
 import re
 import shutil
@@ -36,7 +37,7 @@ from kiosk.config import Settings
 from kiosk.content.align import Alignment, PassageTiming
 from kiosk.content.catalogue import Catalogue
 from kiosk.content.cues import Cue, VttError, format_vtt, parse_vtt
-from kiosk.content.faults import Fault, PackRefused
+from kiosk.content.faults import AlreadyHeld, Fault, PackRefused
 from kiosk.content.importer import ImportResult, Progress, import_pack
 from kiosk.content.manifest import (
     AUDIO_SUFFIXES,
@@ -163,6 +164,8 @@ def add_exercise(settings: Settings, db: sqlite_utils.Database, request: AddRequ
             script = read_script(request.script, request.title)
         except ScriptRefused as exc:
             faults.append(exc.fault())
+    if _already_held(catalogue, exercise_id, request, script):
+        raise AlreadyHeld(request.audio, request.audio.name, exercise_id, request.lang)
     faults += _audio_faults(request.audio)
     if faults:
         raise PackRefused(request.audio, faults)
@@ -387,6 +390,24 @@ def _request_faults(request: AddRequest, exercise_id: str, catalogue: Catalogue)
         faults.append(Fault("--lang", f'"{exercise_id}" already has a {request.lang} variant: remove it first '
                                       "(kiosk remove) or give another --lang or --id"))
     return faults
+
+
+def _already_held(catalogue: Catalogue, exercise_id: str, request: AddRequest, script: Script | None) -> bool:
+    """Whether the variant is already here with this very audio (byte for byte) and these
+    words. Anything else of it that differs (a new recording, a corrected script) is a new
+    version, which the `--lang` fault asks to remove first."""
+    variant = catalogue.variant(exercise_id, request.lang)
+    if variant is None:
+        return False
+    try:
+        if request.audio.stat().st_size != variant.audio_bytes or not filecmp.cmp(
+                request.audio, variant.audio_path, shallow=False):
+            return False
+    except OSError:
+        return False  # either file unreadable: the checks that follow say which
+    # Without a script, the title stands in for one (add_exercise).
+    passages = script.spoken() if script is not None else [request.title]
+    return [" ".join(p.split()) for p in passages] == [" ".join(c.text.split()) for c in variant.cues]
 
 
 def _audio_faults(audio: Path) -> list[Fault]:

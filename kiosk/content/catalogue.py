@@ -92,7 +92,7 @@ def _card(row: tuple[Any, ...]) -> Card:
 _VARIANT_COLUMNS = """
     exercise_id, lang, title, summary, duration_seconds, audio_path, audio_bytes,
     playback_path, script_pdf_path, script_pdf_bytes, cues_json, introduction, timed,
-    loudness_lufs, peak
+    loudness_lufs, peak, phone_path, phone_bytes
 """
 
 _CARD_COLUMNS = """
@@ -450,16 +450,19 @@ class Catalogue:
         return self._variant_files("", [])
 
     def stored_files(self) -> list[StoredFile]:
-        """Each variant's files with the sizes recorded at import (audio and PDF; the
-        playback copy and cues have none)."""
+        """Each variant's files with the sizes recorded at import (audio, phone copy and PDF;
+        the playback copy and cues have none)."""
         files = []
-        for exercise_id, lang, audio, audio_bytes, playback, cues, pdf, pdf_bytes in self.db.execute(
+        for exercise_id, lang, audio, audio_bytes, playback, cues, pdf, pdf_bytes, phone, phone_bytes in self.db.execute(
             "SELECT exercise_id, lang, audio_path, audio_bytes, playback_path, cues_path, "
-            "script_pdf_path, script_pdf_bytes FROM variants ORDER BY exercise_id, position"
+            "script_pdf_path, script_pdf_bytes, phone_path, phone_bytes FROM variants "
+            "ORDER BY exercise_id, position"
         ):
             owner = f"{exercise_id} ({lang})"
-            for rel, size in ((audio, audio_bytes), (playback, None), (cues, None), (pdf, pdf_bytes)):
-                files.append(StoredFile(owner, rel, size))
+            for rel, size in ((audio, audio_bytes), (playback, None), (cues, None), (pdf, pdf_bytes),
+                              (phone, phone_bytes)):
+                if rel:
+                    files.append(StoredFile(owner, rel, size))
         return files
 
     # ---- helpers -----------------------------------------------------------------------
@@ -467,7 +470,8 @@ class Catalogue:
     def _variant_files(self, where: str, params: list[Any]) -> set[str]:
         files: set[str] = set()
         for row in self.db.execute(
-            f"SELECT audio_path, playback_path, cues_path, script_pdf_path FROM variants {where}", params
+            f"SELECT audio_path, playback_path, cues_path, script_pdf_path, phone_path FROM variants {where}",
+            params
         ):
             files.update(p for p in row if p)
         return files
@@ -488,6 +492,8 @@ class Catalogue:
             timed=bool(row[12]),
             # A peak is stored with every measure, even one too quiet to gate (lufs NULL).
             loudness=None if row[14] is None else Loudness(row[13], row[14]),
+            phone_copy_path=None if row[15] is None else self.content_dir / row[15],
+            phone_copy_bytes=row[16],
         )
 
 
@@ -515,13 +521,14 @@ def insert_exercise(db: sqlite_utils.Database, pack_id: str, position: int, ex: 
             """INSERT INTO variants (exercise_id, lang, position, title, summary, introduction,
                techniques, script, search_meta, duration_seconds, audio_path, audio_bytes,
                playback_path, cues_path, script_pdf_path, script_pdf_bytes, script_pdf_rendered,
-               cues_json, timed, loudness_lufs, peak)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               cues_json, timed, loudness_lufs, peak, phone_path, phone_bytes)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [ex.id, v.lang, v_position, v.title, v.summary, v.introduction, search_techniques,
              script_text(v.cues), search_meta(v.lang, ex.visibility, ex.techniques, hidden is not None),
              v.duration, v.audio_path, v.audio_bytes, v.playback_path, v.cues_path,
              v.script_pdf_path, v.script_pdf_bytes, int(v.script_pdf_rendered), cues_to_json(v.cues), int(v.timed),
-             v.loudness.lufs if v.loudness else None, v.loudness.peak if v.loudness else None],
+             v.loudness.lufs if v.loudness else None, v.loudness.peak if v.loudness else None,
+             v.phone_path, v.phone_bytes],
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Fault", "PackRefused", "megabytes"]
+__all__ = ["AlreadyHeld", "Fault", "PackRefused", "megabytes"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,19 @@ class PackRefused(Exception):
         lines = [f"{self.source} was refused ({n} problem{'s' if n != 1 else ''}); nothing was changed:"]
         lines += [f"  - {f}" for f in self.faults]
         return "\n".join(lines)
+
+
+class AlreadyHeld(PackRefused):
+    """The station already has this very recording, with the same script, as the variant it
+    was to be added as: nothing was added again (a drop-folder item delivered twice, or
+    kiosk add run twice). A refusal, so every caller that handles one handles this."""
+
+    def __init__(self, source: Path, audio_name: str, exercise_id: str, lang: str):
+        self.audio_name = audio_name
+        self.exercise_id = exercise_id
+        self.lang = lang
+        super().__init__(source, [Fault(audio_name, f'the station already has this recording, with the same script, '
+                                                    f'as exercise "{exercise_id}" ({lang}): it was not added again')])
 
 
 def megabytes(n: int) -> str:

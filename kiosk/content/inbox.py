@@ -12,7 +12,11 @@ it is removed from the folder: the station's content folder holds the checked co
 second one would halve the room on an SD card (the log says what was imported). Refused, it
 is moved to `refused/` beside `<name>.txt`, which lists every problem as the CLI prints
 them; the catalogue is untouched (the import is all or nothing), and it is not tried again
-until an item of that name is put in the folder anew.
+until an item of that name is put in the folder anew. An exercise delivered again after it
+was imported (the same audio, byte for byte, and the same script, for the same exercise and
+language: a copy that ran twice, a sync that sent it again) is not imported twice: it goes
+to `refused/` with a note saying the station already has it. One whose audio or script
+differs is a new version, refused as `kiosk add` refuses it (remove the exercise first).
 
 The folder is polled every POLL_SECONDS rather than watched with inotify: inotify sees
 nothing of what another machine writes to a network file system (NFS, SMB), is unreliable
@@ -42,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from kiosk.config import Settings
-from kiosk.content.faults import Fault, PackRefused
+from kiosk.content.faults import AlreadyHeld, Fault, PackRefused
 from kiosk.content.lock import ContentBusy
 from kiosk.content.manifest import AUDIO_SUFFIXES, MANIFEST
 from kiosk.validation import did_you_mean, expected, is_text_list
@@ -92,6 +96,7 @@ class OutcomeKind(enum.Enum):
     IMPORTED = "imported"
     REFUSED = "refused"  # the item's problems, listed in refused/<name>.txt
     FAILED = "failed"  # the station's own: the log has the details, the item is in refused/
+    ALREADY_HELD = "already held"  # delivered again: the station has it; the item is in refused/
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,8 @@ def import_item(settings: Settings, db: sqlite_utils.Database, item: Path) -> st
         request = exercise_request(settings, item)
         try:
             added = add_exercise(settings, db, request)
+        except AlreadyHeld as exc:
+            raise AlreadyHeld(item, exc.audio_name, exc.exercise_id, exc.lang) from None
         except PackRefused as exc:
             raise PackRefused(item, [_in_exercise_file(f) for f in exc.faults]) from None
         timing = "timed" if added.timed else "untimed" if added.script is not None else "no script"
@@ -376,16 +383,26 @@ class InboxWatcher:
             if signature(item) != sig:
                 log.info("%s changed while it was checked: it is taken again once it settles", item.name)
                 return
+            if isinstance(exc, AlreadyHeld):
+                held = f"exercise {exc.exercise_id} ({exc.lang})"
+                log.info("%s from the drop folder is already on the station as %s: not imported again",
+                         item.name, held)
+                advice = (f"\n\nNothing needs doing: this copy and this note can be deleted. To replace the "
+                          f"recording, remove the exercise first (kiosk remove {exc.exercise_id}), then put "
+                          f"the item in {self.inbox} again.\n")
+                self._refuse(item, sig, exc.message() + advice,
+                             Outcome(item.name, OutcomeKind.ALREADY_HELD, held, tuple(exc.faults)))
+                return
             log.warning("%s from the drop folder was refused:\n%s", item.name, exc.message())
-            self._refuse(item, sig, exc.message(), Outcome(item.name, OutcomeKind.REFUSED,
-                                                           _problems(len(exc.faults)), tuple(exc.faults)))
+            self._refuse(item, sig, exc.message() + self._fix_advice(),
+                         Outcome(item.name, OutcomeKind.REFUSED, _problems(len(exc.faults)), tuple(exc.faults)))
             return
         except Exception as exc:
             log.exception("%s from the drop folder could not be imported", item.name)
             text = (f"{item} could not be imported because of a fault in the station, not one it "
                     f"could name in the item ({exc}). Nothing was changed. The station's log has "
                     "the details.")
-            self._refuse(item, sig, text, Outcome(item.name, OutcomeKind.FAILED, str(exc)))
+            self._refuse(item, sig, text + self._fix_advice(), Outcome(item.name, OutcomeKind.FAILED, str(exc)))
             return
         log.info("imported %s from the drop folder: %s", item.name, what)
         if signature(item) != sig:
@@ -418,22 +435,24 @@ class InboxWatcher:
             except OSError as exc:
                 log.warning("%s cannot be removed: %s", path, exc.strerror or exc)
 
+    def _fix_advice(self) -> str:
+        return (f"\n\nFix what is listed, then put the item in {self.inbox} again (this copy "
+                "and this note can then be deleted).\n")
+
     def _refuse(self, item: Path, sig: Signature, text: str, outcome: Outcome) -> None:
         """Moves the item to refused/ (in place of an earlier refusal of the same name)
-        beside <name>.txt saying why."""
+        beside <name>.txt, which holds `text`: why, and what to do."""
         from kiosk.files import write_atomically
 
         refused = self.inbox / REFUSED
         target = refused / item.name
         note = refused / f"{item.name}.txt"
-        advice = (f"\n\nFix what is listed, then put the item in {self.inbox} again (this copy "
-                  "and this note can then be deleted).\n")
         try:
             refused.mkdir(exist_ok=True)
             if target.exists() or target.is_symlink():
                 _remove(target)
             item.rename(target)
-            write_atomically(note, (text + advice).encode("utf-8"))
+            write_atomically(note, text.encode("utf-8"))
         except OSError as exc:
             log.error("%s was refused but cannot be moved to %s: %s", item.name, refused,
                       exc.strerror or exc)

@@ -37,6 +37,8 @@ __all__ = [
     "fsync_tree",
     "new_pack_folder_name",
     "new_staging_folder",
+    "read_checksums",
+    "sha256_of",
     "write_checksums",
 ]
 
@@ -79,26 +81,35 @@ def write_checksums(folder: Path) -> None:
     can tell a file damaged on disk from a whole one even when its size did not change."""
     lines = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CHECKSUMS):
-        with path.open("rb") as f:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
-        lines.append(f"{digest}  {path.relative_to(folder).as_posix()}\n")
+        lines.append(f"{sha256_of(path)}  {path.relative_to(folder).as_posix()}\n")
     (folder / CHECKSUMS).write_text("".join(lines), encoding="utf-8")
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def read_checksums(folder: Path) -> dict[str, str]:
+    """An imported pack's CHECKSUMS: path relative to the folder -> SHA-256. Raises OSError."""
+    entries = {}
+    for line in (folder / CHECKSUMS).read_text(encoding="utf-8").splitlines():
+        digest, _, rel = line.partition("  ")
+        entries[rel] = digest
+    return entries
 
 
 def checksum_problems(folder: Path) -> list[tuple[Path, str]]:
     """(file, fault) for what in an imported pack's folder no longer matches its CHECKSUMS."""
-    listing = folder / CHECKSUMS
     try:
-        lines = listing.read_text(encoding="utf-8").splitlines()
+        listed = read_checksums(folder)
     except OSError:
-        return [(listing, "is missing, so the pack's files cannot be checked")]
+        return [(folder / CHECKSUMS, "is missing, so the pack's files cannot be checked")]
     problems = []
-    for line in lines:
-        digest, _, rel = line.partition("  ")
+    for rel, digest in listed.items():
         path = folder / rel
         try:
-            with path.open("rb") as f:
-                actual = hashlib.file_digest(f, "sha256").hexdigest()
+            actual = sha256_of(path)
         except FileNotFoundError:
             continue  # a file a variant needs is reported by its row; others may go (cleanup)
         except OSError as exc:

@@ -43,6 +43,18 @@ class Variant:
     cues: tuple[Cue, ...]
     timed: bool = True  # False: the cues are the script's passages, their times mean nothing
     loudness: Loudness | None = None  # None: imported before loudness was measured
+    # The M4A made for phones (kiosk.content.phonecopy); None: phones get the original.
+    phone_copy_path: Path | None = None
+    phone_copy_bytes: int | None = None
+
+    @property
+    def phone_path(self) -> Path:
+        """What a client's phone downloads: the copy made for phones, or the original."""
+        return self.phone_copy_path if self.phone_copy_path is not None else self.audio_path
+
+    @property
+    def phone_bytes(self) -> int:
+        return self.phone_copy_bytes if self.phone_copy_bytes is not None else self.audio_bytes
 
 
 @dataclass(frozen=True)
@@ -144,3 +156,5 @@ class VariantRow:
     script_pdf_rendered: bool = False
     timed: bool = True
     loudness: Loudness | None = None
+    phone_path: str | None = None  # the M4A made for phones; None: phones get the original
+    phone_bytes: int | None = None

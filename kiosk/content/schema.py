@@ -143,5 +143,14 @@ def m003_loudness(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE variants ADD COLUMN peak REAL")
 
 
+@migrations()
+def m004_phone_copies(db: sqlite_utils.Database) -> None:
+    # The M4A made at import for phones where they do not play the original (WAV, FLAC,
+    # Ogg: kiosk.content.phonecopy). NULL: phones get the original, as every variant imported
+    # before this did, until its pack is imported again.
+    db.execute("ALTER TABLE variants ADD COLUMN phone_path TEXT")
+    db.execute("ALTER TABLE variants ADD COLUMN phone_bytes INTEGER")
+
+
 def _prefixed(row: str, columns: str) -> str:
     return ", ".join(f"{row}.{c.strip()}" for c in columns.split(","))

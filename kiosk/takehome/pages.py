@@ -40,6 +40,27 @@ _LINK = _template("link.html")
 _ITEM = _template("item.html")
 _MESSAGE = _template("message.html")
 
+# A take-home recording's type by its file's suffix: the Content-Type a phone's player goes by,
+# and the name the page gives it. The import makes an M4A where phones do not play the
+# original (kiosk.content.phonecopy); a variant imported before that may still be any of these.
+AUDIO_TYPES: dict[str, tuple[str, str]] = {
+    ".mp3": ("audio/mpeg", "MP3"),
+    ".m4a": ("audio/mp4", "M4A"),
+    ".mp4": ("audio/mp4", "M4A"),
+    ".aac": ("audio/aac", "AAC"),
+    ".wav": ("audio/wav", "WAV"),
+    ".flac": ("audio/flac", "FLAC"),
+    ".ogg": ("audio/ogg", "Ogg"),
+    ".opus": ("audio/ogg", "Opus"),
+}
+UNKNOWN_AUDIO = ("application/octet-stream", "audio")
+
+
+def audio_type(path: Path) -> tuple[str, str]:
+    """(Content-Type, name) of a take-home recording."""
+    return AUDIO_TYPES.get(path.suffix.lower(), UNKNOWN_AUDIO)
+
+
 EN_GB: dict[str, str] = {
     "title_one": "Your take-home exercise",
     "title_many": "Your take-home exercises",
@@ -51,7 +72,7 @@ EN_GB: dict[str, str] = {
     "privacy": "This link is just for you. Nothing about you is stored.",
     "listen": "Listen to $title",
     "no_player": "Your browser cannot play the audio here: use the download button below.",
-    "download_audio": "Download audio (MP3,\u00a0$size)",
+    "download_audio": "Download audio ($kind,\u00a0$size)",
     "download_script": "Download script (PDF,\u00a0$size)",
     "read_script": "Read the script",
     "limit_audio": "The audio has been downloaded as many times as this link allows.",
@@ -156,9 +177,9 @@ class VariantInfo(Protocol):
     @property
     def duration_seconds(self) -> float: ...
     @property
-    def audio_path(self) -> Path: ...
+    def phone_path(self) -> Path: ...  # what phones download: the original, or an M4A made of it
     @property
-    def audio_bytes(self) -> int: ...
+    def phone_bytes(self) -> int: ...
     @property
     def script_pdf_path(self) -> Path: ...
     @property
@@ -205,7 +226,8 @@ def render_link_page(
             player = ""
         downloads = []
         if item.audio_left:
-            label = text(lang, "download_audio", size=format_size(variant.audio_bytes))
+            label = text(lang, "download_audio", kind=audio_type(variant.phone_path)[1],
+                         size=format_size(variant.phone_bytes))
             downloads.append(f'<li><a class="button" href="{base}/audio/{n}" download>{esc(label)}</a></li>')
         else:
             downloads.append(f'<li class="limit">{esc(text(lang, "limit_audio"))}</li>')

@@ -6,9 +6,9 @@ and the redaction are their own modules.
 
 Routes, and nothing else:
   GET/HEAD /t/{token}                the link page ({token}: the token or the typing code)
-  GET/HEAD /t/{token}/audio/{n}      the n-th exercise's MP3, as an attachment (counted)
+  GET/HEAD /t/{token}/audio/{n}      the n-th exercise's audio, as an attachment (counted)
   GET/HEAD /t/{token}/script/{n}     its script PDF, as an attachment (counted)
-  GET/HEAD /t/{token}/play/{n}       the MP3 inline, for the page's <audio> player (not counted)
+  GET/HEAD /t/{token}/play/{n}       the audio inline, for the page's <audio> player (not counted)
   GET/HEAD /healthz                  "ok", for `kiosk doctor`
 Files are addressed by their index within the link, never by a path: no URL maps to the
 file system.
@@ -66,6 +66,7 @@ from kiosk.takehome.pages import (
     CSP,
     ItemState,
     VariantInfo,
+    audio_type,
     page_lang,
     render_link_page,
     render_message,
@@ -394,7 +395,7 @@ class TakeHomeServer(LoopThread):
             return False
         if variant is None:
             return True
-        size = variant.audio_bytes if kind == "audio" else variant.script_pdf_bytes
+        size = variant.phone_bytes if kind == "audio" else variant.script_pdf_bytes
         held = self._reservations.held((view.link_id, item.position, kind))
         return item.delivered_bytes(kind) + held + size <= byte_budget(view.downloads_per_file, size)
 
@@ -423,7 +424,7 @@ class TakeHomeServer(LoopThread):
         variant = self._variant(item)
         path = None
         if variant is not None:
-            path = Path(variant.audio_path if kind == "audio" else variant.script_pdf_path)
+            path = Path(variant.phone_path if kind == "audio" else variant.script_pdf_path)
         try:
             st = os.stat(path) if path is not None else None
         except OSError:
@@ -432,11 +433,12 @@ class TakeHomeServer(LoopThread):
             return self._message(410, lang, "file_gone")
         size = st.st_size
 
-        suffix = "mp3" if kind == "audio" else "pdf"
-        name = re.sub(r"[^A-Za-z0-9._-]", "-", f"{item.exercise_id}-{item.lang}") + f".{suffix}"
+        # The phone names and plays the file by these: its own suffix, its own type.
+        suffix = path.suffix.lower() if kind == "audio" else ".pdf"
+        name = re.sub(r"[^A-Za-z0-9._-]", "-", f"{item.exercise_id}-{item.lang}{suffix}")
         headers = CIMultiDict(
             {
-                hdrs.CONTENT_TYPE: "audio/mpeg" if kind == "audio" else "application/pdf",
+                hdrs.CONTENT_TYPE: audio_type(path)[0] if kind == "audio" else "application/pdf",
                 hdrs.CONTENT_DISPOSITION: f'{"attachment" if counted else "inline"}; filename="{name}"',
                 hdrs.CACHE_CONTROL: "private, no-store",
             }

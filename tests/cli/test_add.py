@@ -160,8 +160,13 @@ def test_every_problem_at_once_and_nothing_changed(run):
     damaged.write_bytes((THREE / "en-GB.mp3").read_bytes()[:200_000])
     result = run("add", damaged, "--title", "Cut", "--summary", "Cut short.")
     assert result.exit_code == 1 and "cut.mp3" in result.output
-    taken = run("add", THREE / "en-GB.mp3", "--title", "Keep", "--summary", "Again.", "--id", "keep")
+    taken = run("add", THREE / "en-US.mp3", "--title", "Keep", "--summary", "Again.", "--id", "keep")
     assert taken.exit_code == 1 and "already has a en-GB variant" in taken.output
+    # The very recording added again (kiosk add run twice): said so, rather than "remove it".
+    again = run("add", THREE / "en-GB.mp3", "--title", "Keep", "--summary", "Again.")
+    assert again.exit_code == 1, again.output
+    assert ('en-GB.mp3: the station already has this recording, with the same script, as exercise "keep" '
+            "(en-GB): it was not added again") in again.output
     assert _dump(run.settings) == before_db
     assert tree_digest(run.settings.content_dir) == before_files
     assert not list(run.settings.data_dir.glob(".kiosk-pack-*"))
@@ -305,3 +310,234 @@ def test_a_phones_m4a_and_an_opus_file(run):
     result = run("add", cut, "--title", "Cut", "--summary", "Half a file.")
     assert result.exit_code == 1 and "cut.m4a" in result.output and "Traceback" not in result.output
     assert _dump(run.settings) == before
+
+
+# ---------------------------------------------------------------------------------------
+# What phones take home: the original where they play it, an M4A made at import otherwise
+
+
+def _recording(path: Path, seconds: float, rate: int, channels: int, fmt: str, subtype: str) -> Path:
+    """A recording as an editor exports it: a voice-like warble with pauses, written by
+    libsndfile (which writes each of these formats itself)."""
+    import numpy as np
+    import soundfile
+
+    t = np.arange(int(seconds * rate)) / rate
+    voice = 0.3 * np.sin(2 * np.pi * (180 + 40 * np.sin(2 * np.pi * 3 * t)) * t)
+    voice *= (np.sin(2 * np.pi * 0.25 * t) > -0.3)  # pauses, as between phrases
+    data = np.repeat(voice[:, None], channels, axis=1) if channels > 1 else voice
+    soundfile.write(str(path), data, rate, format=fmt, subtype=subtype)
+    return path
+
+
+def _decoded_seconds(m4a: Path) -> float:
+    """The M4A decoded in full by FFmpeg's own decoder (PyAV), not its header's promise."""
+    from kiosk.audio import aac
+
+    info = aac.probe(m4a)
+    frames = sum(len(block) for block in aac.decode_blocks(m4a, info, 65536))
+    return frames / info.sample_rate
+
+
+def _take_home(settings, exercise_id: str, lang: str):
+    """A take-home link issued for the variant, and its page and download fetched from the
+    real phones' server on loopback, as a phone does: (the page, and the download's status,
+    headers and body)."""
+    import http.client
+    from dataclasses import replace
+
+    from kiosk.config import TakeHomeSettings
+    from kiosk.takehome import links
+    from kiosk.takehome.server import TakeHomeServer
+
+    th = replace(TakeHomeSettings(), bind="127.0.0.1", port=0, public_address="127.0.0.1")
+    served = default_settings(settings.data_dir, take_home=th)
+    db = open_db(served.db_path)
+    try:
+        issued = links.issue_link(db, [(exercise_id, lang)], 7, 3, station=served.station_name)
+    finally:
+        db.close()
+    server = TakeHomeServer(served)
+    server.start()
+    try:
+        got = []
+        for path in (f"/t/{issued.token}", f"/t/{issued.token}/audio/1"):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                got.append((response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()))
+            finally:
+                conn.close()
+    finally:
+        server.stop()
+    (page_status, _, page), (status, headers, body) = got
+    assert page_status == 200
+    return page.decode("utf-8"), status, headers, body
+
+
+PHONE_FORMATS = [
+    # suffix, libsndfile format and subtype, rate, channels, as the station names it
+    (".wav", "WAV", "PCM_16", 44100, 2, "WAV"),
+    (".flac", "FLAC", "PCM_24", 48000, 1, "FLAC"),
+    (".ogg", "OGG", "VORBIS", 44100, 2, "Ogg Vorbis"),
+    (".opus", "OGG", "OPUS", 48000, 1, "Opus"),
+]
+
+
+@pytest.mark.parametrize(("suffix", "fmt", "subtype", "rate", "channels", "name"), PHONE_FORMATS,
+                         ids=[f[0] for f in PHONE_FORMATS])
+def test_a_recording_phones_do_not_play_gets_an_m4a_they_do(run, suffix, fmt, subtype, rate, channels, name):
+    from kiosk.words import format_size
+
+    source = _recording(run.tmp / f"calm{suffix}", 40.0, rate, channels, fmt, subtype)
+    result = run("add", source, "--title", "Calm", "--summary", "A calm place.")
+    assert result.exit_code == 0, result.output
+    db, catalogue = _catalogue(run.settings)
+    with db.conn:
+        variant = catalogue.variant("calm", "en-GB")
+    assert variant is not None
+    phone = variant.phone_path
+    assert phone.suffix == ".m4a" and phone.is_file() and phone != variant.audio_path
+    assert variant.phone_bytes == phone.stat().st_size
+    assert variant.audio_path.read_bytes() == source.read_bytes()  # the original is kept too
+    why = ("phones do not play WAV downloads well, and it is large" if name == "WAV"
+           else f"phones do not all play {name} downloads")
+    assert (f"Phone copy: made an M4A from the {name} ({why}; {format_size(variant.phone_bytes)} "
+            f"instead of {format_size(source.stat().st_size)}).") in result.output, result.output
+    assert abs(_decoded_seconds(phone) - 40.0) < 0.1
+
+    page, status, headers, body = _take_home(run.settings, "calm", "en-GB")
+    assert f"Download audio (M4A,\u00a0{format_size(variant.phone_bytes)})" in page
+    assert status == 200
+    assert headers["content-type"] == "audio/mp4"
+    assert headers["content-disposition"] == 'attachment; filename="calm-en-GB.m4a"'
+    assert body == phone.read_bytes() and body[4:8] == b"ftyp"  # an MP4 file, the stored M4A
+
+
+def test_an_mp3_is_what_phones_take_home_byte_for_byte(run):
+    result = run("add", THREE / "en-GB.mp3", "--title", "Three breaths", "--summary", "A check-in.")
+    assert result.exit_code == 0, result.output
+    assert "Phone copy: kept the MP3 (phones play it)." in result.output
+    db, catalogue = _catalogue(run.settings)
+    with db.conn:
+        variant = catalogue.variant("three-breaths", "en-GB")
+    assert variant is not None and variant.phone_path == variant.audio_path
+    assert variant.phone_bytes == (THREE / "en-GB.mp3").stat().st_size
+    assert not list(run.settings.content_dir.glob("*/phone"))  # nothing made
+    page, status, headers, body = _take_home(run.settings, "three-breaths", "en-GB")
+    assert "Download audio (MP3," in page
+    assert status == 200 and headers["content-type"] == "audio/mpeg"
+    assert headers["content-disposition"] == 'attachment; filename="three-breaths-en-GB.mp3"'
+    assert body == (THREE / "en-GB.mp3").read_bytes()
+
+
+def test_an_encoder_that_fails_refuses_the_import_and_changes_nothing(run, monkeypatch):
+    from kiosk.audio import aac
+
+    run("add", _recording(run.tmp / "first.flac", 5.0, 44100, 1, "FLAC", "PCM_16"),
+        "--title", "First", "--summary", "Kept.")
+    before_db, before_files = _dump(run.settings), tree_digest(run.settings.content_dir)
+
+    def broken(src: Path, dst: Path, progress=None) -> int:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(b"\0\0\0\x20ftypM4A half")  # half written when FFmpeg gives up
+        raise aac.AacError("could not be encoded as AAC (Invalid argument)")
+
+    monkeypatch.setattr(aac, "encode_m4a", broken)
+    wav = _recording(run.tmp / "second.wav", 5.0, 44100, 2, "WAV", "PCM_16")
+    result = run("add", wav, "--title", "Second", "--summary", "Refused.")
+    assert result.exit_code == 1, result.output
+    assert ("second/en-GB.wav: the M4A that phones take home could not be made from it: "
+            "could not be encoded as AAC (Invalid argument)") in result.output, result.output
+    assert "nothing was changed" in result.output and "Traceback" not in result.output
+    assert _dump(run.settings) == before_db
+    assert tree_digest(run.settings.content_dir) == before_files
+    assert not list(run.settings.data_dir.glob(".kiosk-pack-*"))
+
+
+def test_a_pack_import_says_for_each_variant_what_phones_take_home(run):
+    from tests.packfactory import edited, write_pack
+
+    def flac_place(data):
+        data["exercises"][1]["variants"]["en-GB"]["audio"] = "place/en-GB.flac"
+
+    pack = write_pack(run.tmp / "pack", edited(flac_place))
+    _recording(pack / "place" / "en-GB.flac", 5.9, 44100, 2, "FLAC", "PCM_16")
+    (pack / "place" / "en-GB.mp3").unlink()
+    result = run("import", pack)
+    assert result.exit_code == 0, result.output
+    assert "  soothing-breath (en-GB): kept the MP3 (phones play it)" in result.output
+    assert "  soothing-breath (en-US): kept the MP3 (phones play it)" in result.output
+    assert "  safe-place (en-GB): made an M4A from the FLAC (phones do not all play FLAC downloads;" in result.output
+    db, catalogue = _catalogue(run.settings)
+    with db.conn:
+        place = catalogue.variant("safe-place", "en-GB")
+        folder = catalogue.pack_folder("test-pack")
+    assert place is not None and place.phone_path.is_file()
+    assert place.phone_path.relative_to(run.settings.content_dir).as_posix() == f"{folder}/phone/place/en-GB.flac.m4a"
+    checksums = (run.settings.content_dir / str(folder) / "CHECKSUMS").read_text(encoding="utf-8")
+    assert "  phone/place/en-GB.flac.m4a\n" in checksums  # kiosk doctor checks it as the rest
+    from kiosk.content.integrity import cleanup_leftovers, content_problems
+
+    with db.conn:
+        assert cleanup_leftovers(run.settings, db) == []  # a file its row names: not a leftover
+        assert content_problems(run.settings, db) == (2, [])
+        place.phone_path.write_bytes(b"damaged")
+        problems = content_problems(run.settings, db)[1]
+    assert any("safe-place (en-GB)" in p and "has changed size" in p for p in problems), problems
+    assert run("remove", "safe-place").exit_code == 0
+    assert not place.phone_path.exists()  # removed with its exercise
+
+
+def test_a_variant_imported_before_phone_copies_is_served_as_its_original(run):
+    wav = _recording(run.tmp / "old.wav", 5.0, 44100, 1, "WAV", "PCM_16")
+    assert run("add", wav, "--title", "Old", "--summary", "From before.").exit_code == 0
+    db = open_db(run.settings.db_path)
+    with db.conn:  # as migration m004 leaves the variants imported before it
+        db.execute("UPDATE variants SET phone_path = NULL, phone_bytes = NULL")
+    db.close()
+    page, status, headers, body = _take_home(run.settings, "old", "en-GB")
+    assert "Download audio (WAV," in page
+    assert status == 200 and headers["content-type"] == "audio/wav"
+    assert headers["content-disposition"] == 'attachment; filename="old-en-GB.wav"'
+    assert body == wav.read_bytes()
+
+
+def test_recordings_already_here_keep_their_phone_copy_when_the_pack_is_rebuilt(run, monkeypatch):
+    """kiosk add imports this station's whole pack again: the M4As made before are linked
+    into the new version, not encoded again; one damaged since is made anew."""
+    from kiosk.audio import aac
+
+    encoded: list[str] = []
+    real = aac.encode_m4a
+
+    def counting(src: Path, dst: Path, progress=None) -> int:
+        encoded.append(dst.name)
+        return real(src, dst, progress)
+
+    monkeypatch.setattr(aac, "encode_m4a", counting)
+    first = _recording(run.tmp / "first.wav", 20.0, 44100, 1, "WAV", "PCM_16")
+    assert run("add", first, "--title", "First", "--summary", "One.").exit_code == 0
+    db, catalogue = _catalogue(run.settings)
+    with db.conn:
+        before = catalogue.variant("first", "en-GB")
+    assert before is not None and encoded == ["en-GB.wav.m4a"]
+    made = before.phone_path.read_bytes()
+
+    second = _recording(run.tmp / "second.flac", 10.0, 44100, 1, "FLAC", "PCM_16")
+    result = run("add", second, "--title", "Second", "--summary", "Two.")
+    assert result.exit_code == 0, result.output
+    assert encoded == ["en-GB.wav.m4a", "en-GB.flac.m4a"]  # the second's only
+    with db.conn:
+        after = catalogue.variant("first", "en-GB")
+    assert after is not None and after.phone_path != before.phone_path  # the new version's folder
+    assert after.phone_path.read_bytes() == made and not before.phone_path.exists()
+
+    after.phone_path.write_bytes(b"\0" * after.phone_bytes)  # damaged on disk, same size
+    third = _recording(run.tmp / "third.ogg", 10.0, 44100, 1, "OGG", "VORBIS")
+    assert run("add", third, "--title", "Third", "--summary", "Three.").exit_code == 0
+    assert sorted(encoded[2:]) == ["en-GB.ogg.m4a", "en-GB.wav.m4a"]  # the damaged one made anew
+    with db.conn:
+        first_now = catalogue.variant("first", "en-GB")
+    assert first_now is not None and abs(_decoded_seconds(first_now.phone_path) - 20.0) < 0.1

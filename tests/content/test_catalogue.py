@@ -43,7 +43,7 @@ def test_migrations_are_idempotent(tmp_path):
     open_db(path).close()
     db = open_db(path)
     names = [r[0] for r in db.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = 'kiosk.catalogue'")]
-    assert names == ["m001_create_catalogue", "m002_untimed_scripts", "m003_loudness"]
+    assert names == ["m001_create_catalogue", "m002_untimed_scripts", "m003_loudness", "m004_phone_copies"]
     assert {"packs", "exercises", "variants", "exercise_techniques", "variants_fts", "variants_head_fts", "hidden_exercises"} <= set(db.table_names())
     assert {t.name for t in db["variants"].triggers} >= {"variants_ai", "variants_ad", "variants_au"}
 

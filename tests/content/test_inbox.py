@@ -30,7 +30,7 @@ from kiosk.content.manifest import AUDIO_SUFFIXES
 from kiosk.doctor import FAIL, OK, WARN, check_inbox
 from kiosk.store import open_db
 from tests.content.test_scripttext import SPOKEN
-from tests.packfactory import db_dump, edited, tree_digest, write_pack
+from tests.packfactory import DATA, db_dump, edited, tree_digest, write_pack
 
 POLL = 0.3
 SETTLE = 2.0  # the station's is 20 s; each copy below pauses far less than this between writes
@@ -372,3 +372,57 @@ def test_kiosk_doctor_fails_an_inbox_it_cannot_write_in_plainly(tmp_path, read_o
     assert (f"{read_only_folder} is not writable by the station's user: what is imported cannot be removed "
             "from it, nor what is refused moved aside (give that user write access to it)") in lines[0]
     assert run.returncode != 0
+
+
+def test_a_recording_delivered_twice_is_imported_once(watching, tmp_path):
+    """The same audio, script and exercise.toml put in again after they were imported (a copy
+    run twice, a sync sending it again): one exercise, one variant, and a note that says the
+    station has it. A different recording for the same exercise and language is a new version:
+    refused as kiosk add refuses it."""
+    item = tmp_path / "calm-place"
+    item.mkdir()
+    shutil.copy(DATA / "tone-vbr.mp3", item / "calm.mp3")
+    (item / "script.txt").write_text("Breathe in slowly.\n\nAnd let the breath go.\n", encoding="utf-8")
+    (item / "exercise.toml").write_text('title = "Calm"\nsummary = "A calm place."\nlang = "en-GB"\n',
+                                        encoding="utf-8")
+
+    def deliver(name: str) -> Outcome:
+        shutil.copytree(item, watching.inbox / f".{name}.partial")  # renamed in whole, as rsync does
+        (watching.inbox / f".{name}.partial").rename(watching.inbox / name)
+        return watching.next()
+
+    outcome = deliver("calm-place")
+    assert outcome.kind is OutcomeKind.IMPORTED, outcome
+    imported = watching.catalogue_dump()
+
+    outcome = deliver("calm-place")
+    assert outcome.kind is OutcomeKind.ALREADY_HELD, outcome
+    assert outcome.detail == "exercise calm (en-GB)"
+    assert watching.catalogue_dump() == imported  # not imported again: the same version, rows, ids
+    assert watching.pack_version("local") == "1"
+    db = open_db(watching.settings.db_path)
+    try:
+        catalogue = Catalogue(db, watching.settings.content_dir)
+        assert catalogue.exercise_ids() == ["calm"]
+        assert catalogue.pack_variants("local") == {"calm": ["en-GB"]}
+    finally:
+        db.close()
+    refused = watching.inbox / REFUSED
+    assert (refused / "calm-place" / "calm.mp3").read_bytes() == (DATA / "tone-vbr.mp3").read_bytes()
+    note = (refused / "calm-place.txt").read_text(encoding="utf-8")
+    assert ('calm.mp3: the station already has this recording, with the same script, as exercise "calm" '
+            "(en-GB): it was not added again") in note, note
+    assert "Nothing needs doing" in note and "kiosk remove calm" in note
+    assert not (watching.inbox / "calm-place").exists()
+
+    # Another recording for the same exercise and language: a new version, not a copy.
+    shutil.copy(DATA / "tone-cbr.mp3", item / "calm.mp3")
+    outcome = deliver("calm-place-take-2")
+    assert outcome.kind is OutcomeKind.REFUSED, outcome
+    assert any('already has a en-GB variant: remove it first' in str(f) for f in outcome.faults), outcome
+    # The same recording with its script corrected is a new version too.
+    shutil.copy(DATA / "tone-vbr.mp3", item / "calm.mp3")
+    (item / "script.txt").write_text("Breathe in slowly.\n\nAnd gently let the breath go.\n", encoding="utf-8")
+    outcome = deliver("calm-place-corrected")
+    assert outcome.kind is OutcomeKind.REFUSED, outcome
+    assert watching.catalogue_dump() == imported

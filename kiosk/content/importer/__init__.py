@@ -14,7 +14,9 @@ at any moment leaves the catalogue and the content folder as they were:
    later checks read only these private copies.
 5. check contents (checks.py): UTF-8 and WebVTT cues, PDFs, each MP3 walked frame by frame.
 6. decode (decode.py): each audio file decoded in full, which writes the lossless playback
-   copy and measures its loudness (kiosk.audio.loudness) from the same blocks.
+   copy and measures its loudness (kiosk.audio.loudness) from the same blocks; from that
+   copy, the M4A phones take home where they do not play the original (WAV, FLAC, Ogg:
+   kiosk.content.phonecopy), into staging/phone.
 7. match cues (checks.py): cues within the measured duration.
    Stages 2 to 7 collect every fault (file, line where there is one, what is wrong); any
    fault: the staging folder is deleted and `PackRefused` lists them all. Then missing
@@ -34,7 +36,7 @@ import errno
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlite_utils
@@ -49,6 +51,7 @@ from kiosk.content.importer.gather import gather, read_manifest, stage_files
 from kiosk.content.importer.session import ImportSession, Phases, Progress
 from kiosk.content.integrity import new_staging_folder
 from kiosk.content.lock import content_lock
+from kiosk.content.phonecopy import PhoneCopy
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ class ImportResult:
     replaced_version: str | None
     seconds: float
     audio_seconds: float
+    # What phones take home of each variant, by (exercise id, language), in the pack's order.
+    phone_copies: dict[tuple[str, str], PhoneCopy] = field(default_factory=dict)
 
 
 def import_pack(
@@ -100,15 +105,16 @@ def import_pack(
             check_against_catalogue(session, manifest)
             files = stage_files(session, gathered, manifest)
             contents = check_contents(session, files)
-            decoded = decode(session, files, contents)
+            decoded = decode(session, files, contents, manifest.spec.id)
             staged = match_cues(session, manifest, files, contents, decoded)
             session.refuse_if_faults()
             spec = manifest.spec
+            phone_copies = {(s.exercise.id, s.variant.lang): s.phone for s in staged if s.phone is not None}
             if check_only:
                 phases.report(1.0, "checked")
                 return ImportResult(spec.id, spec.title, spec.version, tuple(e.id for e in spec.exercises),
                                     None, catalogue.installed_version(spec.id), time.monotonic() - started,
-                                    sum(s.duration for s in staged))
+                                    sum(s.duration for s in staged), phone_copies)
             phases.report(0.95, "writing script PDFs")
             render_missing_pdfs(spec, staged, staging)
             final, old_version = commit(session, spec, staged)
@@ -128,4 +134,4 @@ def import_pack(
     log.info("imported pack %s %s (%d exercises) from %s in %.1f s", spec.id, spec.version,
              len(spec.exercises), source, elapsed)
     return ImportResult(spec.id, spec.title, spec.version, tuple(e.id for e in spec.exercises),
-                        final, old_version, elapsed, sum(s.duration for s in staged))
+                        final, old_version, elapsed, sum(s.duration for s in staged), phone_copies)

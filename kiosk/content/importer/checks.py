@@ -12,6 +12,7 @@ from kiosk.content.faults import Fault
 from kiosk.content.importer.gather import Manifest, StagedFiles
 from kiosk.content.importer.session import Decoded, ImportSession, StagedVariant
 from kiosk.content.manifest import MANIFEST, normal_path, version_key
+from kiosk.content.phonecopy import AudioFormat
 
 __all__ = ["CUE_TOLERANCE_SECONDS", "Contents", "check_against_catalogue", "check_contents", "match_cues"]
 
@@ -25,6 +26,7 @@ class Contents:
     cues: dict[str, tuple[Cue, ...]] = field(default_factory=dict)  # by normalised path
     mp3s: dict[str, Mp3Info] = field(default_factory=dict)  # by normalised path
     others: dict[str, float] = field(default_factory=dict)  # WAV, FLAC, Ogg: their length, s
+    formats: dict[str, AudioFormat] = field(default_factory=dict)  # every audio file in mp3s or others
 
 
 def check_against_catalogue(session: ImportSession, manifest: Manifest) -> None:
@@ -63,9 +65,9 @@ def check_contents(session: ImportSession, files: StagedFiles) -> Contents:
         if files.kinds[rel] != "audio":
             continue
         if not rel.lower().endswith(".mp3"):
-            duration = _other_duration(rel, path, faults)
-            if duration is not None and not _too_long(rel, duration, max_minutes, faults):
-                contents.others[rel] = duration
+            found = _other_audio(rel, path, faults)
+            if found is not None and not _too_long(rel, found[0], max_minutes, faults):
+                contents.others[rel], contents.formats[rel] = found
             continue
         try:
             info = scan_mp3(path)
@@ -75,6 +77,7 @@ def check_contents(session: ImportSession, files: StagedFiles) -> Contents:
         if _too_long(rel, info.duration, max_minutes, faults):
             continue
         contents.mp3s[rel] = info
+        contents.formats[rel] = AudioFormat.MP3
     return contents
 
 
@@ -86,17 +89,23 @@ def _too_long(rel: str, duration: float, max_minutes: int, faults: list[Fault]) 
     return True
 
 
-def _other_duration(rel: str, path: Path, faults: list[Fault]) -> float | None:
+# libsndfile's major formats (soundfile.info's `format`) that are a WAV file for a phone.
+_WAV_FORMATS = {"WAV", "WAVEX", "RF64", "W64"}
+
+
+def _other_audio(rel: str, path: Path, faults: list[Fault]) -> tuple[float, AudioFormat] | None:
+    """Its length in seconds and what it holds, told by its content, not its name."""
     import soundfile  # libsndfile: the playback copy is made with it too
 
     from kiosk.audio import aac
 
     if aac.is_aac(path):
         try:
-            return aac.probe(path).duration
+            info_aac = aac.probe(path)
         except aac.AacError as exc:
             faults.append(Fault(rel, str(exc)))
             return None
+        return info_aac.duration, AudioFormat.AAC if info_aac.adts else AudioFormat.M4A
     try:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError) as exc:
@@ -105,7 +114,15 @@ def _other_duration(rel: str, path: Path, faults: list[Fault]) -> float | None:
     if info.frames <= 0 or info.samplerate <= 0:
         faults.append(Fault(rel, "holds no audio"))
         return None
-    return float(info.frames / info.samplerate)
+    if info.format in _WAV_FORMATS:
+        kind = AudioFormat.WAV
+    elif info.format == "FLAC":
+        kind = AudioFormat.FLAC
+    elif info.format == "OGG" and info.subtype in ("VORBIS", "OPUS"):
+        kind = AudioFormat.VORBIS if info.subtype == "VORBIS" else AudioFormat.OPUS
+    else:
+        kind = AudioFormat.OTHER
+    return float(info.frames / info.samplerate), kind
 
 
 def _read_cues(rel: str, path: Path, faults: list[Fault]) -> tuple[Cue, ...] | None:
@@ -144,6 +161,7 @@ def match_cues(session: ImportSession, manifest: Manifest, files: StagedFiles, c
             item.audio_bytes = files.sizes[audio_rel]
             item.playback = decoded.playback[audio_rel]
             item.loudness = decoded.loudness.get(audio_rel)
+            item.phone = decoded.phone.get(audio_rel)
             if v.script_pdf:
                 if normal_path(v.script_pdf) not in files.paths:
                     continue  # its fault is already recorded

@@ -13,6 +13,7 @@ from kiosk.content.importer.session import ImportSession, StagedVariant
 from kiosk.content.integrity import fsync_file, fsync_tree, new_pack_folder_name, write_checksums
 from kiosk.content.manifest import MANIFEST, ExerciseSpec, PackSpec, normal_path
 from kiosk.content.models import PackRow, VariantRow
+from kiosk.content.phonecopy import PhoneDecision
 
 __all__ = ["commit"]
 
@@ -53,15 +54,18 @@ def _rows(spec: PackSpec, staged: list[StagedVariant], folder: str) -> list[tupl
     by_exercise: dict[str, list[StagedVariant]] = {}
     for item in staged:
         by_exercise.setdefault(item.exercise.id, []).append(item)
-    return [
-        (ex, [VariantRow(
-            lang=i.variant.lang, title=i.variant.title, summary=i.variant.summary,
-            introduction=i.variant.introduction, cues=i.cues, duration=i.duration,
-            audio_path=f"{folder}/pack/{normal_path(i.variant.audio)}", audio_bytes=i.audio_bytes,
-            playback_path=f"{folder}/{i.playback}",
-            cues_path=f"{folder}/pack/{normal_path(i.variant.cues)}",
-            script_pdf_path=f"{folder}/{i.pdf}", script_pdf_bytes=i.pdf_bytes,
-            script_pdf_rendered=i.pdf_rendered, timed=i.variant.timed, loudness=i.loudness)
-            for i in by_exercise[ex.id]])
-        for ex in spec.exercises
-    ]
+    return [(ex, [_row(i, folder) for i in by_exercise[ex.id]]) for ex in spec.exercises]
+
+
+def _row(i: StagedVariant, folder: str) -> VariantRow:
+    # A kept original has no phone copy of its own: phones get audio_path.
+    made = i.phone if i.phone is not None and i.phone.decision is PhoneDecision.MADE else None
+    return VariantRow(
+        lang=i.variant.lang, title=i.variant.title, summary=i.variant.summary,
+        introduction=i.variant.introduction, cues=i.cues, duration=i.duration,
+        audio_path=f"{folder}/pack/{normal_path(i.variant.audio)}", audio_bytes=i.audio_bytes,
+        playback_path=f"{folder}/{i.playback}",
+        cues_path=f"{folder}/pack/{normal_path(i.variant.cues)}",
+        script_pdf_path=f"{folder}/{i.pdf}", script_pdf_bytes=i.pdf_bytes,
+        script_pdf_rendered=i.pdf_rendered, timed=i.variant.timed, loudness=i.loudness,
+        phone_path=f"{folder}/{made.path}" if made else None, phone_bytes=made.size if made else None)

@@ -1,10 +1,13 @@
-"""What the import makes from the pack's files: each MP3 decoded in full into the engine's
-lossless playback copy (which is also the last check of the audio), and a script PDF
+"""What the import makes from the pack's files: each audio file decoded in full into the
+engine's lossless playback copy (which is also the last check of the audio), the M4A phones
+take home where they do not play the original (kiosk.content.phonecopy), and a script PDF
 rendered from the cues where the pack ships none."""
 
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,16 +17,20 @@ from kiosk.content.faults import Fault
 from kiosk.content.importer.checks import Contents
 from kiosk.content.importer.gather import StagedFiles
 from kiosk.content.importer.session import Decoded, ImportSession, StagedVariant
-from kiosk.content.integrity import fsync_file
+from kiosk.content.integrity import fsync_file, read_checksums, sha256_of
 from kiosk.content.manifest import PackSpec
+from kiosk.content.phonecopy import PHONE_SUFFIX, PhoneCopy, PhoneDecision, decide
 
 __all__ = ["decode", "decode_to_playback_copy", "render_missing_pdfs"]
 
 
-def decode(session: ImportSession, files: StagedFiles, contents: Contents) -> Decoded:
+def decode(session: ImportSession, files: StagedFiles, contents: Contents, pack_id: str) -> Decoded:
     """Decode every audio file that passed its checks into its playback copy, measuring
-    its loudness on the way."""
-    session.phases.decode_total = max(1, sum(files.sizes[r] for r in [*contents.mp3s, *contents.others]))
+    its loudness on the way, and make its phone copy from that where one is needed."""
+    audio = [*contents.mp3s, *contents.others]
+    to_encode = [r for r in audio if decide(contents.formats[r]) is PhoneDecision.MADE]
+    session.phases.decode_total = max(1, sum(files.sizes[r] for r in [*audio, *to_encode]))
+    installed = _installed_copies(session, pack_id) if to_encode else {}
     decoded = Decoded()
     for rel, info in contents.mp3s.items():
         flac_rel = f"playback/{rel}.flac"
@@ -43,6 +50,7 @@ def decode(session: ImportSession, files: StagedFiles, contents: Contents) -> De
             decoded.durations[rel] = samples / info.sample_rate
             decoded.playback[rel] = flac_rel
             decoded.loudness[rel] = meter.result()
+        _phone_copy(session, files, contents, decoded, rel, installed)
     for rel in contents.others:
         flac_rel = f"playback/{rel}.flac"
         with LoudnessMeter() as meter:
@@ -56,7 +64,83 @@ def decode(session: ImportSession, files: StagedFiles, contents: Contents) -> De
                 continue
             decoded.playback[rel] = flac_rel
             decoded.loudness[rel] = meter.result()
+        _phone_copy(session, files, contents, decoded, rel, installed)
     return decoded
+
+
+# An installed phone copy: where it is, and its SHA-256 as recorded at its import.
+_Installed = tuple[Path, str]
+
+
+def _phone_copy(session: ImportSession, files: StagedFiles, contents: Contents, decoded: Decoded,
+                rel: str, installed: dict[str, _Installed]) -> None:
+    """What phones download of `rel`: the original where they play it; otherwise an M4A
+    encoded from the playback copy just made (exact samples, and no second decoder of the
+    original), into staging/phone. A failure is the pack's fault like any other: refused."""
+    source, size = contents.formats[rel], files.sizes[rel]
+    if decide(source) is PhoneDecision.KEPT:
+        decoded.phone[rel] = PhoneCopy(PhoneDecision.KEPT, source, f"pack/{rel}", size, size)
+        return
+    from kiosk.audio import aac  # PyAV: only when a copy is to be made
+
+    phone_rel = f"phone/{rel}{PHONE_SUFFIX}"
+    out = session.staging / phone_rel
+    step = session.phases.decoding(size, rel, "making the phone copy of")
+    try:
+        found = installed.get(sha256_of(files.paths[rel])) if installed else None
+        if _link_installed(found, out):
+            step(1.0)
+            made = out.stat().st_size
+        else:
+            made = aac.encode_m4a(session.staging / decoded.playback[rel], out, step)
+        fsync_file(out)
+    except Exception as exc:  # FFmpeg's refusals are AacError; reading the copy raises others
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise
+        session.faults.append(Fault(rel, f"the M4A that phones take home could not be made from it: {exc}"))
+        return
+    decoded.phone[rel] = PhoneCopy(PhoneDecision.MADE, source, phone_rel, made, size)
+
+
+def _installed_copies(session: ImportSession, pack_id: str) -> dict[str, _Installed]:
+    """The phone copies of the installed version of this pack, by their original's SHA-256
+    (both from its CHECKSUMS). kiosk add imports its whole pack again at every add: the
+    recordings already there keep their copies instead of being encoded again (the encode
+    takes about ten times the decode, see bench/results.md)."""
+    folder = session.catalogue.pack_folder(pack_id) if pack_id else None
+    if folder is None:
+        return {}
+    base = session.settings.content_dir / folder
+    try:
+        listed = read_checksums(base)
+    except (OSError, ValueError):
+        return {}  # no usable listing: every copy is made anew
+    copies = {}
+    for rel, digest in listed.items():
+        if rel.startswith("phone/") and rel.endswith(PHONE_SUFFIX):
+            original = listed.get("pack/" + rel.removeprefix("phone/").removesuffix(PHONE_SUFFIX))
+            if original is not None:
+                copies[original] = (base / rel, digest)
+    return copies
+
+
+def _link_installed(found: _Installed | None, out: Path) -> bool:
+    """Puts an installed copy at `out` (a link: the old folder goes after the commit, the
+    file stays) if it is still what its import wrote; False where it is not, or is gone."""
+    if found is None:
+        return False
+    path, digest = found
+    try:
+        if sha256_of(path) != digest:
+            return False  # damaged since: made anew
+    except OSError:
+        return False
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(path, out)
+    except OSError:  # another file system, or links not allowed
+        shutil.copyfile(path, out)
+    return True
 
 
 def _copy_other(src: Path, flac: Path, progress: Callable[[float], None], meter: LoudnessMeter) -> float:

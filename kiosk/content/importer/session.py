@@ -13,6 +13,7 @@ from kiosk.content.catalogue import Catalogue
 from kiosk.content.cues import Cue
 from kiosk.content.faults import Fault, PackRefused
 from kiosk.content.manifest import ExerciseSpec, VariantSpec
+from kiosk.content.phonecopy import PhoneCopy
 
 __all__ = ["Decoded", "ImportSession", "Phases", "Progress", "StagedVariant"]
 
@@ -38,12 +39,14 @@ class Phases:
         self.copied += n
         self.report(0.02 + 0.08 * self.copied / self.copy_total, "copying files")
 
-    def decoding(self, size: int, name: str) -> Callable[[float], None]:
+    def decoding(self, size: int, name: str, what: str = "decoding") -> Callable[[float], None]:
+        """A step of the decoding share (`what`: "decoding", or "making the phone copy of"),
+        weighed by `size`; decode_total is the sum of every step's size."""
         base = self.decoded_before
         self.decoded_before += size
 
         def step(fraction: float) -> None:
-            self.report(0.10 + 0.85 * (base + fraction * size) / self.decode_total, f"decoding {name}")
+            self.report(0.10 + 0.85 * (base + fraction * size) / self.decode_total, f"{what} {name}")
 
         return step
 
@@ -85,6 +88,7 @@ class Decoded:
     durations: dict[str, float] = field(default_factory=dict)
     playback: dict[str, str] = field(default_factory=dict)  # the copy, relative to staging
     loudness: dict[str, Loudness] = field(default_factory=dict)  # measured as it was decoded
+    phone: dict[str, PhoneCopy] = field(default_factory=dict)  # what phones download
 
 
 @dataclass
@@ -101,3 +105,4 @@ class StagedVariant:
     pdf_bytes: int = 0
     pdf_rendered: bool = False
     loudness: Loudness | None = None
+    phone: PhoneCopy | None = None  # None only until the checks set it
