@@ -23,6 +23,7 @@ test_packages=(
   imagemagick xdotool                           # screenshots of the real display, key presses
   nginx                                         # the download benchmark's peer
   syncthing                                     # the drop folder fed from another machine, for real
+  flite festival festvox-kallpc16k              # bench/voices.py: other offline voices than espeak-ng
 )
 
 case "${1:-run}" in
