@@ -486,7 +486,8 @@ class KioskApp(App):
         part_way = (playback.state == PlayerState.PAUSED
                     and 0 < playback.position < playback.duration)
         action = self.idle.tick(at_rest=self.current_screen == "attract",
-                                playing=playback.playing, paused_part_way=part_way)
+                                playing=playback.playing or self.talk_back.speaking,
+                                paused_part_way=part_way)
         if action is IdleAction.ASK:
             self._ask_still_there()
         elif action is IdleAction.RESET:

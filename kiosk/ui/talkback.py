@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 THREAD_NAME = "talk-back"
 OFFER_SECONDS = 30.0  # "every half minute or so" (issue 15)
 RATE_STEP = 20  # words a minute, per touch of "Speak faster" / "Speak slower"
+NEXT_FRAME = 0.02  # s: a Clock event this late runs in a later frame, never the same one
 SAME_ITEM_AGAIN = 1.0  # s: a finger resting on one thing says it once, a new touch again
 
 
@@ -88,6 +90,7 @@ class TalkBack:
         self._asked = 0
         self._waiting: Any = None  # a screen still loading what it will speak of
         self.said: deque[str] = deque(maxlen=20)  # what went to the headphones, newest last
+        self.said_count = 0  # utterances so far (said keeps only the last few)
         self.focus: Item | None = None
         self._focus_said_at = 0.0
         self._reader: GestureReader | None = None
@@ -96,6 +99,7 @@ class TalkBack:
         self._deadline: Any = None
         self._offering: Any = None
         self._ring: Any = None
+        self._speaking_until = 0.0
 
     @property
     def available(self) -> bool:
@@ -110,14 +114,16 @@ class TalkBack:
         self._reader = GestureReader(self.app.px_per_mm)
         # Bound after the app's own touch handler, so this one runs first and can keep a
         # touch from everything else.
-        Window.bind(on_touch_down=self._down, on_touch_move=self._move, on_touch_up=self._up)
+        Window.bind(on_touch_down=self._down, on_touch_move=self._move, on_touch_up=self._up,
+                    children=self._overlays_changed)
         if self.setting == "offer":
             self._offering = Clock.schedule_interval(self._offer, self.offer_seconds)
 
     def stop(self) -> None:
         if not self.available:
             return
-        Window.unbind(on_touch_down=self._down, on_touch_move=self._move, on_touch_up=self._up)
+        Window.unbind(on_touch_down=self._down, on_touch_move=self._move, on_touch_up=self._up,
+                      children=self._overlays_changed)
         for event in (self._offering, self._deadline):
             if event is not None:
                 event.cancel()
@@ -190,6 +196,27 @@ class TalkBack:
             self._waiting.unbind(loading=self._loaded)
             self._waiting = None
 
+    def _overlays_changed(self, window: Any, children: list[Any]) -> None:
+        """An overlay that opens (the end card, trouble told) is read out, as a screen
+        reader reads an alert; "Still there?" speaks for itself."""
+        from kiosk.ui.widgets.dialogs import StillThereView
+
+        top = children[0] if children else None
+        if not self.on or not isinstance(top, ModalView) or isinstance(top, StillThereView):
+            return
+        self._lose_focus()
+
+        def read(_dt: float) -> None:  # once it has laid itself out
+            if self.on and window.children and window.children[0] is top:
+                self.say(in_sentences(i.label for i in items_on_show(Window, spoken_label)))
+
+        Clock.schedule_once(read, 0.15)
+
+    @property
+    def speaking(self) -> bool:
+        """Words are in the headphones: the visitor is listening, not gone (the idle reset)."""
+        return time.monotonic() < self._speaking_until
+
     # -- touches --------------------------------------------------------------------------------
     def _down(self, _window: Any, touch: Any) -> bool:
         if touch.is_mouse_scrolling:
@@ -258,9 +285,15 @@ class TalkBack:
             self._deadline = None
         deadline = self._reader.next_deadline() if self._reader is not None else None
         if deadline is not None and self.on:
-            self._deadline = Clock.schedule_once(
-                lambda _dt: self._read(self._reader.due(time.monotonic()) if self._reader else []),
-                max(0.0, deadline - time.monotonic()))
+            self._deadline = Clock.schedule_once(self._time_passed, max(0.0, deadline - time.monotonic()))
+
+    def _time_passed(self, _dt: float) -> None:
+        # Decided a frame later: a frame runs its clock before the touches that came in
+        # meanwhile, and on a busy panel a swipe's moves and lift may be waiting there; read
+        # first, they keep the swipe from being taken for a finger resting.
+        self._deadline = Clock.schedule_once(
+            lambda _dt: self._read(self._reader.due(time.monotonic()) if self._reader else []),
+            NEXT_FRAME)
 
     def _gesture(self, read: Read) -> None:
         if not self.on:
@@ -358,16 +391,14 @@ class TalkBack:
 
     def _after_use(self, item: Item, before: tuple[str, Any]) -> None:
         """Says what using it changed, as a screen reader does: a new screen speaks itself
-        (arrived), an overlay that opened is read out, else the control's new words."""
+        (arrived), an overlay that opened reads itself (_overlays_changed), one that closed
+        gives the screen's summary, else the control's new words."""
         if not self.on or self.app.current_screen != before[0]:
             return
         top = Window.children[0] if Window.children else None
         if top is not before[1]:
-            self._lose_focus()
-            if isinstance(top, ModalView):
-                words = [i.label for i in items_on_show(Window, spoken_label)]
-                self.say(". ".join(words))
-            else:
+            if not isinstance(top, ModalView):  # an overlay closed; one that opened is read
+                self._lose_focus()
                 summary = getattr(self.app.manager.current_screen, "spoken_summary", None)
                 if summary is not None:
                     self.say(summary())
@@ -441,10 +472,17 @@ class TalkBack:
             if not isinstance(made, tuple) or asked != self._asked:
                 return  # nothing to say, or something newer was asked for
             if self.app.play_in_headphones(*made, over_playing=True):
+                self._speaking_until = time.monotonic() + made[1]
                 self.said.append(text)
+                self.said_count += 1
                 log.info("talk-back is speaking (%d words)", len(text.split()))
 
         self._voice.submit(job, done)
+
+
+def in_sentences(parts: Iterable[str]) -> str:
+    """Items read one after another, each its own sentence (none ending "ready:.")."""
+    return " ".join(p if p[-1:] in ".:!?" else p + "." for p in parts if p)
 
 
 def spelled(address: str, lang: str) -> str:

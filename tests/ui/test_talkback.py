@@ -207,3 +207,20 @@ def test_a_whole_visit_by_talk_back_gestures_alone(launch, ui_settings, monkeypa
     app.reset_session()
     s.on("attract")
     assert not talk.on and talk.focus is None
+
+
+def test_the_end_card_reads_itself_and_its_choices_are_reached_by_swipes(launch, talking):
+    from tests.ui.test_end_card import to_the_end
+
+    s = launch(settings=talking)
+    talk = s.app.talk_back
+    talk.on = False  # reached by taps, as a sighted helper would
+    card = to_the_end(s)
+    talk.on = True
+    talk._overlays_changed(s.window, s.window.children)  # as if it had opened just now
+    take_home = "Take this home, button"
+    s.wait_for(lambda: talk.said and take_home in talk.said[-1],
+               what=lambda: f"the card read: {list(talk.said)[-2:]}")
+    swipe_to(s, lambda: card.ids.take_home, take_home)
+    double_tap(s)
+    s.on("take_home")
