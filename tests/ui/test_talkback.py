@@ -224,3 +224,25 @@ def test_the_end_card_reads_itself_and_its_choices_are_reached_by_swipes(launch,
     swipe_to(s, lambda: card.ids.take_home, take_home)
     double_tap(s)
     s.on("take_home")
+
+
+def test_searching_by_talk_back_the_keys_say_their_letters(launch, talking):
+    s = launch(settings=talking)
+    talk = s.app.talk_back
+    double_tap(s)
+    s.on("browse")
+    s.wait_for(lambda: len(tile_ids(s)) == 5)
+    swipe_to(s, lambda: s.ids("browse").search_field, "Touch here to search, button")
+    double_tap(s)
+    keyboard = s.ids("browse").keyboard
+    s.wait_for(lambda: keyboard.shown and keyboard.parent is not None, what="the keyboard")
+    s.pump(0.3)
+    for letter in "saf":
+        key = keyboard.key_button(letter)
+        x, y = key.to_window(*key.center)
+        s.tap_at(x, y, hurried=True)  # a touch says what is under it...
+        s.pump(0.5)  # ...once the time for a second tap has gone
+        said_last(s, key.text)  # the letter on the key, as screen readers say a key
+        double_tap(s)  # ...and a double tap anywhere types it, said again as it is typed
+        s.wait_for(lambda letter=letter: keyboard.text.endswith(letter), what=f"{letter} typed")
+    assert keyboard.text == "saf"
