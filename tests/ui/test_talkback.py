@@ -228,7 +228,6 @@ def test_the_end_card_reads_itself_and_its_choices_are_reached_by_swipes(launch,
 
 def test_searching_by_talk_back_the_keys_say_their_letters(launch, talking):
     s = launch(settings=talking)
-    talk = s.app.talk_back
     double_tap(s)
     s.on("browse")
     s.wait_for(lambda: len(tile_ids(s)) == 5)
@@ -246,3 +245,46 @@ def test_searching_by_talk_back_the_keys_say_their_letters(launch, talking):
         double_tap(s)  # ...and a double tap anywhere types it, said again as it is typed
         s.wait_for(lambda letter=letter: keyboard.text.endswith(letter), what=f"{letter} typed")
     assert keyboard.text == "saf"
+
+
+def test_the_hold_that_turns_talk_back_on_presses_nothing_under_it(launch):
+    """Offered, a client who began by touching the welcome holds a tile in browse: talk-back
+    goes on, and the tile is not opened when the finger lifts."""
+    from kivy.tests.common import UnitTestTouch
+
+    s = launch()
+    talk = s.app.talk_back
+    s.tap_at(s.window.width / 2, s.window.height / 2)
+    s.on("browse")
+    s.wait_for(lambda: len(tile_ids(s)) == 5)
+    s.pump(0.3)
+    chosen = tile(s, "safe-place")
+    x, y = chosen.to_window(*chosen.center)
+    touch = UnitTestTouch(x, y)
+    touch.touch_down()
+    s.pump(3.4)
+    assert talk.on
+    touch.touch_up()
+    s.pump(0.6)
+    assert s.app.current_screen == "browse" and chosen.state == "normal"
+    s.wait_for(lambda: talk.said and talk.said[-1].startswith("Talk-back is on.")
+               and talk.said[-1].endswith("Choose an exercise. 5 exercises."),
+               what=lambda: f"talk-back on, and browse said: {list(talk.said)}")
+
+
+def test_with_talk_back_on_the_therapists_corner_still_opens(launch, talking):
+    """Talk-back keeps every touch from the screen; the therapist's three-second hold on the
+    hidden corner is passed on, so a station set to `talk_back = true` keeps therapist mode."""
+    from kivy.tests.common import UnitTestTouch
+
+    s = launch(settings=talking)
+    said_last(s, "Welcome screen. Welcome. Take a moment for yourself. Touch the screen to begin.")
+    held: list[str] = []
+    s.app.bind(on_therapist_gesture=lambda _app, screen: held.append(screen))
+    corner = s.ids("attract").corner
+    touch = UnitTestTouch(*corner.to_window(*corner.center))
+    touch.touch_down()
+    s.pump(3.4)
+    touch.touch_up()
+    s.pump(0.2)
+    assert held == ["attract"]
