@@ -45,6 +45,7 @@ THREAD_NAME = "talk-back"
 OFFER_SECONDS = 30.0  # "every half minute or so" (issue 15)
 RATE_STEP = 20  # words a minute, per touch of "Speak faster" / "Speak slower"
 NEXT_FRAME = 0.02  # s: a Clock event this late runs in a later frame, never the same one
+NOT_PEEKING = object()
 SAME_ITEM_AGAIN = 1.0  # s: a finger resting on one thing says it once, a new touch again
 
 
@@ -100,6 +101,7 @@ class TalkBack:
         self._offering: Any = None
         self._ring: Any = None
         self._speaking_until = 0.0
+        self._peeked_from: Any = NOT_PEEKING  # the focus before a finger's peek, until it is kept
 
     @property
     def available(self) -> bool:
@@ -299,6 +301,17 @@ class TalkBack:
         if not self.on:
             return
         g = read.gesture
+        if g is Gesture.PEEK:
+            item = item_at(self.items(), read.x, read.y)
+            if item is not None and not self._same(item, self.focus):
+                if self._peeked_from is NOT_PEEKING:
+                    self._peeked_from = self.focus
+                self._set_focus(item)
+            return
+        if g in (Gesture.DOUBLE_TAP, Gesture.SWIPE_LEFT, Gesture.SWIPE_RIGHT, Gesture.SWIPE_UP,
+                 Gesture.SWIPE_DOWN) and self._peeked_from is not NOT_PEEKING:
+            self.focus = self._peeked_from  # these act on the focus from before the touch
+        self._peeked_from = NOT_PEEKING
         if g is Gesture.EXPLORE:
             item = item_at(self.items(), read.x, read.y)
             if item is not None and (not self._same(item, self.focus)
@@ -368,6 +381,7 @@ class TalkBack:
 
     def _lose_focus(self) -> None:
         self.focus = None
+        self._peeked_from = NOT_PEEKING
         if self._reader is not None:
             self._reader.reset()
         self._finger = self._finger_touch = None

@@ -1,7 +1,9 @@
 """Talk-back's gestures, read from one finger's touches as VoiceOver and TalkBack read them.
 
-- touch and move (explore): what is under the finger is spoken as the finger reaches it;
-- tap: speaks what is under it (once the time for a second tap has passed);
+- touch and move (explore): what is under the finger is spoken as the finger reaches it,
+  from the moment it lands (a "peek", taken back if the touch turns out a swipe or the
+  first of a double tap, so those still act on what was in focus before);
+- tap: makes what is under it the focus (once the time for a second tap has passed);
 - double tap, anywhere: activates what was last spoken;
 - swipe right / left: the next / previous thing on the screen;
 - swipe up / down: adjusts what is spoken if it can be adjusted (the seek bar), else
@@ -19,7 +21,8 @@ from enum import Enum
 
 
 class Gesture(Enum):
-    EXPLORE = "explore"  # speak what is at (x, y)
+    PEEK = "peek"  # a finger came down: speak what is under it now, but it may yet be a swipe
+    EXPLORE = "explore"  # speak what is at (x, y), and it is the focus
     DOUBLE_TAP = "double-tap"
     SWIPE_RIGHT = "swipe-right"
     SWIPE_LEFT = "swipe-left"
@@ -84,6 +87,8 @@ class GestureReader:
         out = self.due(t)
         if self._stroke is None:
             self._stroke = _Stroke(t, x, y, x, y)
+            if self._tap is None:  # else it may be a double tap's second: nothing to say
+                out.append(Read(Gesture.PEEK, x, y))
         return out
 
     def move(self, t: float, x: float, y: float) -> list[Read]:
