@@ -70,6 +70,10 @@ def _look(_dt: float) -> None:
     state = {"look": _looks, "screen": app.manager.current if app else "",
              "dialogs": [type(c).__name__ for c in Window.children if c is not app.root],
              "window": [width, height], "buttons": buttons}
+    talk = getattr(app, "talk_back", None)
+    if talk is not None:  # what talk-back said, for a visit driven by its gestures alone
+        state["talk_back"] = {"on": talk.on, "said": list(talk.said), "count": talk.said_count,
+                              "focus": talk.focus.label if talk.focus else None}
     player = getattr(getattr(app, "playback", None), "player", None)
     if player is not None:
         state["underruns"] = getattr(player, "underruns", None)

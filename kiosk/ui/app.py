@@ -133,7 +133,7 @@ class KioskApp(App):
                            on_finished=lambda _p: self.idle.activity())
         Window.clearcolor = self.theme.background
         Window.bind(on_request_close=self._on_request_close, on_keyboard=self._on_keyboard,
-                    on_touch_down=self._on_any_touch)
+                    on_touch_down=self.touched)
         # Widgets import their kv on import; that needs the app's fonts registered first.
         from kiosk.ui.screens import first_screen
         from kiosk.ui.widgets.dialogs import Banner
@@ -241,7 +241,7 @@ class KioskApp(App):
         if self._beats is not None:
             self._beats.cancel()
         Window.unbind(on_request_close=self._on_request_close, on_keyboard=self._on_keyboard,
-                      on_touch_down=self._on_any_touch, on_draw=self._first_frame)
+                      on_touch_down=self.touched, on_draw=self._first_frame)
         # Not the banner: its words would be worked out again here, and kv's `app` (which
         # forgets this app as on_stop begins) would take this stopped app up again for good.
         for view in (self._help, self._still_there, self._leave_dialog, self._display):
@@ -467,7 +467,8 @@ class KioskApp(App):
         self.stop()
 
     # -- idle reset --------------------------------------------------------------------------------
-    def _on_any_touch(self, *_args: Any) -> bool:
+    def touched(self, *_args: Any) -> bool:
+        """Any touch on the panel (talk-back, which keeps touches from the rest, calls it too)."""
         self.idle.activity()
         self.auto_lock.activity()
         return False
@@ -485,7 +486,8 @@ class KioskApp(App):
         part_way = (playback.state == PlayerState.PAUSED
                     and 0 < playback.position < playback.duration)
         action = self.idle.tick(at_rest=self.current_screen == "attract",
-                                playing=playback.playing, paused_part_way=part_way)
+                                playing=playback.playing or self.talk_back.speaking,
+                                paused_part_way=part_way)
         if action is IdleAction.ASK:
             self._ask_still_there()
         elif action is IdleAction.RESET:

@@ -206,6 +206,32 @@ EN_GB: dict[str, str] = {
     "talk.about_minute": "about 1 minute",
     "talk.seek_bar": "Seek bar, {at} minutes of {of}",
     "talk.volume_button": "{label}, button. Volume {n} percent",
+    "talk.key": "{label}",
+    "talk.dimmed": "{label}, dimmed",
+    "talk.passage": "{text}",
+    "talk.passage_now": "Being read now: {text}",
+    "talk.player_passage": "Player: {title}. {state}. Passage {n} of {of}.",
+    "talk.take_home_code": ("{title}. The code is on the screen, for your phone's camera. "
+                            "If you cannot scan it, ask at reception, or type this address "
+                            "into your phone's browser, on the clinic's guest Wi-Fi: {address}. "
+                            "Again: {address}. It works until {date}."),
+    "talk.take_home_failed": "{message}",
+    # ... and talk-back itself: offered, turned on and off, its own controls.
+    "talk.offer": ("To hear what is on this screen, touch and hold anywhere on the screen "
+                   "for three seconds."),
+    "talk.on": ("Talk-back is on. Touch the screen to hear what is there. Double tap anywhere "
+                "to choose it. Swipe right or left to move from one thing to the next. "
+                "Talk-back's own controls are after the last thing on each screen."),
+    "talk.off": "Talk-back is off.",
+    "talk.turn_off": "Turn talk-back off, button",
+    "talk.faster": "Speak faster, button",
+    "talk.slower": "Speak slower, button",
+    "talk.rate_now": "Speaking at {n} words a minute.",
+    "talk.end": "End of screen. {label}",
+    "talk.nothing": "Nothing to choose here. {summary}",
+    "talk.dot": "dot",
+    "talk.colon": "colon",
+    "talk.slash": "slash",
 }
 
 EN_US: dict[str, str] = {
@@ -232,6 +258,10 @@ EN_US: dict[str, str] = {
     "therapist.favourite": "Favorite",
     "therapist.valid_until": "Works through {date}",
     "therapist.link_until": "through {date}",
+    "talk.take_home_code": ("{title}. The code is on the screen, for your phone's camera. "
+                            "If you cannot scan it, ask at the front desk, or type this address "
+                            "into your phone's browser, on the clinic's guest Wi-Fi: {address}. "
+                            "Again: {address}. It works through {date}."),
 }
 
 TABLES: dict[str, dict[str, str]] = {"en-GB": EN_GB, "en-US": EN_US}

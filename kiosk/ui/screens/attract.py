@@ -72,6 +72,10 @@ class AttractScreen(Screen):
         return str(app.tr("talk.attract", welcome=app.tr("attract.welcome"),
                           touch=app.tr("attract.touch")))
 
+    def talk_activate(self) -> None:
+        """Talk-back's double tap with nothing in focus: as a touch anywhere, it begins."""
+        App.get_running_app().begin()
+
     def on_enter(self, *args: Any) -> None:
         self._began = time.monotonic()
         self.ids.breath.scale = SMALLEST

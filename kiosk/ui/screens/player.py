@@ -94,6 +94,10 @@ class SeekBar(Slider):
     def _forget_pending(self, _dt: float) -> None:
         self.pending = -1.0
 
+    def talk_adjust(self, direction: int) -> None:
+        """Talk-back's swipe up or down on the bar: 15 s on or back, as the buttons go."""
+        App.get_running_app().playback.skip(SKIP_SECONDS * direction)
+
 
 class EndCard(OverlayWithHelp):
     """What a visitor can do once the exercise has been heard to its end: take it home, hear
@@ -219,6 +223,11 @@ class PlayerScreen(Screen):
             return ""
         playback = app.playback
         state = "talk.playing" if playback.playing else "talk.ended" if playback.ended else "talk.paused"
+        script = self.ids.script
+        if script.timed and script.current >= 0:
+            # Which passage is being read: the visitor who cannot see the highlight hears it.
+            return str(app.tr("talk.player_passage", title=app.exercise.title, state=app.tr(state),
+                              n=script.current + 1, of=script.count))
         return str(app.tr("talk.player", title=app.exercise.title, state=app.tr(state)))
 
     def toggle(self) -> None:

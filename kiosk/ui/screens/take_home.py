@@ -20,6 +20,7 @@ import kiosk.ui.widgets.common  # noqa: F401  (KLabel, KButton, TopBar used by t
 import kiosk.ui.widgets.qr_code  # noqa: F401  (QRCode used by the kv)
 from kiosk.ui.backend import TakeHomeCode, link_expiry
 from kiosk.ui.strings import format_date
+from kiosk.ui.talkback import spelled
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,21 @@ class TakeHomeScreen(Screen):
         # A code is for the visitor who asked for it: leaving the screen forgets it.
         self.forget()
 
+    def on_stage(self, _instance: Any, stage: str) -> None:
+        if stage in (CODE, FAILED) and self.manager is not None and self.manager.current == self.name:
+            App.get_running_app().talk_back.arrived(self)  # the code came: said as a new screen
+
     def spoken_summary(self) -> str:
-        """The consent, read in full: it is what the visitor agrees to."""
+        """The consent, read in full: it is what the visitor agrees to. Then the code's
+        address, spelled slowly, for a visitor who cannot find the QR code."""
         app = App.get_running_app()
         title = app.exercise.title if app.exercise else ""
+        if self.stage == FAILED:
+            return str(app.tr("talk.take_home_failed", message=app.tr("takehome.failed")))
+        if self.stage == CODE and self.code is not None:
+            return str(app.tr("talk.take_home_code", title=app.tr("takehome.title"),
+                              address=spelled(self.code.short_address, app.lang),
+                              date=self.expiry_date(app.lang)))
         consent = app.tr("takehome.consent", title=title, date=self.promised_date(app.lang))
         return str(app.tr("talk.take_home", title=app.tr("takehome.title"), consent=consent))
 

@@ -109,6 +109,7 @@ class KLabel(Words):
     chrome = BooleanProperty(False)
     fit_width = NumericProperty(0)
     scale_cap = NumericProperty(0)  # when set, the text grows no further than this scale
+    spoken = StringProperty("")  # talk-back's words where the text is not how to say it
 
 
 class KButton(Forgiving, Words):
