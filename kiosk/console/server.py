@@ -886,6 +886,8 @@ class ConsoleServer(LoopThread):
 
 def variant_words(v: Variant, w: dict[str, str]) -> dict[str, Any]:
     """A variant's line on the Exercises page: its length, loudness and read-along."""
+    from kiosk.content.models import ReadAlong
+
     read_along = w[f"exercises.read_along.{v.read_along.value}"]
     if v.uncertain:
         key = "exercises.read_along.uncertain_one" if v.uncertain == 1 else "exercises.read_along.uncertain"
@@ -895,7 +897,9 @@ def variant_words(v: Variant, w: dict[str, str]) -> dict[str, Any]:
     loudness = (w["exercises.not_measured"] if lufs is None
                 else w["exercises.loudness"].format(lufs=f"{lufs:.1f}"))
     return {"lang": v.lang, "length": w["exercises.minutes"].format(n=whole_minutes(v.duration_seconds)),
-            "loudness": loudness, "read_along": read_along, "uncertain": v.uncertain > 0}
+            "loudness": loudness, "read_along": read_along, "uncertain": v.uncertain > 0,
+            # Without a script there is nothing to review: the title stands in for one.
+            "reviewed": v.read_along is not ReadAlong.NO_SCRIPT}
 
 
 def placement_words(placed: Placement, timed: bool, w: dict[str, str]) -> str:

@@ -220,7 +220,8 @@ def test_how_sure_each_passage_is_is_kept_and_told_on_the_exercises_page(console
     three = page[page.index("<td>Three breaths</td>"):page.index("<td>Quiet minute</td>")]
     assert f'English (UK): 3 min, loudness {variant.loudness.lufs:.1f} LUFS.' in three  # type: ignore[union-attr]
     assert f'<span class="uncertain">{told}</span>' in three
-    assert "<span>Read-along: none (no script)</span>" in page[page.index("<td>Quiet minute</td>"):]
+    quiet = page[page.index("<td>Quiet minute</td>"):]
+    assert "<span>Read-along: none (no script)</span></li>" in quiet, "and no review of it"
     review = b.get("/exercises/three-breaths/review?lang=en-GB")[2]
     skipped = row_of(review, 6)
     assert '<tr class="uncertain" id="p6">' in review and UNSPOKEN in skipped
