@@ -44,6 +44,7 @@ from kiosk.words import format_moment, language_name, whole_minutes
 
 if TYPE_CHECKING:
     from kiosk.content.adding import ExerciseEdit
+    from kiosk.content.models import Placement, Variant
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("kiosk.console.audit")
@@ -181,11 +182,6 @@ class ConsoleServer(LoopThread):
         from kiosk.console.upload import Jobs
 
         self._jobs = Jobs()
-        # How the aligner placed each passage of what was added here (the catalogue keeps the
-        # times, not how sure they are): shown on the review page while the console runs.
-        self._timings: dict[tuple[str, str], tuple[Any, ...]] = {}
-        # The passages corrected here since: the aligner's word no longer applies to them.
-        self._corrected: dict[tuple[str, str], set[int]] = {}
         # The password the live sessions were made with, and config.toml's as last read
         # (with the file's stamp: it is read again only when the file changes).
         self._sessions_hash = settings.console.password_hash
@@ -466,13 +462,12 @@ class ConsoleServer(LoopThread):
     async def _exercises(self, request: web.Request, notice: str = "",
                          status: int = 200) -> web.StreamResponse:
         w = self._words
+        catalogue = self._catalogue()
         rows = [{"id": e.id, "title": e.title or e.id, "hidden": e.hidden,
-                 "variants": [{"lang": lang, "length": f"{whole_minutes(e.durations.get(lang, 0))} min",
-                               "read_along": w["exercises.timed" if e.timed.get(lang, True)
-                                             else "exercises.untimed"]}
-                              for lang in e.languages],
+                 "variants": [variant_words(v, w) for v in
+                              (catalogue.variant(e.id, lang) for lang in e.languages) if v is not None],
                  "therapist": e.visibility == "therapist"}
-                for e in self._catalogue().list_exercises()]
+                for e in catalogue.list_exercises()]
         return self._page("exercises.html", status, title=w["exercises.title"],
                           page="exercises", session=self._session(request), exercises=rows,
                           notice=notice)
@@ -778,11 +773,7 @@ class ConsoleServer(LoopThread):
                         visibility=f["visibility"] or None,
                         introduction=f["introduction"] or None, guidance=f["guidance"] or None)
                     job.result = add_exercise(self.settings, db, request, progress)
-                    result = job.result
-                    if result.alignment is not None and result.alignment.timed:
-                        self._timings[(result.exercise_id, result.lang)] = result.alignment.passages
-                    self._corrected.pop((result.exercise_id, result.lang), None)
-                    audit.info("console: exercise %s (%s) added", result.exercise_id, result.lang)
+                    audit.info("console: exercise %s (%s) added", job.result.exercise_id, job.result.lang)
             finally:
                 db.close()
         except PackRefused as exc:
@@ -832,34 +823,19 @@ class ConsoleServer(LoopThread):
                            problems: list[str] | None = None,
                            shown: dict[str, str] | None = None,
                            saved: int | None = None) -> web.StreamResponse:
-        from kiosk.content.align import PassageState
-
         w = self._words
         variant = self._variant(request)
         if variant is None:
             return await self._exercises(request, w["exercises.not_found"], 404)
         if request.query.get("added") and not notice:
             notice = w["review.added"].format(title=variant.title)
-        timings = self._timings.get((variant.exercise_id, variant.lang))
-        if timings is not None and len(timings) != len(variant.cues):
-            timings = None  # corrected since: the aligner's word no longer applies
-        corrected = self._corrected.get((variant.exercise_id, variant.lang), set())
         rows = []
-        for n, cue in enumerate(variant.cues):
-            uncertain = False
-            if not variant.timed:
-                how = w["review.untimed"]
-            elif n in corrected:
-                how = w["review.corrected"]
-            elif timings is None:
-                how = w["review.timed"]
-            elif timings[n].state is PassageState.INTERPOLATED:
-                how, uncertain = w["review.interpolated"], True
-            else:
-                how = w["review.heard"].format(percent=round(timings[n].confidence * 100))
+        for n, (cue, placed) in enumerate(zip(variant.cues, variant.placements, strict=True)):
+            uncertain = variant.timed and placed.uncertain
             rows.append({"n": n, "number": n + 1, "start": clock_text(cue.start),
                          "seconds": f"{cue.start:.3f}".rstrip("0").rstrip("."),
-                         "text": cue.text, "how": how, "uncertain": uncertain})
+                         "text": cue.text, "how": placement_words(placed, variant.timed, w),
+                         "uncertain": uncertain})
         # The passage a correction was for: its problems are shown in its row, where the
         # browser lands (the form's #anchor), not above the table out of sight.
         at = None
@@ -904,9 +880,39 @@ class ConsoleServer(LoopThread):
         except ContentBusy:
             return await self._review_page(request, w["exercises.busy"], 409, shown=sent)
         number = int(sent["n"]) + 1
-        self._corrected.setdefault((variant.exercise_id, variant.lang), set()).add(number - 1)
         audit.info("console: passage %d of %s (%s) corrected", number, variant.exercise_id, variant.lang)
         return await self._review_page(request, w["review.saved"].format(n=number), saved=number - 1)
+
+
+def variant_words(v: Variant, w: dict[str, str]) -> dict[str, Any]:
+    """A variant's line on the Exercises page: its length, loudness and read-along."""
+    from kiosk.content.models import ReadAlong
+
+    read_along = w[f"exercises.read_along.{v.read_along.value}"]
+    if v.uncertain:
+        key = "exercises.read_along.uncertain_one" if v.uncertain == 1 else "exercises.read_along.uncertain"
+        read_along = w[key].format(n=v.uncertain)
+    # Not measured: imported before the station measured loudness, or too quiet to gate.
+    lufs = None if v.loudness is None else v.loudness.lufs
+    loudness = (w["exercises.not_measured"] if lufs is None
+                else w["exercises.loudness"].format(lufs=f"{lufs:.1f}"))
+    return {"lang": v.lang, "length": w["exercises.minutes"].format(n=whole_minutes(v.duration_seconds)),
+            "loudness": loudness, "read_along": read_along, "uncertain": v.uncertain > 0,
+            # Without a script there is nothing to review: the title stands in for one.
+            "reviewed": v.read_along is not ReadAlong.NO_SCRIPT}
+
+
+def placement_words(placed: Placement, timed: bool, w: dict[str, str]) -> str:
+    """How sure a passage's start is, in the review page's words."""
+    from kiosk.content.models import PassageState
+
+    if not timed:
+        return w["review.untimed"]
+    state, confidence = placed.state, placed.confidence
+    if state in (PassageState.ALIGNED, PassageState.ANCHORED) and confidence is not None:
+        key = "review.hardly_heard" if placed.uncertain else "review.heard"
+        return w[key].format(percent=round(confidence * 100))
+    return w[f"review.state.{state.value}"]
 
 
 def clock_text(seconds: float) -> str:

@@ -52,7 +52,7 @@ from kiosk.content.manifest import (
     normal_path,
     parse_manifest,
 )
-from kiosk.content.models import VISIBILITIES
+from kiosk.content.models import VISIBILITIES, PassageState, Placement
 from kiosk.content.scripttext import Script, ScriptRefused, read_script
 
 __all__ = [
@@ -183,8 +183,10 @@ def add_exercise(settings: Settings, db: sqlite_utils.Database, request: AddRequ
         duration = alignment.duration
         if alignment.timed:
             cues = timed_cues(passages, alignment.passages, alignment.duration)
+            placements = tuple(Placement(t.state, t.confidence) for t in alignment.passages)
         else:
             cues = untimed_cues(passages, alignment.duration)
+            placements = (Placement(PassageState.UNTIMED),) * len(cues)
     else:
         from kiosk.audio.decode import DecodeError, probe_duration
 
@@ -194,6 +196,7 @@ def add_exercise(settings: Settings, db: sqlite_utils.Database, request: AddRequ
             raise PackRefused(request.audio, [Fault(request.audio.name, f"cannot be decoded: {exc}")]) from None
         # No script: the screen shows the title where the read-along would be.
         cues = untimed_cues([request.title], duration)
+        placements = (Placement(PassageState.TITLE),)
     report(ALIGN_SHARE, "building the pack")
 
     lang, rel_dir = request.lang, exercise_id
@@ -230,7 +233,7 @@ def add_exercise(settings: Settings, db: sqlite_utils.Database, request: AddRequ
                         new_files,
                         {cues_rel: format_vtt(cues, notes)},
                         lambda f, what: report(ALIGN_SHARE + (1 - ALIGN_SHARE) * f, what),
-                        request.audio)
+                        request.audio, placements={(exercise_id, lang): placements})
     return AddResult(exercise_id, lang, new_exercise, script, alignment, cues, duration, imported,
                      time.monotonic() - started)
 
@@ -257,6 +260,14 @@ def set_cues(settings: Settings, db: sqlite_utils.Database, exercise_id: str, la
     except VttError as exc:
         raise PackRefused(vtt, [Fault(vtt.name, f.message, f.line) for f in exc.faults]) from None
     cues_rel = f"{exercise_id}/{lang}.corrected.vtt"
+    before = catalogue.variant(exercise_id, lang)
+    assert before is not None  # pack_variants named it
+    # A passage whose start and words are as they were keeps how it was placed; any other
+    # was set by hand.
+    placements = tuple(
+        before.placements[n] if n < len(before.cues) and (before.cues[n].start, before.cues[n].text)
+        == (cue.start, cue.text) else Placement(PassageState.CORRECTED)
+        for n, cue in enumerate(cues))
 
     def change(spec: PackSpec) -> PackSpec:
         exercises = []
@@ -268,7 +279,7 @@ def set_cues(settings: Settings, db: sqlite_utils.Database, exercise_id: str, la
         return replace(spec, exercises=exercises)
 
     imported = _rebuild(settings, db, catalogue, pack_id, change, {cues_rel: vtt}, {}, progress, vtt,
-                        same_version=True)
+                        same_version=True, placements={(exercise_id, lang): placements})
     return CuesResult(exercise_id, lang, pack_id, cues, imported)
 
 
@@ -433,7 +444,8 @@ def _audio_faults(audio: Path) -> list[Fault]:
 
 def _rebuild(settings: Settings, db: sqlite_utils.Database, catalogue: Catalogue, pack_id: str,
              change: Callable[[PackSpec], PackSpec], files: dict[str, Path], texts: dict[str, str],
-             progress: Progress | None, source: Path, same_version: bool = False) -> ImportResult:
+             progress: Progress | None, source: Path, same_version: bool = False,
+             placements: dict[tuple[str, str], tuple[Placement, ...]] | None = None) -> ImportResult:
     """The installed pack (what the catalogue still holds of it), changed, imported again."""
     folder = catalogue.pack_folder(pack_id)
     old_root = settings.content_dir / folder / "pack" if folder else None
@@ -472,7 +484,7 @@ def _rebuild(settings: Settings, db: sqlite_utils.Database, catalogue: Catalogue
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text(text, encoding="utf-8")
         (root / MANIFEST).write_text(manifest, encoding="utf-8")
-        return import_pack(settings, db, root, progress)
+        return import_pack(settings, db, root, progress, placements=placements)
 
 
 def _place(src: Path, dst: Path) -> None:

@@ -51,6 +51,10 @@ from pathlib import Path
 
 import numpy as np
 
+# The catalogue keeps each passage's state (kiosk.content.models): the aligner gives ALIGNED,
+# ANCHORED or INTERPOLATED.
+from kiosk.content.models import PassageState
+
 log = logging.getLogger(__name__)
 
 RATE = 16000  # the acoustic model's sample rate
@@ -76,14 +80,6 @@ class TrackState(Enum):
     NO_MODEL = "no-model"  # no acoustic model for the language
     COULD_NOT_ALIGN = "could-not-align"  # no speech found, or nothing of the script placed
     WRONG_SCRIPT = "wrong-script"  # speech is heard, but it is not this script
-
-
-class PassageState(Enum):
-    """How a passage's times were found."""
-
-    ALIGNED = "aligned"  # its words force-aligned to the audio
-    ANCHORED = "anchored"  # from the words the recogniser heard in it
-    INTERPOLATED = "interpolated"  # nothing of it heard: placed between its neighbours
 
 
 @dataclass(frozen=True)

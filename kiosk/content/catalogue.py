@@ -13,7 +13,7 @@ import json
 import logging
 import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,11 @@ from kiosk.content.models import (
     ExerciseFields,
     ExerciseListing,
     PackRow,
+    PassageState,
+    Placement,
     Variant,
     VariantRow,
+    default_placements,
 )
 from kiosk.content.search import filter_token, fts_query, ranked_variant_ids, search_meta
 from kiosk.store import write_transaction
@@ -72,6 +75,16 @@ def cues_to_json(cues: Iterable[Cue]) -> str:
     return json.dumps([[c.start, c.end, c.text] for c in cues], ensure_ascii=False)
 
 
+def placements_to_json(placements: Iterable[Placement]) -> str:
+    return json.dumps([[p.state.value, p.confidence] for p in placements])
+
+
+def _placements_from_json(raw: str, cues: tuple[Cue, ...], timed: bool) -> tuple[Placement, ...]:
+    placements = tuple(Placement(PassageState(s), c) for s, c in json.loads(raw))
+    # One for each cue is what is written; anything else is not about these cues.
+    return placements if len(placements) == len(cues) else default_placements(cues, timed)
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -92,7 +105,7 @@ def _card(row: tuple[Any, ...]) -> Card:
 _VARIANT_COLUMNS = """
     exercise_id, lang, title, summary, duration_seconds, audio_path, audio_bytes,
     playback_path, script_pdf_path, script_pdf_bytes, cues_json, introduction, timed,
-    loudness_lufs, peak, phone_path, phone_bytes
+    loudness_lufs, peak, phone_path, phone_bytes, placements_json
 """
 
 _CARD_COLUMNS = """
@@ -388,6 +401,7 @@ class Catalogue:
                 if owner is not None and owner != pack.id:
                     raise ExerciseIdTaken(ex.id, owner)
             old_ids = [r[0] for r in self.db.execute("SELECT id FROM exercises WHERE pack_id = ?", [pack.id])]
+            exercises = self._placed(pack.id, exercises)
             delete_exercise_rows(self.db, old_ids)
             self.db.execute("DELETE FROM packs WHERE id = ?", [pack.id])
             self.db.execute(
@@ -398,6 +412,28 @@ class Catalogue:
             for position, (ex, variants) in enumerate(exercises):
                 insert_exercise(self.db, pack.id, position, ex, variants)
         return (old[0], old[1]) if old else (None, None)
+
+    def _placed(self, pack_id: str, exercises: Sequence[tuple[ExerciseFields, Sequence[VariantRow]]],
+                ) -> list[tuple[ExerciseFields, list[VariantRow]]]:
+        """The rows with each passage's placement: as the import said (kiosk add, kiosk cues
+        --set), else as the catalogue held it where the cues are the same as before (a pack
+        rebuilt for another exercise's change keeps what its aligner found), else the
+        pack's own."""
+        before = {(e, lang): (cues, bool(timed), placed) for e, lang, cues, timed, placed in self.db.execute(
+            "SELECT v.exercise_id, v.lang, v.cues_json, v.timed, v.placements_json FROM variants v "
+            "JOIN exercises e ON e.id = v.exercise_id WHERE e.pack_id = ?", [pack_id])}
+        out = []
+        for ex, variants in exercises:
+            rows = []
+            for v in variants:
+                if v.placements is None:
+                    cues, timed, placed = before.get((ex.id, v.lang), ("", v.timed, "[]"))
+                    same = cues == cues_to_json(v.cues) and timed == v.timed
+                    v = replace(v, placements=_placements_from_json(placed, v.cues, v.timed) if same
+                                else default_placements(v.cues, v.timed))
+                rows.append(v)
+            out.append((ex, rows))
+        return out
 
     def mark_demo_imported(self, what: str) -> None:
         """Remember that the demo pack was imported once (`what`: "<pack id> <version>")."""
@@ -477,6 +513,7 @@ class Catalogue:
         return files
 
     def _variant(self, row: tuple[Any, ...]) -> Variant:
+        cues = _cues_from_json(row[10])
         return Variant(
             exercise_id=row[0],
             lang=row[1],
@@ -488,12 +525,13 @@ class Catalogue:
             playback_path=self.content_dir / row[7],
             script_pdf_path=self.content_dir / row[8],
             script_pdf_bytes=row[9],
-            cues=_cues_from_json(row[10]),
+            cues=cues,
             timed=bool(row[12]),
             # A peak is stored with every measure, even one too quiet to gate (lufs NULL).
             loudness=None if row[14] is None else Loudness(row[13], row[14]),
             phone_copy_path=None if row[15] is None else self.content_dir / row[15],
             phone_copy_bytes=row[16],
+            placements=_placements_from_json(row[17], cues, bool(row[12])),
         )
 
 
@@ -521,14 +559,16 @@ def insert_exercise(db: sqlite_utils.Database, pack_id: str, position: int, ex: 
             """INSERT INTO variants (exercise_id, lang, position, title, summary, introduction,
                techniques, script, search_meta, duration_seconds, audio_path, audio_bytes,
                playback_path, cues_path, script_pdf_path, script_pdf_bytes, script_pdf_rendered,
-               cues_json, timed, loudness_lufs, peak, phone_path, phone_bytes)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               cues_json, timed, loudness_lufs, peak, phone_path, phone_bytes, placements_json)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [ex.id, v.lang, v_position, v.title, v.summary, v.introduction, search_techniques,
              script_text(v.cues), search_meta(v.lang, ex.visibility, ex.techniques, hidden is not None),
              v.duration, v.audio_path, v.audio_bytes, v.playback_path, v.cues_path,
              v.script_pdf_path, v.script_pdf_bytes, int(v.script_pdf_rendered), cues_to_json(v.cues), int(v.timed),
              v.loudness.lufs if v.loudness else None, v.loudness.peak if v.loudness else None,
-             v.phone_path, v.phone_bytes],
+             v.phone_path, v.phone_bytes,
+             placements_to_json(default_placements(v.cues, v.timed) if v.placements is None
+                                else v.placements)],
         )
 
 

@@ -5,15 +5,65 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
 from kiosk.audio.loudness import Loudness
 from kiosk.content.cues import Cue
 
-__all__ = ["Card", "Exercise", "ExerciseFields", "ExerciseListing", "PackRow", "Variant", "VariantRow"]
+__all__ = [
+    "UNCERTAIN_BELOW", "Card", "Exercise", "ExerciseFields", "ExerciseListing", "PackRow",
+    "PassageState", "Placement", "ReadAlong", "Variant", "VariantRow", "default_placements",
+]
 
 VISIBILITIES = ("public", "therapist")
+# A passage the aligner heard less of than this share of its words is worth a listen. Below
+# every heard passage of the demo's ten variants (164 passages, 2026-12-04: the least heard
+# had 0.25 of its words heard, 11 had under 0.4, and every start was within 0.02 s of the
+# shipped cues), so that a well-timed read-along does not ask to be checked where it is right.
+UNCERTAIN_BELOW = 0.2
+
+
+class PassageState(Enum):
+    """How a passage's start was found. The aligner (kiosk.content.align) gives the middle
+    three; the catalogue keeps one of these for every passage of every variant."""
+
+    GIVEN = "given"  # the pack's own cues, timed by whoever made the pack
+    ALIGNED = "aligned"  # its words force-aligned to the audio
+    ANCHORED = "anchored"  # from the words the recogniser heard in it
+    INTERPOLATED = "interpolated"  # nothing of it heard: placed between its neighbours
+    UNTIMED = "untimed"  # the script could not be timed: spread by length, in order only
+    TITLE = "title"  # no script was given: the exercise's title stands in for one
+    CORRECTED = "corrected"  # set by the administrator (kiosk cues --set, the console)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How one passage was placed, and how sure the aligner was of it."""
+
+    state: PassageState
+    confidence: float | None = None  # 0..1, the share of its words heard in place; None: not measured
+
+    @property
+    def uncertain(self) -> bool:
+        """Worth checking by ear: placed without being heard, or hardly heard."""
+        if self.state in (PassageState.INTERPOLATED, PassageState.UNTIMED):
+            return True
+        return self.confidence is not None and self.confidence < UNCERTAIN_BELOW
+
+
+class ReadAlong(Enum):
+    """A variant's read-along as a whole."""
+
+    TIMED = "timed"  # highlighted as it is spoken
+    UNTIMED = "untimed"  # a script, shown in order without a highlight
+    NO_SCRIPT = "no-script"  # the title stands in for a script
+
+
+def default_placements(cues: Sequence[Cue], timed: bool) -> tuple[Placement, ...]:
+    """What a pack's own cues say of themselves: given times, or an untimed script's order."""
+    return (Placement(PassageState.GIVEN if timed else PassageState.UNTIMED),) * len(cues)
 
 
 @dataclass(frozen=True)
@@ -46,6 +96,7 @@ class Variant:
     # The M4A made for phones (kiosk.content.phonecopy); None: phones get the original.
     phone_copy_path: Path | None = None
     phone_copy_bytes: int | None = None
+    placements: tuple[Placement, ...] = ()  # one for each cue, in order
 
     @property
     def phone_path(self) -> Path:
@@ -55,6 +106,19 @@ class Variant:
     @property
     def phone_bytes(self) -> int:
         return self.phone_copy_bytes if self.phone_copy_bytes is not None else self.audio_bytes
+
+    @property
+    def read_along(self) -> ReadAlong:
+        if self.timed:
+            return ReadAlong.TIMED
+        if any(p.state is PassageState.TITLE for p in self.placements):
+            return ReadAlong.NO_SCRIPT
+        return ReadAlong.UNTIMED
+
+    @property
+    def uncertain(self) -> int:
+        """How many of a timed read-along's passages are worth checking by ear."""
+        return sum(p.uncertain for p in self.placements) if self.timed else 0
 
 
 @dataclass(frozen=True)
@@ -158,3 +222,6 @@ class VariantRow:
     loudness: Loudness | None = None
     phone_path: str | None = None  # the M4A made for phones; None: phones get the original
     phone_bytes: int | None = None
+    # None: a pack's own cues, which keep what the catalogue held of them when they are the
+    # same as before (`Catalogue.replace_pack`), and are given (or untimed) when new.
+    placements: tuple[Placement, ...] | None = None

@@ -6,6 +6,8 @@ the two FTS5 indexes defined here.
 
 from __future__ import annotations
 
+import json
+
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
@@ -150,6 +152,24 @@ def m004_phone_copies(db: sqlite_utils.Database) -> None:
     # before this did, until its pack is imported again.
     db.execute("ALTER TABLE variants ADD COLUMN phone_path TEXT")
     db.execute("ALTER TABLE variants ADD COLUMN phone_bytes INTEGER")
+
+
+@migrations()
+def m005_passage_placements(db: sqlite_utils.Database) -> None:
+    # How each passage's start was found, one [state, confidence] per cue (kiosk.content.models
+    # .Placement), written with the cues. Rows from before: an untimed script is in order
+    # only; the station's own exercises (the "local" pack, kiosk add's) were timed by the
+    # aligner, whose confidence was not kept; a publisher's pack gave its own times. (A passage
+    # corrected before this cannot be told apart.)
+    db.execute("ALTER TABLE variants ADD COLUMN placements_json TEXT NOT NULL DEFAULT '[]'")
+    rows = db.execute(
+        "SELECT v.id, v.cues_json, v.timed, e.pack_id FROM variants v "
+        "JOIN exercises e ON e.id = v.exercise_id").fetchall()
+    for variant_id, cues_json, timed, pack_id in rows:
+        state = "aligned" if pack_id == "local" else "given"
+        placement = [state if timed else "untimed", None]
+        db.execute("UPDATE variants SET placements_json = ? WHERE id = ?",
+                   [json.dumps([placement] * len(json.loads(cues_json))), variant_id])
 
 
 def _prefixed(row: str, columns: str) -> str:

@@ -423,15 +423,22 @@ def problems_of(page: str) -> list[str]:
     return re.findall(r"<li>(.*?)</li>", found.group(1), re.S)
 
 
-def test_the_exercises_page_shows_each_languages_length_and_read_along(with_pack):
+def test_the_exercises_page_shows_each_languages_length_loudness_and_read_along(with_pack):
+    catalogue = catalogue_of(with_pack)
+    lufs = catalogue.variant("soothing-breath", "en-GB").loudness.lufs
+    # As a variant imported before the station measured loudness has it.
+    catalogue.db.execute("UPDATE variants SET loudness_lufs = NULL, peak = NULL "
+                         "WHERE exercise_id = 'soothing-breath' AND lang = 'en-US'")
+    catalogue.db.conn.commit()
+    catalogue.db.close()
     b = Browser(with_pack.port)
     b.sign_in()
     status, _h, page = b.get("/exercises")
     assert status == 200
     breath = page[page.index("Soothing rhythm breathing"):page.index("A safe place")]
-    assert "English (UK): 1 min, read-along highlighted as it is spoken" in breath
-    assert "English (US): 1 min, read-along highlighted as it is spoken" in breath
-    assert "English (UK): 1 min, read-along in order, not highlighted" in page[page.index("A safe place"):]
+    assert f"English (UK): 1 min, loudness {lufs:.1f} LUFS.<br><span>Read-along: timed</span>" in breath
+    assert "English (US): 1 min, loudness not measured.<br><span>Read-along: timed</span>" in breath
+    assert "Read-along: none (script not timed)" in page[page.index("A safe place"):]
 
 
 def test_an_exercise_is_edited_checked_as_a_pack_is_and_logged(with_pack, tmp_path):
@@ -508,3 +515,12 @@ def test_remove_asks_first_and_needs_a_session(with_pack, tmp_path):
     catalogue.db.close()
     records = (tmp_path / "data" / "logs" / "records.log").read_text()
     assert "console: exercise safe-place removed (pack test-pack)" in records
+
+
+def test_every_passage_state_and_read_along_has_words_in_each_language():
+    from kiosk.console.words import TABLES
+    from kiosk.content.models import PassageState, ReadAlong
+
+    for table in TABLES.values():
+        assert all(f"review.state.{s.value}" in table for s in PassageState)
+        assert all(f"exercises.read_along.{r.value}" in table for r in ReadAlong)

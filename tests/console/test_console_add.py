@@ -15,6 +15,7 @@ import pytest
 from kiosk.config import ContentSettings
 from kiosk.console.upload import UPLOADS
 from kiosk.content import parse_vtt
+from kiosk.content.models import PassageState, Placement
 from kiosk.resources import DEMO_PACK
 from kiosk.store import open_db
 from tests.cli.test_add import _script_of
@@ -119,7 +120,7 @@ def test_an_upload_is_added_timed_and_listed(added):
     shipped = parse_vtt((THREE / "en-GB.vtt").read_text(encoding="utf-8"))
     assert [" ".join(r[2].split()) for r in rows] == [" ".join(c.text.split()) for c in shipped]
     assert rows[0][1].startswith("0:0") and rows[-1][1].startswith(("2:", "3:"))
-    assert "heard (" in page, "how sure the aligner was, per passage"
+    assert "% of its words" in page, "how sure the aligner was, per passage"
     assert '<audio id="player" controls' in page
 
 
@@ -128,7 +129,8 @@ def test_a_passage_is_corrected_and_a_bad_correction_changes_nothing(added):
     page = b.get(review)[2]
     token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     catalogue = catalogue_of(server)
-    cues = catalogue.variant("three-breaths", "en-GB").cues  # type: ignore[union-attr]
+    before = catalogue.variant("three-breaths", "en-GB")
+    cues = before.cues  # type: ignore[union-attr]
     path = "/exercises/three-breaths/review?lang=en-GB"
     moved = round((cues[2].start + cues[3].start) / 2, 1)
     minutes, seconds = divmod(moved, 60)
@@ -137,7 +139,7 @@ def test_a_passage_is_corrected_and_a_bad_correction_changes_nothing(added):
                                      "text": "Breathe in slowly,\r\nand let it go."})
     assert status == 200 and "Passage 4 is saved" in page, problems_of(page) if status == 400 else page
     assert "Passage 4 is saved" in row_of(page, 4), "said where the browser lands (#p4)"
-    assert "<td>corrected here</td>" in row_of(page, 4) and "heard (" in row_of(page, 5)
+    assert "<td>corrected by hand</td>" in row_of(page, 4) and "% of its words" in row_of(page, 5)
     rows = passages(page)
     assert rows[3][1] == typed and rows[3][2] == "Breathe in slowly,\nand let it go."
     variant = catalogue.variant("three-breaths", "en-GB")
@@ -146,6 +148,9 @@ def test_a_passage_is_corrected_and_a_bad_correction_changes_nothing(added):
     assert variant.cues[3].text == "Breathe in slowly,\nand let it go."
     assert variant.cues[2].end <= variant.cues[3].start
     assert [c.text for c in variant.cues[4:]] == [c.text for c in cues[4:]]
+    # Kept with the cues: the corrected passage is the administrator's, the others the aligner's.
+    assert variant.placements[3] == Placement(PassageState.CORRECTED)
+    assert variant.placements[4] == before.placements[4] and variant.placements[4].confidence
     assert passages(b.get(review)[2])[3][2] == "Breathe in slowly,\nand let it go."
 
     before = state(server)
@@ -168,6 +173,61 @@ def test_a_passage_is_corrected_and_a_bad_correction_changes_nothing(added):
                                                            "text": "x"})[0] == 404
     assert state(server) == before
     catalogue.db.close()
+
+
+# Never spoken: a line the narrator skipped.
+UNSPOKEN = "Picture a lighthouse on a rocky shore, its lamp turning slowly over the water."
+
+
+def test_how_sure_each_passage_is_is_kept_and_told_on_the_exercises_page(console, tmp_path):  # noqa: F811
+    """A script with a passage the narrator skipped (so placed between its neighbours)
+    added through the Add page: the Exercises page counts the passages to check, the review
+    page marks them, and both say so after the console is started again; a recording added
+    without a script says so, and adding it leaves the first exercise's passages as they were."""
+    server = console(check_runner=quick_checks)
+    b = Browser(server.port)
+    b.sign_in()
+    texts = [c.text for c in parse_vtt((THREE / "en-GB.vtt").read_text(encoding="utf-8"))]
+    texts.insert(5, UNSPOKEN)
+    script = "\n\n".join(texts).encode()
+    audio = (THREE / "en-GB.mp3").read_bytes()
+    status, headers, page = b.upload("/add", fields(b), [("audio", "three breaths.mp3", audio),
+                                                         ("script", "three breaths.txt", script)])
+    assert status == 303, page
+    assert follow(b, headers["location"])[0] == 303
+    catalogue = catalogue_of(server)
+    variant = catalogue.variant("three-breaths", "en-GB")
+    assert variant is not None and variant.timed and len(variant.placements) == 12
+    assert variant.placements[5] == Placement(PassageState.INTERPOLATED, 0.0)
+    assert all(p.state in (PassageState.ALIGNED, PassageState.ANCHORED) and p.confidence
+               for n, p in enumerate(variant.placements) if n != 5)
+    uncertain = variant.uncertain
+    assert uncertain >= 1
+    told = ("Read-along: timed, 1 passage uncertain" if uncertain == 1
+            else f"Read-along: timed, {uncertain} passages uncertain")
+    status, headers, page = b.upload("/add", fields(b, title="Quiet minute"),
+                                     [("audio", "quiet.mp3", audio)])
+    assert status == 303 and follow(b, headers["location"])[0] == 303
+    assert catalogue.variant("three-breaths", "en-GB").placements == variant.placements, \
+        "the local pack rebuilt for another exercise keeps what its aligner found"
+    catalogue.db.close()
+    server.stop()
+
+    server = console(check_runner=quick_checks)  # started again: nothing is held in memory
+    b = Browser(server.port)
+    b.sign_in()
+    page = b.get("/exercises")[2]
+    three = page[page.index("<td>Three breaths</td>"):page.index("<td>Quiet minute</td>")]
+    assert f'English (UK): 3 min, loudness {variant.loudness.lufs:.1f} LUFS.' in three  # type: ignore[union-attr]
+    assert f'<span class="uncertain">{told}</span>' in three
+    quiet = page[page.index("<td>Quiet minute</td>"):]
+    assert "<span>Read-along: none (no script)</span></li>" in quiet, "and no review of it"
+    review = b.get("/exercises/three-breaths/review?lang=en-GB")[2]
+    skipped = row_of(review, 6)
+    assert '<tr class="uncertain" id="p6">' in review and UNSPOKEN in skipped
+    assert "not heard: placed between its neighbours, please check" in skipped
+    assert "% of its words" in row_of(review, 5)
+    assert review.count('<tr class="uncertain"') == uncertain
 
 
 def test_the_player_seeks_with_range_requests(added):

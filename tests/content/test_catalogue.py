@@ -43,9 +43,65 @@ def test_migrations_are_idempotent(tmp_path):
     open_db(path).close()
     db = open_db(path)
     names = [r[0] for r in db.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = 'kiosk.catalogue'")]
-    assert names == ["m001_create_catalogue", "m002_untimed_scripts", "m003_loudness", "m004_phone_copies"]
+    assert names == ["m001_create_catalogue", "m002_untimed_scripts", "m003_loudness",
+                     "m004_phone_copies", "m005_passage_placements"]
     assert {"packs", "exercises", "variants", "exercise_techniques", "variants_fts", "variants_head_fts", "hidden_exercises"} <= set(db.table_names())
     assert {t.name for t in db["variants"].triggers} >= {"variants_ai", "variants_ad", "variants_au"}
+
+
+def test_placements_of_variants_imported_before_they_were_kept(station, tmp_path):
+    """m005 on a catalogue from before it: a publisher's cues are given, an untimed script
+    is in order only, and the station's own (kiosk add's) were timed by its aligner."""
+    from kiosk.content.models import PassageState
+
+    settings, db, _catalogue = station
+    with db.conn:
+        db.execute("ALTER TABLE variants DROP COLUMN placements_json")
+        db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_passage_placements'")
+    db.close()
+    db = open_db(settings.db_path)
+    catalogue = Catalogue(db, settings.content_dir)
+    breath, place = catalogue.variant("soothing-breath", "en-GB"), catalogue.variant("safe-place", "en-GB")
+    assert breath is not None and place is not None and len(breath.placements) == len(breath.cues)
+    assert {p.state for p in breath.placements} == {PassageState.GIVEN}
+    assert not any(p.uncertain for p in breath.placements) and breath.uncertain == 0
+    db.execute("PRAGMA foreign_keys=OFF")  # the pack moved under its exercises
+    with db.conn:
+        db.execute("ALTER TABLE variants DROP COLUMN placements_json")
+        db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_passage_placements'")
+        db.execute("UPDATE packs SET id = 'local'")
+        db.execute("UPDATE exercises SET pack_id = 'local'")
+        db.execute("UPDATE variants SET timed = 0 WHERE exercise_id = 'safe-place'")
+    db.close()
+    db = open_db(settings.db_path)
+    catalogue = Catalogue(db, settings.content_dir)
+    breath, place = catalogue.variant("soothing-breath", "en-GB"), catalogue.variant("safe-place", "en-GB")
+    assert {(p.state, p.confidence) for p in breath.placements} == {(PassageState.ALIGNED, None)}
+    assert {p.state for p in place.placements} == {PassageState.UNTIMED}
+    db.close()
+
+
+def test_a_pack_imported_again_keeps_the_placements_of_cues_it_did_not_change(station):
+    """How the aligner placed a passage outlives a rebuild of its pack for another change
+    (kiosk add of another exercise, an edit), and is the pack's own once its cues change."""
+    from kiosk.content.models import PassageState, Placement
+
+    settings, db, catalogue = station
+    heard = tuple(Placement(PassageState.ALIGNED, 0.8) for _ in catalogue.variant("soothing-breath", "en-GB").cues)
+    import_pack(settings, db, write_pack(settings.data_dir.parent / "again"),
+                placements={("soothing-breath", "en-GB"): heard})
+    assert catalogue.variant("soothing-breath", "en-GB").placements == heard
+    assert {p.state for p in catalogue.variant("soothing-breath", "en-US").placements} == {PassageState.GIVEN}
+    import_pack(settings, db, write_pack(settings.data_dir.parent / "once-more"))
+    assert catalogue.variant("soothing-breath", "en-GB").placements == heard
+
+    def moved(data):
+        data["exercises"][0]["variants"]["en-GB"]["cues"] = "breath/en-US.vtt"
+
+    import_pack(settings, db, write_pack(settings.data_dir.parent / "moved", edited(moved)))
+    variant = catalogue.variant("soothing-breath", "en-GB")
+    assert variant.cues == catalogue.variant("soothing-breath", "en-US").cues
+    assert {p.state for p in variant.placements} == {PassageState.GIVEN}
 
 
 def test_public_browse_hides_therapist_only(station):

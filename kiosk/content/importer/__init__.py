@@ -36,6 +36,7 @@ import errno
 import logging
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,7 @@ from kiosk.content.importer.gather import gather, read_manifest, stage_files
 from kiosk.content.importer.session import ImportSession, Phases, Progress
 from kiosk.content.integrity import new_staging_folder
 from kiosk.content.lock import content_lock
+from kiosk.content.models import Placement
 from kiosk.content.phonecopy import PhoneCopy
 
 log = logging.getLogger(__name__)
@@ -80,12 +82,15 @@ def import_pack(
     *,
     allow_downgrade: bool = False,
     check_only: bool = False,
+    placements: Mapping[tuple[str, str], tuple[Placement, ...]] | None = None,
 ) -> ImportResult:
     """Validate the pack at `source` (folder or .zip) and import it, or raise PackRefused.
 
     A newer (or the same) version of an installed pack replaces it; an older one is refused
     unless allow_downgrade. With check_only, everything is checked (MP3s decoded in full)
     and nothing is kept. Raises ContentBusy when another import holds the content lock.
+    `placements`: how the passages of the variants (exercise id, language) whose cues were
+    made on this station were placed (kiosk add, kiosk cues --set); the others' are the pack's.
     """
     started = time.monotonic()
     source = Path(source).expanduser().absolute()
@@ -117,7 +122,7 @@ def import_pack(
                                     sum(s.duration for s in staged), phone_copies)
             phases.report(0.95, "writing script PDFs")
             render_missing_pdfs(spec, staged, staging)
-            final, old_version = commit(session, spec, staged)
+            final, old_version = commit(session, spec, staged, placements or {})
             kept = True
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
