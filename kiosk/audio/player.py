@@ -58,6 +58,7 @@ from kiosk.audio.api import (
     PlayerErrorKind,
     PlayerListener,
     PlayerState,
+    SpeechState,
     call_now,
     engine_options,
 )
@@ -73,7 +74,18 @@ from kiosk.audio.devices import (
 )
 from kiosk.audio.loudness import MAX_BOOST_DB
 from kiosk.audio.resample import Resampler, output_frames, to_stereo
-from kiosk.audio.stage import CHANNELS, NEVER, Eof, OutputStage, RingBuffer, Segment, release
+from kiosk.audio.stage import (
+    CHANNELS,
+    NEVER,
+    SPEECH_PEAK,
+    VOICE_FADE_SECONDS,
+    Eof,
+    OutputStage,
+    RingBuffer,
+    Segment,
+    Utterance,
+    release,
+)
 
 if TYPE_CHECKING:
     from kiosk.config import AudioSettings
@@ -98,6 +110,10 @@ MAX_GAIN = 10 ** (MAX_BOOST_DB / 20)
 FEEDER_WAIT = 0.5  # the feeder's longest sleep: the callback or a command normally wakes it
 PA_INT16 = 8  # pyaudio.paInt16, without importing PyAudio at module import time
 PA_CONTINUE = 0
+# Talk-back's words are decoded whole before they are heard (the callback only reads them);
+# a screen's summary is a few seconds. Longer than this is a mistake upstream, not speech
+# to hold in memory (two minutes: 21 MB at the output format).
+MAX_SPEECH_SECONDS = 120.0
 
 
 class PortAudioPlayer:
@@ -139,6 +155,9 @@ class PortAudioPlayer:
         self._path_gen = 0  # the gen of the current track's load
         self._seek_target = 0.0
         self._anchor = 0.0  # source time where playing last (re)started
+        self._speech = SpeechState.IDLE
+        self._speech_gen = 0  # the current speak()'s; a stop or a newer speak moves it on
+        self._speech_published = SpeechState.IDLE
         # device (monitor thread only)
         self._pa: Any = None
         self._stream: Any = None
@@ -205,6 +224,10 @@ class PortAudioPlayer:
     @property
     def output_latency(self) -> float:
         return self._latency
+
+    @property
+    def speech_state(self) -> SpeechState:
+        return self._speech
 
     @property
     def underruns(self) -> int:
@@ -324,6 +347,63 @@ class PortAudioPlayer:
     def reset_volume(self) -> None:
         self.set_volume(self._start_volume)
 
+    # -- talk-back's voice, over the track (stage.py mixes it; the feeder decodes it)
+    def speak(self, path: Path) -> None:
+        with self._lock:
+            self._speech_gen += 1
+            self._speech = SpeechState.SPEAKING
+            # The utterance in progress fades out now, not when the new one is decoded: the
+            # newest words replace the old at once (the callback takes this None as "stop").
+            self._stage.voice = None
+            self._stage.voice_run = True
+            self._stage.speech_on = True
+            self._feeder.post(("speak", self._speech_gen, Path(path)))
+        self._publish_speech()
+
+    def stop_speaking(self) -> None:
+        with self._lock:
+            self._speech_gen += 1  # an utterance still being decoded is never heard
+            self._stage.voice = None
+            self._stage.speech_on = False
+            self._speech = SpeechState.IDLE
+        self._publish_speech()
+
+    def pause_speaking(self) -> None:
+        with self._lock:
+            if self._speech == SpeechState.SPEAKING:
+                self._stage.voice_run = False
+                self._speech = SpeechState.PAUSED
+        self._publish_speech()
+
+    def resume_speaking(self) -> None:
+        with self._lock:
+            if self._speech == SpeechState.PAUSED:
+                self._stage.voice_run = True
+                self._speech = SpeechState.SPEAKING
+        self._publish_speech()
+
+    def _utterance_ready(self, gen: int, frames: np.ndarray | None) -> None:
+        """From the feeder: the decoded words (None: they could not be read)."""
+        with self._lock:
+            if gen != self._speech_gen:
+                return  # stopped, or replaced, while it was being decoded
+            if frames is None:
+                self._speech = SpeechState.IDLE
+                self._stage.speech_on = False
+            else:
+                # The hand-over: one reference assigned; the callback only ever reads it.
+                self._stage.voice = Utterance(gen, frames)
+        self._publish_speech()
+
+    def _publish_speech(self) -> None:
+        with self._lock:
+            state = self._speech
+            if state == self._speech_published:
+                return
+            self._speech_published = state
+        log.debug("speech %s", state)
+        self._emit("on_speech", state)
+
     def add_listener(self, listener: PlayerListener) -> None:
         self._listeners.add(listener)
 
@@ -426,6 +506,7 @@ class PortAudioPlayer:
         last_progress = 0.0
         started = 0.0
         ended_seen_at: float | None = None
+        said_seen_at: float | None = None
         last_position = 0.0
         reported_underruns = 0
         last_underrun_log = -10.0
@@ -453,6 +534,7 @@ class PortAudioPlayer:
                         self._device_lost(reason)
                         next_retry = time.monotonic() + min(0.5, self._retry_seconds)
             ended_seen_at = self._check_ended(now, ended_seen_at)
+            said_seen_at = self._check_said(now, said_seen_at)
             if now - last_position >= MONITOR_PERIOD * 0.9:
                 with self._lock:
                     playing = self._logical == PlayerState.PLAYING and self._current_state() == PlayerState.PLAYING
@@ -464,7 +546,8 @@ class PortAudioPlayer:
                 log.warning("audio output underruns: %d so far (gaps in the sound)", underruns)
                 reported_underruns, last_underrun_log = underruns, now
             with self._lock:
-                busy = self._logical == PlayerState.PLAYING or self._stream is None
+                busy = (self._logical == PlayerState.PLAYING or self._stream is None
+                        or self._speech != SpeechState.IDLE)
             # A plain sleep: Event.wait makes a new lock at every call, and close() can
             # wait one period.
             time.sleep(MONITOR_PERIOD if busy else MONITOR_IDLE_PERIOD)
@@ -523,6 +606,26 @@ class PortAudioPlayer:
         self._emit("on_position", duration)
         self._publish_state()
         self._emit("on_ended")
+        return None
+
+    def _check_said(self, now: float, seen_at: float | None) -> float | None:
+        """Speech heard to its end: IDLE once its last frames have reached the ear."""
+        stage = self._stage
+        with self._lock:
+            said = self._speech == SpeechState.SPEAKING and stage.voice_ended_gen == self._speech_gen
+        if not said:
+            return None
+        if seen_at is None:
+            return now
+        if now - seen_at < self._latency:
+            return seen_at
+        with self._lock:
+            if not (self._speech == SpeechState.SPEAKING and stage.voice_ended_gen == self._speech_gen):
+                return None
+            self._speech = SpeechState.IDLE
+            stage.voice = None
+            stage.speech_on = False
+        self._publish_speech()
         return None
 
     def _try_open(self) -> bool:
@@ -678,6 +781,36 @@ def raise_thread_priority() -> str:
                 "LimitNICE=-10 in its systemd unit)")
 
 
+def decode_utterance(path: Path, out_rate: int) -> np.ndarray:
+    """Talk-back's words, whole, at the output rate and format, ready for the callback to
+    read: peak-limited to SPEECH_PEAK (so a ducked track under them keeps the mix in range)
+    and faded over their last few ms (words that end abruptly do not click). Raises
+    DecodeError."""
+    reader = open_reader(path)
+    try:
+        frames_in = min(reader.frames, int(MAX_SPEECH_SECONDS * reader.samplerate))
+        if frames_in < reader.frames:
+            log.warning("talk-back's words are longer than %.0f s: cut short (%s)",
+                        MAX_SPEECH_SECONDS, Path(path).name)
+        block = reader.read(frames_in)
+        rate = reader.samplerate
+    finally:
+        reader.close()
+    resampler = Resampler(rate, out_rate)
+    frames = resampler.push(to_stereo(np.asarray(block, np.float32)))
+    tail = resampler.flush()
+    if len(tail):
+        frames = np.concatenate([frames, tail])
+    frames = np.array(frames, np.float32, order="C")  # our own copy: the callback reads it
+    peak = float(np.abs(frames).max()) if len(frames) else 0.0
+    if peak > SPEECH_PEAK:
+        frames *= SPEECH_PEAK / peak
+    fade = min(len(frames), int(round(VOICE_FADE_SECONDS * out_rate)))
+    if fade:
+        frames[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
+    return frames
+
+
 class _Feeder(threading.Thread):
     """Decodes ahead into the ring; does loads, seeks and rate changes for the player."""
 
@@ -736,6 +869,8 @@ class _Feeder(threading.Thread):
                         continue
                     if cmd[0] == "load" and any(c[0] == "load" for c in later):
                         continue
+                    if cmd[0] == "speak" and any(c[0] == "speak" for c in later):
+                        continue  # replaced before it was decoded: never heard
                     self._do(cmd)
             if self._wants_to_feed():
                 self._feed()
@@ -768,10 +903,20 @@ class _Feeder(threading.Thread):
             _, gen, seconds = cmd
             if self.reader is not None:
                 self._start_segment(gen, seconds)
+        elif kind == "speak":
+            _, gen, path = cmd
+            self.player._utterance_ready(gen, self._decode_utterance(path))
         elif kind == "rate":
             _, rate, done = cmd
             self._switch_rate(rate)
             done.set()
+
+    def _decode_utterance(self, path: Path) -> np.ndarray | None:
+        try:
+            return decode_utterance(path, self.player._stage.rate)
+        except DecodeError as exc:
+            log.warning("talk-back's words cannot be read: %s", exc)
+            return None
 
     def _switch_rate(self, rate: int) -> None:
         """Only while no stream runs: a new ring at the new rate, refilled where we were."""
@@ -785,6 +930,10 @@ class _Feeder(threading.Thread):
             player._gen += 1
             gen = player._gen
             player._seek_target = position
+            # Words decoded at the old rate are not heard at the new one: they end here.
+            player._speech_gen += 1
+            player._speech = SpeechState.IDLE
+        player._publish_speech()
         self.resampler = None
         if self.reader is not None:
             self._start_segment(gen, position)

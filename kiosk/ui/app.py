@@ -515,16 +515,18 @@ class KioskApp(App):
 
     def play_in_headphones(self, path: Path, duration: float | None, *,
                            over_playing: bool = False) -> bool:
-        """A prompt or talk-back's utterance through the engine (PlayerModel.play_prompt),
-        with the visit's play set aside from the play counter meanwhile."""
-        if over_playing and self.playback.prompting:
-            # Replacing the utterance in progress: the play is set aside already, and put
-            # back when this one ends.
-            return self.playback.play_prompt(path, duration, over_playing=True)
+        """Words in the headphones, through the station's own engine and inside its cap.
+
+        `over_playing` (talk-back's, which the visitor asked for): in the engine's speech
+        voice (PlayerModel.speak), over whatever plays; an exercise goes on lowered and
+        comes back up, its play counted as ever; the newest words replace the ones in
+        progress. Otherwise (a prompt: "Still there?") the visit's track is set aside for
+        it (PlayerModel.play_prompt), and from the play counter meanwhile."""
+        if over_playing:
+            return self.playback.speak(path)
         plays = self.services.plays
         saved = plays.set_aside()
-        if not self.playback.play_prompt(path, duration, then=lambda: plays.put_back(saved),
-                                         over_playing=over_playing):
+        if not self.playback.play_prompt(path, duration, then=lambda: plays.put_back(saved)):
             plays.put_back(saved)
             return False
         return True
