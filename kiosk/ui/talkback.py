@@ -129,3 +129,21 @@ class TalkBack:
                 log.info("talk-back is speaking (%d words)", len(text.split()))
 
         self._voice.submit(job, done)
+
+    def hush(self) -> None:
+        """Stop speaking now; words still being made are never said."""
+        if not self.on:
+            return
+        self._asked += 1
+        self.app.playback.stop_speaking()
+
+    def pause_or_resume(self) -> None:
+        """Hold the words where they are, or go on from there."""
+        if not self.on:
+            return
+        self.app.playback.pause_or_resume_speaking()
+
+    def repeat(self) -> None:
+        """Say the last thing said again, from its start (from the cache: no new synthesis)."""
+        if self.on and self.said:
+            self.say(self.said[-1])
