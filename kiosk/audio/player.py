@@ -45,6 +45,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from math import ceil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -382,18 +383,20 @@ class PortAudioPlayer:
                 self._speech = SpeechState.SPEAKING
         self._publish_speech()
 
-    def _utterance_ready(self, gen: int, frames: np.ndarray | None) -> None:
-        """From the feeder: the decoded words (None: they could not be read)."""
+    def _utterance_ready(self, gen: int, frames: np.ndarray | None, complete: bool = True) -> bool:
+        """From the feeder: the decoded words so far (None: they could not be read). False
+        when they are not wanted any more (stopped, or replaced): decoding them can stop."""
         with self._lock:
             if gen != self._speech_gen:
-                return  # stopped, or replaced, while it was being decoded
+                return False
             if frames is None:
                 self._speech = SpeechState.IDLE
                 self._stage.speech_on = False
             else:
                 # The hand-over: one reference assigned; the callback only ever reads it.
-                self._stage.voice = Utterance(gen, frames)
+                self._stage.voice = Utterance(gen, frames, complete)
         self._publish_speech()
+        return frames is not None
 
     def _publish_speech(self) -> None:
         with self._lock:
@@ -781,34 +784,69 @@ def raise_thread_priority() -> str:
                 "LimitNICE=-10 in its systemd unit)")
 
 
-def decode_utterance(path: Path, out_rate: int) -> np.ndarray:
-    """Talk-back's words, whole, at the output rate and format, ready for the callback to
-    read: peak-limited to SPEECH_PEAK (so a ducked track under them keeps the mix in range)
-    and faded over their last few ms (words that end abruptly do not click). Raises
-    DecodeError."""
+# The first part of an utterance handed to the callback: decoded and resampled in a few ms,
+# so the words start without waiting for the rest (a screen's summary takes the resampler
+# about 40 ms a second of speech on these cores, more when they are busy); each next part is
+# twice the last, so it is ready long before the callback gets to it.
+FIRST_SPEECH_FRAMES = 2048
+
+
+def utterance_parts(path: Path, out_rate: int) -> Iterator[tuple[np.ndarray, bool]]:
+    """Talk-back's words at the output rate and format, as growing views of one buffer:
+    (frames so far, complete). Each view's frames are final: the callback may read them while
+    the next part is made. Peak-limited to SPEECH_PEAK (so a ducked track under them keeps
+    the mix in range) and faded over their last few ms (words that end abruptly do not
+    click). Raises DecodeError before the first part."""
     reader = open_reader(path)
     try:
         frames_in = min(reader.frames, int(MAX_SPEECH_SECONDS * reader.samplerate))
         if frames_in < reader.frames:
             log.warning("talk-back's words are longer than %.0f s: cut short (%s)",
                         MAX_SPEECH_SECONDS, Path(path).name)
-        block = reader.read(frames_in)
+        # Reading a short WAV whole takes well under a millisecond: its peak is known up front.
+        source = np.array(reader.read(frames_in), np.float32)[:, :2]
         rate = reader.samplerate
     finally:
         reader.close()
-    resampler = Resampler(rate, out_rate)
-    frames = resampler.push(to_stereo(np.asarray(block, np.float32)))
-    tail = resampler.flush()
-    if len(tail):
-        frames = np.concatenate([frames, tail])
-    frames = np.array(frames, np.float32, order="C")  # our own copy: the callback reads it
-    peak = float(np.abs(frames).max()) if len(frames) else 0.0
+    peak = float(np.abs(source).max()) if len(source) else 0.0
     if peak > SPEECH_PEAK:
-        frames *= SPEECH_PEAK / peak
-    fade = min(len(frames), int(round(VOICE_FADE_SECONDS * out_rate)))
-    if fade:
-        frames[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
-    return frames
+        source *= SPEECH_PEAK / peak
+    total = output_frames(len(source), rate, out_rate)
+    out = np.zeros((total, CHANNELS), np.float32)
+    fade = min(total, int(round(VOICE_FADE_SECONDS * out_rate)))
+    fade_gain = np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
+    # Resampled in the source's own channels (mono, mostly: half the work), then doubled.
+    resampler = Resampler(rate, out_rate, channels=source.shape[1])
+    if total == 0:
+        yield out, True  # nothing to say: said at once
+        return
+    done, at, step = 0, 0, FIRST_SPEECH_FRAMES
+    while done < total:
+        chunk = source[at:at + step]
+        at += len(chunk)
+        made = resampler.push(chunk)
+        if at >= len(source):
+            tail = resampler.flush()
+            made = np.concatenate([made, tail]) if len(tail) else made
+        made = to_stereo(made)[:total - done]
+        # The resampler may overshoot the limit by a little: clip, so |x| <= SPEECH_PEAK.
+        np.clip(made, -SPEECH_PEAK, SPEECH_PEAK, out=out[done:done + len(made)])
+        done += len(made)
+        step *= 2
+        complete = at >= len(source)
+        if complete:
+            done = total
+            out[total - fade:] *= fade_gain
+            yield out, True
+            return
+        # The last few ms are faded once the end is there: hold them back till then.
+        yield out[:min(done, total - fade)], False
+
+
+def decode_utterance(path: Path, out_rate: int) -> np.ndarray:
+    """The whole of utterance_parts(): what the callback reads once it is all there."""
+    parts = list(utterance_parts(path, out_rate))
+    return parts[-1][0] if parts else np.zeros((0, CHANNELS), np.float32)
 
 
 class _Feeder(threading.Thread):
@@ -905,18 +943,23 @@ class _Feeder(threading.Thread):
                 self._start_segment(gen, seconds)
         elif kind == "speak":
             _, gen, path = cmd
-            self.player._utterance_ready(gen, self._decode_utterance(path))
+            self._speak(gen, path)
         elif kind == "rate":
             _, rate, done = cmd
             self._switch_rate(rate)
             done.set()
 
-    def _decode_utterance(self, path: Path) -> np.ndarray | None:
+    def _speak(self, gen: int, path: Path) -> None:
+        """Decode the words part by part, handing each to the callback as it is made; stop
+        as soon as they are not wanted (a newer speak() or a stop)."""
+        player = self.player
         try:
-            return decode_utterance(path, self.player._stage.rate)
+            for frames, complete in utterance_parts(path, player._stage.rate):
+                if not player._utterance_ready(gen, frames, complete):
+                    return
         except DecodeError as exc:
             log.warning("talk-back's words cannot be read: %s", exc)
-            return None
+            player._utterance_ready(gen, None)
 
     def _switch_rate(self, rate: int) -> None:
         """Only while no stream runs: a new ring at the new rate, refilled where we were."""

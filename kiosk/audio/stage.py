@@ -89,8 +89,12 @@ class Eof(NamedTuple):
 
 
 class Utterance(NamedTuple):
+    """Words for the callback. The feeder hands over a first part at once and then longer
+    views of the same buffer (same gen): the callback goes on where it was in them."""
+
     gen: int  # which speak() this is
     frames: np.ndarray  # (frames, 2) float32 at the output rate, |x| <= SPEECH_PEAK
+    complete: bool = True  # False: more of the same words is being decoded
 
 
 class RingBuffer:
@@ -186,6 +190,7 @@ class OutputStage:
         self.voice_started_gen = -1  # gen of the last utterance whose first frame went out
         self.voice_start_time = 0.0  # perf_counter() when that block was handed over
         self.duck = 1.0  # the track's ducking gain now, DUCK_GAIN..1
+        self.voice_gaps = 0  # the words ran ahead of their decoding (should stay 0)
         self.voice_fade_frames = max(1, int(round(VOICE_FADE_SECONDS * rate)))
         # frames for a full-scale (0..1) swing of the duck, so the 1 -> DUCK_GAIN ramp lasts DUCK_SECONDS
         self.duck_frames = DUCK_SECONDS * rate / (1.0 - DUCK_GAIN)
@@ -332,7 +337,9 @@ class OutputStage:
         while done < n:
             want = self.voice
             now = self._voice_now
-            if want is not now and (now is None or self.voice_env == 0.0):
+            if want is not None and now is not None and want is not now and want.gen == now.gen:
+                self._voice_now = now = want  # more of the same words: on from where we are
+            elif want is not now and (now is None or self.voice_env == 0.0):
                 # Nothing heard of the old one (or it has faded out): the new one from its start.
                 self._voice_now = now = want
                 self.voice_pos = 0
@@ -342,6 +349,13 @@ class OutputStage:
             frames = now.frames
             remaining = len(frames) - self.voice_pos
             target = 1.0 if (self.voice_run and want is now) else 0.0
+            if remaining <= 0 and not now.complete and want is now:
+                # The rest is not decoded yet (never seen: each part is twice the last): a gap,
+                # after which the words come back with a fade in.
+                if self.voice_env > 0.0:
+                    self.voice_gaps += 1
+                self.voice_env = 0.0
+                break
             if remaining <= 0:
                 # Heard to its end; it stays `_voice_now` (so it is not started again) until
                 # another is asked for.

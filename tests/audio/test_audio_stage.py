@@ -348,3 +348,21 @@ def test_speech_does_not_allocate_in_the_callback():
     tracemalloc.stop()
     grown = sum(s.size_diff for s in after.compare_to(before, "filename") if s.size_diff > 0)
     assert grown < 4096, f"render allocated {grown} bytes that stayed"
+
+
+def test_more_of_the_same_words_goes_on_where_it_was():
+    """The feeder hands the words over in growing parts (same gen): no restart, no gap."""
+    stage = speaking_stage(volume=1.0)
+    words = np.linspace(-0.5, 0.5, 6000, dtype=np.float32)[:, None].repeat(2, axis=1)
+    stage.speech_on = True
+    stage.voice = Utterance(1, words[:1000], False)
+    first = render(stage, 960)
+    stage.voice = Utterance(1, words[:3000], False)
+    second = render(stage, 1920)
+    stage.voice = Utterance(1, words, True)
+    rest = render(stage, 3200)
+    out = np.concatenate([first, second, rest])[:6000, 0].astype(int)
+    expected = np.rint(words[:, 0] * 32768).astype(int)
+    fade = stage.voice_fade_frames
+    assert np.abs(out[fade:] - expected[fade:]).max() <= 1
+    assert stage.voice_gaps == 0 and stage.voice_ended_gen == 1
