@@ -28,10 +28,11 @@ callback cannot be held up by it; the feeder refills within a scheduling delay o
 running low, whatever speed the device drains it at (ALSA's null device has no clock).
 
 Over the track the callback mixes a second voice, talk-back's speech (`Utterance`): short,
-decoded whole by the feeder before it is handed over, so the callback only reads from it.
-The feeder hands it over by assigning `voice` (a reference swap: no copy, no lock); the
-callback notices the new reference, fades the utterance in progress out over a few
-milliseconds, and starts the new one from its first frame. While speech is heard the track
+decoded by the feeder into one buffer of its own, which the callback only reads. The feeder
+hands it over by assigning `voice` (a reference swap: no copy, no lock), first a part of a
+few ms and then longer views of the same buffer as it decodes the rest (same gen: the
+callback goes on where it was). A new gen is a new utterance: the callback fades the one in
+progress out over a few milliseconds and starts the new one from its first frame. While speech is heard the track
 is ducked (DUCK_GAIN, ramped over DUCK_SECONDS) and keeps its place and its pace.
 
 In `render` nothing large is allocated (preallocated buffers, `out=` everywhere), nothing
