@@ -28,8 +28,12 @@ def said_last(s, text: str) -> None:
 
 
 def test_each_screen_is_spoken_on_arrival_and_the_exercise_plays_on_lowered(launch, talking):
+    from kiosk.usage import PLAY_STARTED
+
     s = launch(settings=talking)
     app, player = s.app, s.backend.player
+    recorded: list[tuple[str, ...]] = []
+    app.services.plays._record = lambda *event: recorded.append(event)
     said_last(s, "Welcome screen. Welcome. Take a moment for yourself. Touch the screen to begin.")
     # In the engine's speech voice, at the visitor's volume (the engine's, inside the cap);
     # nothing is loaded as a track for it.
@@ -63,6 +67,8 @@ def test_each_screen_is_spoken_on_arrival_and_the_exercise_plays_on_lowered(laun
     assert player.position > at, "the exercise went on under the words"
     assert not {"load", "stop", "pause", "seek"} & set(player.commands[commands:]), player.commands
     assert app.playback.playing and not app.playback.prompting
+    # One play, counted as ever: the words over it are none of it and do not interrupt it.
+    assert [e[0] for e in recorded] == [PLAY_STARTED]
 
 
 def test_the_newest_words_replace_the_ones_asked_before(launch, talking):
