@@ -111,8 +111,8 @@ MAX_GAIN = 10 ** (MAX_BOOST_DB / 20)
 FEEDER_WAIT = 0.5  # the feeder's longest sleep: the callback or a command normally wakes it
 PA_INT16 = 8  # pyaudio.paInt16, without importing PyAudio at module import time
 PA_CONTINUE = 0
-# Talk-back's words are decoded whole before they are heard (the callback only reads them);
-# a screen's summary is a few seconds. Longer than this is a mistake upstream, not speech
+# Talk-back's words are decoded into memory of their own (the callback only reads them); a
+# screen's summary is a few seconds. Longer than this is a mistake upstream, not speech
 # to hold in memory (two minutes: 21 MB at the output format).
 MAX_SPEECH_SECONDS = 120.0
 
@@ -351,6 +351,17 @@ class PortAudioPlayer:
     # -- talk-back's voice, over the track (stage.py mixes it; the feeder decodes it)
     def speak(self, path: Path) -> None:
         with self._lock:
+            if self._device_error is not None:
+                # Nobody would hear them, and they must not start by themselves when the
+                # device comes back: the words are not said (IDLE, as they are).
+                self._speech_lost_locked()
+                unheard = True
+            else:
+                unheard = False
+        if unheard:
+            self._publish_speech()
+            return
+        with self._lock:
             self._speech_gen += 1
             self._speech = SpeechState.SPEAKING
             # The utterance in progress fades out now, not when the new one is decoded: the
@@ -397,6 +408,14 @@ class PortAudioPlayer:
                 self._stage.voice = Utterance(gen, frames, complete)
         self._publish_speech()
         return frames is not None
+
+    def _speech_lost_locked(self) -> None:
+        """The device went (or never came): the words end. When it comes back they do not
+        start again by themselves, as a track does not."""
+        self._speech_gen += 1
+        self._stage.voice = None
+        self._stage.speech_on = False
+        self._speech = SpeechState.IDLE
 
     def _publish_speech(self) -> None:
         with self._lock:
@@ -709,6 +728,8 @@ class PortAudioPlayer:
             self._stage.run = False
             if self._logical == PlayerState.PLAYING:
                 self._logical = PlayerState.PAUSED
+            self._speech_lost_locked()
+        self._publish_speech()
         if first:
             log.warning("audio output unavailable: %s (retrying every %.0f s)", message, self._retry_seconds)
             self._emit("on_error", error)
@@ -727,6 +748,8 @@ class PortAudioPlayer:
             self._stage.run = False
             if self._logical == PlayerState.PLAYING:
                 self._logical = PlayerState.PAUSED
+            self._speech_lost_locked()
+        self._publish_speech()
         self._emit("on_error", error)
         self._publish_state()
         self._close_device(stream, pa)
@@ -959,6 +982,9 @@ class _Feeder(threading.Thread):
                     return
         except DecodeError as exc:
             log.warning("talk-back's words cannot be read: %s", exc)
+            player._utterance_ready(gen, None)
+        except Exception:  # whatever the file holds, the feeder (the track's too) goes on
+            log.exception("talk-back's words could not be decoded: %s", path)
             player._utterance_ready(gen, None)
 
     def _switch_rate(self, rate: int) -> None:

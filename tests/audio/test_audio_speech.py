@@ -338,3 +338,26 @@ def test_speech_goes_through_the_engines_process(audio_device, tmp_path):
     assert len(heard) * WINDOW / RATE == pytest.approx(1.2, abs=0.15)  # 1 s, then 0.2 s stopped
     assert np.min(music[heard[0] + 3:heard[0] + 5]) < 0.5 * 0.8 * DUCK_GAIN * 1.1, "ducked"
     assert max(music) == pytest.approx(0.5 * 0.8, rel=0.02)
+
+
+def test_words_end_with_a_lost_device_and_do_not_start_again_when_it_is_back(audio_device, tmp_path):
+    words = write_wav(tmp_path / "words.wav", tone(4.0, 1500.0, 0.4, SPEECH_RATE), SPEECH_RATE)
+    player, rec = speaker()
+    try:
+        assert player.wait_ready(5.0)
+        player.speak(words)
+        time.sleep(0.5)
+        audio_device.stop()
+        assert wait_for(lambda: player.state.value == "error", 3.0)
+        assert player.speech_state == SpeechState.IDLE
+        player.speak(words)  # asked while there is no device: not said, then or later
+        assert player.speech_state == SpeechState.IDLE
+        audio_device.start()
+        assert wait_for(lambda: player.state.value != "error", 6.0), "did not recover"
+        time.sleep(1.0)
+        assert player.speech_state == SpeechState.IDLE
+    finally:
+        player.close()
+    assert rec.speech() == [SpeechState.SPEAKING, SpeechState.IDLE]
+    played, _ = audio_device.read_played()  # the file the device wrote since it came back
+    assert not played.any(), "the words came back by themselves"
