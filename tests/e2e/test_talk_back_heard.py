@@ -83,7 +83,7 @@ def exercise_gain(played: np.ndarray, reference: np.ndarray, offset: int, window
     return np.array(gains), np.array(rest)
 
 
-def settings_rate(source: np.ndarray, path) -> int:
+def source_rate(path) -> int:
     return int(soundfile.info(str(path)).samplerate)
 
 
@@ -124,7 +124,7 @@ def test_speech_lowers_a_playing_exercise_and_it_comes_back(tmp_path, screenshot
     assert "a prompt is playing in the headphones" not in text, "talk-back took the prompt's path"
 
     source = decode_whole(playback)  # the demo's MP3s are 22.05 kHz mono: as the engine resamples
-    resampler = Resampler(settings_rate(source, playback), rate)
+    resampler = Resampler(source_rate(playback), rate)
     reference = to_int16(np.clip(np.concatenate([resampler.push(to_stereo(source)), resampler.flush()]),
                                  -1, 1))[:, 0]
     heard = played[:, 0]
