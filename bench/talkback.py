@@ -1,4 +1,5 @@
-"""Talk-back's figures (issue 15): touch to the start of speech at the sound device, p95.
+"""Talk-back's figures (issue 15): touch to the start of speech at the sound device, p95,
+and the CPU a spoken screen costs the station against espeak-ng speaking the same words alone.
 
 The station runs in this process (Kivy under Xvfb, the real engine in its own process) on
 the paced file-backed sound device of the tests (tests/audio_device.py), with
@@ -14,6 +15,14 @@ before each touch, so espeak-ng makes them first.
 Peer: espeak-ng alone speaking the same words to the same device (`espeak-ng -v en-gb -s
 160 TEXT`, its own audio output through ALSA's default), spawn -> first sample.
 
+CPU: the station's process (the UI, this process) plus its engine's process (read from
+/proc) plus the espeak-ng it runs (children, once waited for), from `say()` of the browse
+screen's words until the engine reports them said; less what the station uses idle over the
+same time (measured in the same run: the engine's stream runs, and the screen is drawn,
+whether it speaks or not). The device watcher is stopped meanwhile: its polling is not the
+station's. Warm (words cached: mixing only) and cold (espeak-ng makes them first). Peers:
+espeak-ng alone making the same words into a WAV, and speaking them to the same device.
+
   python bench/talkback.py [--trials 20]
 """
 
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -96,6 +106,39 @@ class Onset:
         self._stop = True
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int | None) -> float:
+    """utime + stime of a running process, seconds (0 when there is none)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK  # fields 14 and 15 of stat(5)
+
+
+def station_cpu(engine_pid: int | None) -> float:
+    """CPU seconds so far of this process, its engine's process and its waited children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+            + process_cpu(engine_pid))
+
+
+def children_cpu() -> float:
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return kids.ru_utime + kids.ru_stime
+
+
+def pump(loop: Any, seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        loop.idle()
+
+
 def wait_for(predicate: Any, loop: Any, timeout: float, what: str) -> None:
     end = time.perf_counter() + timeout
     while time.perf_counter() < end:
@@ -135,6 +178,7 @@ def main() -> int:
 
 
 def run(tmp: Path, device: Any, trials: int) -> int:
+    load_at_start = os.getloadavg()[0]
     from kiosk.config import AccessibilitySettings, TakeHomeSettings, default_settings
     from kiosk.ui.boot import prepare_kivy
 
@@ -169,7 +213,7 @@ def run(tmp: Path, device: Any, trials: int) -> int:
             app.talk_back.said.clear()
             app.reset_session()
             wait_for(lambda: bool(app.talk_back.said), EventLoop, 30, "the welcome")
-            wait_for(lambda: not app.playback.prompting, EventLoop, 30, "the welcome to end")
+            wait_for(lambda: not app.playback.speaking, EventLoop, 30, "the welcome to end")
             while True:  # the device quiet for half a second: the welcome is all out
                 onset.arm()
                 end = time.perf_counter() + 0.5
@@ -194,6 +238,8 @@ def run(tmp: Path, device: Any, trials: int) -> int:
             (cold if cache_cold else warm).append(heard - released)
             wait_for(lambda: app.talk_back.said[-1] != welcome, EventLoop, 10, "browse's words")
             text = app.talk_back.said[-1]
+        onset.stop()
+        cpu = measure_cpu(app, settings, EventLoop, text, max(5, trials // 2))
     finally:
         onset.stop()
         app.dispatch("on_stop")
@@ -217,8 +263,24 @@ def run(tmp: Path, device: Any, trials: int) -> int:
             proc.wait(20)
             onset.stop()
 
+    # CPU peers: espeak-ng alone, the same words, into a WAV and to the same device.
+    to_wav: list[float] = []
+    to_device: list[float] = []
+    for n in range(max(5, trials // 2) * 2):
+        before = children_cpu()
+        if n % 2 == 0:
+            subprocess.run(["espeak-ng", "-v", "en-gb", "-s", "160", "-w", str(tmp / "alone.wav"), text],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            to_wav.append(children_cpu() - before)
+        else:
+            subprocess.run(["espeak-ng", "-v", "en-gb", "-s", "160", text], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            to_device.append(children_cpu() - before)
+        time.sleep(0.3)
+
     ms = 1000.0
     peer = p95(alone)
+    print(f"Load average (1 min) at the start: {load_at_start:.2f}.")
     print(f"Words: \"{text}\" ({len(text.split())} words, espeak-ng voice en-gb, 160 words a minute); "
           f"{trials} touches each; load average (1 min) at the end: {os.getloadavg()[0]:.2f} on "
           f"{os.cpu_count()} cores.\n")
@@ -230,7 +292,59 @@ def run(tmp: Path, device: Any, trials: int) -> int:
     print(f"| same, talk-back's cache emptied before each touch (espeak-ng makes the words) | "
           f"<= 300 ms | {p95(cold) * ms:.0f} ms ({sorted(cold)[len(cold) // 2] * ms:.0f} ms) | "
           f"{peer * ms:.0f} ms | {p95(cold) / peer:.2f} |")
+    wav, dev = median(to_wav), median(to_device)
+    print(f"| CPU of speaking the browse screen, station (UI + engine) over idle, words cached, median | "
+          f"- | {cpu['warm'] * ms:.0f} ms | {dev * ms:.0f} ms (espeak-ng alone to the device) | "
+          f"{cpu['warm'] / dev:.2f} |")
+    print(f"| same, words made by espeak-ng first (cache emptied), median | - | {cpu['cold'] * ms:.0f} ms | "
+          f"{dev * ms:.0f} ms | {cpu['cold'] / dev:.2f} |")
+    print(f"| same, against espeak-ng alone making the words into a WAV (no sound) | - | "
+          f"{cpu['cold'] * ms:.0f} ms | {wav * ms:.0f} ms | {cpu['cold'] / wav:.2f} |")
+    print(f"\nEach touch, ms, sorted: words cached {[round(v * ms) for v in sorted(warm)]}; "
+          f"cache emptied {[round(v * ms) for v in sorted(cold)]}.")
+    print(f"\nStation CPU while speaking, gross (before the idle is taken off): warm "
+          f"{cpu['warm_gross'] * ms:.0f} ms, cold {cpu['cold_gross'] * ms:.0f} ms, over "
+          f"{cpu['seconds']:.2f} s of speech (say() to said); idle station: "
+          f"{cpu['idle_rate'] * ms:.0f} ms of CPU a second.")
     return 0
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def measure_cpu(app: Any, settings: Any, loop: Any, text: str, trials: int) -> dict[str, float]:
+    """The station's CPU for speaking `text`, net of its idle use over the same time."""
+    engine_pid = getattr(app.playback.player, "pid", None)
+    talk = app.talk_back
+    pump(loop, 1.0)
+    # Idle: the station on the browse screen, quiet, nothing said.
+    idle_seconds = 6.0
+    c0, t0 = station_cpu(engine_pid), time.perf_counter()
+    pump(loop, idle_seconds)
+    idle_rate = (station_cpu(engine_pid) - c0) / (time.perf_counter() - t0)
+    results: dict[str, list[float]] = {"warm": [], "cold": [], "warm_gross": [], "cold_gross": []}
+    durations: list[float] = []
+    for n in range(trials * 2):
+        cold = n % 2 == 1
+        if cold:
+            shutil.rmtree(settings.speech_cache_dir, ignore_errors=True)
+        pump(loop, 0.5)
+        c0, t0 = station_cpu(engine_pid), time.perf_counter()
+        talk.say(text)
+        wait_for(lambda: app.playback.speaking, loop, 10, "the words to start")
+        wait_for(lambda: not app.playback.speaking, loop, 30, "the words to end")
+        seconds = time.perf_counter() - t0
+        gross = station_cpu(engine_pid) - c0
+        kind = "cold" if cold else "warm"
+        results[kind].append(gross - idle_rate * seconds)
+        results[f"{kind}_gross"].append(gross)
+        durations.append(seconds)
+    out = {k: median(v) for k, v in results.items()}
+    out["idle_rate"] = idle_rate
+    out["seconds"] = median(durations)
+    return out
 
 
 if __name__ == "__main__":

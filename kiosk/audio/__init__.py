@@ -21,6 +21,7 @@ from kiosk.audio.api import (
     PlayerErrorKind,
     PlayerListener,
     PlayerState,
+    SpeechState,
     call_now,
 )
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from kiosk.config import AudioSettings
 
 __all__ = ["BaseListener", "Player", "PlayerError", "PlayerErrorKind", "PlayerListener", "PlayerState",
-           "open_player"]
+           "SpeechState", "open_player"]
 
 
 def open_player(audio_settings: AudioSettings, dispatch: Dispatch = call_now, *, separate_process: bool = True) -> Player:

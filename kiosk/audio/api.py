@@ -47,6 +47,14 @@ class PlayerState(StrEnum):
     ERROR = "error"  # see the PlayerError reported with it
 
 
+class SpeechState(StrEnum):
+    """Talk-back's voice in the engine (speak()), apart from the track's PlayerState."""
+
+    IDLE = "idle"  # nothing to say: said to the end, stopped, or never asked
+    SPEAKING = "speaking"  # words in the headphones (or about to be); a playing track is ducked
+    PAUSED = "paused"  # held where it was (resume_speaking() goes on); the track at full level
+
+
 class PlayerErrorKind(StrEnum):
     """What went wrong, as the engine knows it where it happens; what the listener shows
     is chosen by this, never by reading the message."""
@@ -84,6 +92,8 @@ class PlayerListener(Protocol):
 
     def on_error(self, error: PlayerError) -> None: ...
 
+    def on_speech(self, state: SpeechState) -> None: ...
+
 
 class BaseListener:
     """A listener that ignores everything: subclass it and override what you need."""
@@ -98,6 +108,9 @@ class BaseListener:
         pass
 
     def on_error(self, error: PlayerError) -> None:
+        pass
+
+    def on_speech(self, state: SpeechState) -> None:
         pass
 
 
@@ -125,6 +138,9 @@ class Player(Protocol):
     @property
     def volume_cap(self) -> float: ...
 
+    @property
+    def speech_state(self) -> SpeechState: ...
+
     def load(self, path: Path, duration: float | None = None, gain: float = 1.0) -> None:
         """Make `path` the current track, at 0 s, IDLE; a new session: start volume.
 
@@ -150,6 +166,21 @@ class Player(Protocol):
 
     def reset_volume(self) -> None:
         """Back to the configured start volume (a new visitor)."""
+
+    def speak(self, path: Path) -> None:
+        """Say `path` (a short WAV: talk-back's words) in the headphones over the track, at
+        the visitor's volume and within the cap; a playing track goes on, ducked, and comes
+        back up when the words end. Replaces the utterance in progress at once (a few ms
+        fade). A file that cannot be read is logged and reported as SpeechState.IDLE."""
+
+    def stop_speaking(self) -> None:
+        """The words stop (a few ms fade); the track comes back up."""
+
+    def pause_speaking(self) -> None:
+        """The words hold where they are (SPEAKING -> PAUSED); the track comes back up."""
+
+    def resume_speaking(self) -> None:
+        """Paused words go on from where they were (PAUSED -> SPEAKING)."""
 
     def add_listener(self, listener: PlayerListener) -> None: ...
 

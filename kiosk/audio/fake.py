@@ -13,13 +13,20 @@ reports from its own thread) or only when the test says (`speed=0` and `advance(
     player.load(path, duration=90.0)
     player.play(); player.advance(10.0)   # 10 s of listening, position events included
     player.fail(PlayerErrorKind.DEVICE_LOST)   # what a pulled cable looks like
+
+Talk-back's voice (speak()) runs on the same clock: the words last their WAV's duration
+(read from its header), and while they are SPEAKING `track_level` says the track is ducked
+(the engine's DUCK_GAIN), as a test of the screen may want to see.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
+
+import soundfile
 
 from kiosk.audio.api import (
     Dispatch,
@@ -29,8 +36,12 @@ from kiosk.audio.api import (
     PlayerErrorKind,
     PlayerListener,
     PlayerState,
+    SpeechState,
     call_now,
 )
+from kiosk.audio.stage import DUCK_GAIN
+
+log = logging.getLogger(__name__)
 
 DEVICE_KINDS = (PlayerErrorKind.DEVICE_UNAVAILABLE, PlayerErrorKind.DEVICE_LOST,
                 PlayerErrorKind.ENGINE_RESTARTING)
@@ -48,6 +59,7 @@ class FakePlayer:
         speed: float = 1.0,
         report_every: float = POSITION_STEP,
         default_duration: float = 60.0,
+        default_speech_duration: float = 1.0,
     ):
         self.volume_cap = max(0.0, min(1.0, float(volume_cap)))
         self.start_volume = min(self.volume_cap, max(0.0, float(start_volume)))
@@ -67,6 +79,11 @@ class FakePlayer:
         self.path: Path | None = None
         self.gain = 1.0  # the loaded track's, as load() was given it
         self.commands: list[str] = []  # what the code under test asked for, in order
+        self._default_speech_duration = float(default_speech_duration)
+        self.speech_state = SpeechState.IDLE
+        self.spoken: list[Path] = []  # every speak()'s file, in order
+        self.speech_position = 0.0  # seconds of the words heard
+        self.speech_duration = 0.0
         self._closed = threading.Event()
         self._clock: threading.Thread | None = None
 
@@ -163,6 +180,63 @@ class FakePlayer:
         self.commands.append("reset_volume")
         self.volume = self.start_volume
 
+    @property
+    def track_level(self) -> float:
+        """The track's gain from ducking now: the engine's DUCK_GAIN while words are heard."""
+        return DUCK_GAIN if self.speech_state == SpeechState.SPEAKING else 1.0
+
+    def speak(self, path: Path) -> None:
+        self.commands.append("speak")
+        path = Path(path)
+        if not path.is_file():
+            # As the engine: words that cannot be read are logged, and nothing is said.
+            log.warning("talk-back's words cannot be read: %s is not there", path)
+            self._set_speech(SpeechState.IDLE)
+            return
+        try:
+            duration = float(soundfile.info(str(path)).duration)
+        except Exception:  # not a sound file (a test's stand-in): a default length
+            duration = self._default_speech_duration
+        with self._lock:
+            self.spoken.append(path)
+            self.speech_position = 0.0
+            self.speech_duration = duration
+        self._set_speech(SpeechState.SPEAKING)
+        with self._lock:
+            self._start_clock()
+
+    def stop_speaking(self) -> None:
+        self.commands.append("stop_speaking")
+        self._set_speech(SpeechState.IDLE)
+
+    def pause_speaking(self) -> None:
+        self.commands.append("pause_speaking")
+        if self.speech_state == SpeechState.SPEAKING:
+            self._set_speech(SpeechState.PAUSED)
+
+    def resume_speaking(self) -> None:
+        self.commands.append("resume_speaking")
+        if self.speech_state == SpeechState.PAUSED:
+            self._set_speech(SpeechState.SPEAKING)
+
+    def _set_speech(self, state: SpeechState) -> None:
+        with self._lock:
+            if state == self.speech_state and state != SpeechState.SPEAKING:
+                return
+            changed = state != self.speech_state
+            self.speech_state = state
+        if changed:
+            self._emit("on_speech", state)
+
+    def _tick_speech(self, step: float) -> None:
+        with self._lock:
+            if self.speech_state != SpeechState.SPEAKING:
+                return
+            self.speech_position = min(self.speech_duration, self.speech_position + step)
+            said = self.speech_position >= self.speech_duration
+        if said:
+            self._set_speech(SpeechState.IDLE)
+
     def add_listener(self, listener: PlayerListener) -> None:
         self._listeners.add(listener)
 
@@ -181,6 +255,7 @@ class FakePlayer:
     def advance(self, seconds: float) -> None:
         """Let `seconds` of listening pass: position events every 0.1 s, ended at the end."""
         remaining = float(seconds)
+        self._tick_speech(remaining)
         while remaining > 1e-9:
             step = min(self.POSITION_STEP, remaining)
             remaining -= step
@@ -236,6 +311,7 @@ class FakePlayer:
         while not self._closed.wait(self.report_every):
             now = time.monotonic()
             due, last = (now - last) * self.speed, now
+            self._tick_speech(due)
             step = self.report_every * self.speed
             while due > 1e-9:
                 if not self._tick(min(step, due)):

@@ -45,6 +45,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from math import ceil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,7 @@ from kiosk.audio.api import (
     PlayerErrorKind,
     PlayerListener,
     PlayerState,
+    SpeechState,
     call_now,
     engine_options,
 )
@@ -73,7 +75,18 @@ from kiosk.audio.devices import (
 )
 from kiosk.audio.loudness import MAX_BOOST_DB
 from kiosk.audio.resample import Resampler, output_frames, to_stereo
-from kiosk.audio.stage import CHANNELS, NEVER, Eof, OutputStage, RingBuffer, Segment, release
+from kiosk.audio.stage import (
+    CHANNELS,
+    NEVER,
+    SPEECH_PEAK,
+    VOICE_FADE_SECONDS,
+    Eof,
+    OutputStage,
+    RingBuffer,
+    Segment,
+    Utterance,
+    release,
+)
 
 if TYPE_CHECKING:
     from kiosk.config import AudioSettings
@@ -98,6 +111,10 @@ MAX_GAIN = 10 ** (MAX_BOOST_DB / 20)
 FEEDER_WAIT = 0.5  # the feeder's longest sleep: the callback or a command normally wakes it
 PA_INT16 = 8  # pyaudio.paInt16, without importing PyAudio at module import time
 PA_CONTINUE = 0
+# Talk-back's words are decoded into memory of their own (the callback only reads them); a
+# screen's summary is a few seconds. Longer than this is a mistake upstream, not speech
+# to hold in memory (two minutes: 21 MB at the output format).
+MAX_SPEECH_SECONDS = 120.0
 
 
 class PortAudioPlayer:
@@ -139,6 +156,9 @@ class PortAudioPlayer:
         self._path_gen = 0  # the gen of the current track's load
         self._seek_target = 0.0
         self._anchor = 0.0  # source time where playing last (re)started
+        self._speech = SpeechState.IDLE
+        self._speech_gen = 0  # the current speak()'s; a stop or a newer speak moves it on
+        self._speech_published = SpeechState.IDLE
         # device (monitor thread only)
         self._pa: Any = None
         self._stream: Any = None
@@ -205,6 +225,10 @@ class PortAudioPlayer:
     @property
     def output_latency(self) -> float:
         return self._latency
+
+    @property
+    def speech_state(self) -> SpeechState:
+        return self._speech
 
     @property
     def underruns(self) -> int:
@@ -324,6 +348,84 @@ class PortAudioPlayer:
     def reset_volume(self) -> None:
         self.set_volume(self._start_volume)
 
+    # -- talk-back's voice, over the track (stage.py mixes it; the feeder decodes it)
+    def speak(self, path: Path) -> None:
+        with self._lock:
+            if self._device_error is not None:
+                # Nobody would hear them, and they must not start by themselves when the
+                # device comes back: the words are not said (IDLE, as they are).
+                self._speech_lost_locked()
+                unheard = True
+            else:
+                unheard = False
+        if unheard:
+            self._publish_speech()
+            return
+        with self._lock:
+            self._speech_gen += 1
+            self._speech = SpeechState.SPEAKING
+            # The utterance in progress fades out now, not when the new one is decoded: the
+            # newest words replace the old at once (the callback takes this None as "stop").
+            self._stage.voice = None
+            self._stage.voice_run = True
+            self._stage.speech_on = True
+            self._feeder.post(("speak", self._speech_gen, Path(path)))
+        self._publish_speech()
+
+    def stop_speaking(self) -> None:
+        with self._lock:
+            self._speech_gen += 1  # an utterance still being decoded is never heard
+            self._stage.voice = None
+            self._stage.speech_on = False
+            self._speech = SpeechState.IDLE
+        self._publish_speech()
+
+    def pause_speaking(self) -> None:
+        with self._lock:
+            if self._speech == SpeechState.SPEAKING:
+                self._stage.voice_run = False
+                self._speech = SpeechState.PAUSED
+        self._publish_speech()
+
+    def resume_speaking(self) -> None:
+        with self._lock:
+            if self._speech == SpeechState.PAUSED:
+                self._stage.voice_run = True
+                self._speech = SpeechState.SPEAKING
+        self._publish_speech()
+
+    def _utterance_ready(self, gen: int, frames: np.ndarray | None, complete: bool = True) -> bool:
+        """From the feeder: the decoded words so far (None: they could not be read). False
+        when they are not wanted any more (stopped, or replaced): decoding them can stop."""
+        with self._lock:
+            if gen != self._speech_gen:
+                return False
+            if frames is None:
+                self._speech = SpeechState.IDLE
+                self._stage.speech_on = False
+            else:
+                # The hand-over: one reference assigned; the callback only ever reads it.
+                self._stage.voice = Utterance(gen, frames, complete)
+        self._publish_speech()
+        return frames is not None
+
+    def _speech_lost_locked(self) -> None:
+        """The device went (or never came): the words end. When it comes back they do not
+        start again by themselves, as a track does not."""
+        self._speech_gen += 1
+        self._stage.voice = None
+        self._stage.speech_on = False
+        self._speech = SpeechState.IDLE
+
+    def _publish_speech(self) -> None:
+        with self._lock:
+            state = self._speech
+            if state == self._speech_published:
+                return
+            self._speech_published = state
+        log.debug("speech %s", state)
+        self._emit("on_speech", state)
+
     def add_listener(self, listener: PlayerListener) -> None:
         self._listeners.add(listener)
 
@@ -426,6 +528,7 @@ class PortAudioPlayer:
         last_progress = 0.0
         started = 0.0
         ended_seen_at: float | None = None
+        said_seen_at: float | None = None
         last_position = 0.0
         reported_underruns = 0
         last_underrun_log = -10.0
@@ -453,6 +556,7 @@ class PortAudioPlayer:
                         self._device_lost(reason)
                         next_retry = time.monotonic() + min(0.5, self._retry_seconds)
             ended_seen_at = self._check_ended(now, ended_seen_at)
+            said_seen_at = self._check_said(now, said_seen_at)
             if now - last_position >= MONITOR_PERIOD * 0.9:
                 with self._lock:
                     playing = self._logical == PlayerState.PLAYING and self._current_state() == PlayerState.PLAYING
@@ -464,7 +568,8 @@ class PortAudioPlayer:
                 log.warning("audio output underruns: %d so far (gaps in the sound)", underruns)
                 reported_underruns, last_underrun_log = underruns, now
             with self._lock:
-                busy = self._logical == PlayerState.PLAYING or self._stream is None
+                busy = (self._logical == PlayerState.PLAYING or self._stream is None
+                        or self._speech != SpeechState.IDLE)
             # A plain sleep: Event.wait makes a new lock at every call, and close() can
             # wait one period.
             time.sleep(MONITOR_PERIOD if busy else MONITOR_IDLE_PERIOD)
@@ -523,6 +628,26 @@ class PortAudioPlayer:
         self._emit("on_position", duration)
         self._publish_state()
         self._emit("on_ended")
+        return None
+
+    def _check_said(self, now: float, seen_at: float | None) -> float | None:
+        """Speech heard to its end: IDLE once its last frames have reached the ear."""
+        stage = self._stage
+        with self._lock:
+            said = self._speech == SpeechState.SPEAKING and stage.voice_ended_gen == self._speech_gen
+        if not said:
+            return None
+        if seen_at is None:
+            return now
+        if now - seen_at < self._latency:
+            return seen_at
+        with self._lock:
+            if not (self._speech == SpeechState.SPEAKING and stage.voice_ended_gen == self._speech_gen):
+                return None
+            self._speech = SpeechState.IDLE
+            stage.voice = None
+            stage.speech_on = False
+        self._publish_speech()
         return None
 
     def _try_open(self) -> bool:
@@ -603,6 +728,8 @@ class PortAudioPlayer:
             self._stage.run = False
             if self._logical == PlayerState.PLAYING:
                 self._logical = PlayerState.PAUSED
+            self._speech_lost_locked()
+        self._publish_speech()
         if first:
             log.warning("audio output unavailable: %s (retrying every %.0f s)", message, self._retry_seconds)
             self._emit("on_error", error)
@@ -621,6 +748,8 @@ class PortAudioPlayer:
             self._stage.run = False
             if self._logical == PlayerState.PLAYING:
                 self._logical = PlayerState.PAUSED
+            self._speech_lost_locked()
+        self._publish_speech()
         self._emit("on_error", error)
         self._publish_state()
         self._close_device(stream, pa)
@@ -676,6 +805,71 @@ def raise_thread_priority() -> str:
     except OSError:
         return ("normal priority (the station may raise it with LimitRTPRIO=20 or "
                 "LimitNICE=-10 in its systemd unit)")
+
+
+# The first part of an utterance handed to the callback: decoded and resampled in a few ms,
+# so the words start without waiting for the rest (a screen's summary takes the resampler
+# about 40 ms a second of speech on these cores, more when they are busy); each next part is
+# twice the last, so it is ready long before the callback gets to it.
+FIRST_SPEECH_FRAMES = 2048
+
+
+def utterance_parts(path: Path, out_rate: int) -> Iterator[tuple[np.ndarray, bool]]:
+    """Talk-back's words at the output rate and format, as growing views of one buffer:
+    (frames so far, complete). Each view's frames are final: the callback may read them while
+    the next part is made. Peak-limited to SPEECH_PEAK (so a ducked track under them keeps
+    the mix in range) and faded over their last few ms (words that end abruptly do not
+    click). Raises DecodeError before the first part."""
+    reader = open_reader(path)
+    try:
+        frames_in = min(reader.frames, int(MAX_SPEECH_SECONDS * reader.samplerate))
+        if frames_in < reader.frames:
+            log.warning("talk-back's words are longer than %.0f s: cut short (%s)",
+                        MAX_SPEECH_SECONDS, Path(path).name)
+        # Reading a short WAV whole takes well under a millisecond: its peak is known up front.
+        source = np.array(reader.read(frames_in), np.float32)[:, :2]
+        rate = reader.samplerate
+    finally:
+        reader.close()
+    peak = float(np.abs(source).max()) if len(source) else 0.0
+    if peak > SPEECH_PEAK:
+        source *= SPEECH_PEAK / peak
+    total = output_frames(len(source), rate, out_rate)
+    out = np.zeros((total, CHANNELS), np.float32)
+    fade = min(total, int(round(VOICE_FADE_SECONDS * out_rate)))
+    fade_gain = np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
+    # Resampled in the source's own channels (mono, mostly: half the work), then doubled.
+    resampler = Resampler(rate, out_rate, channels=source.shape[1])
+    if total == 0:
+        yield out, True  # nothing to say: said at once
+        return
+    done, at, step = 0, 0, FIRST_SPEECH_FRAMES
+    while done < total:
+        chunk = source[at:at + step]
+        at += len(chunk)
+        made = resampler.push(chunk)
+        if at >= len(source):
+            tail = resampler.flush()
+            made = np.concatenate([made, tail]) if len(tail) else made
+        made = to_stereo(made)[:total - done]
+        # The resampler may overshoot the limit by a little: clip, so |x| <= SPEECH_PEAK.
+        np.clip(made, -SPEECH_PEAK, SPEECH_PEAK, out=out[done:done + len(made)])
+        done += len(made)
+        step *= 2
+        complete = at >= len(source)
+        if complete:
+            done = total
+            out[total - fade:] *= fade_gain
+            yield out, True
+            return
+        # The last few ms are faded once the end is there: hold them back till then.
+        yield out[:min(done, total - fade)], False
+
+
+def decode_utterance(path: Path, out_rate: int) -> np.ndarray:
+    """The whole of utterance_parts(): what the callback reads once it is all there."""
+    parts = list(utterance_parts(path, out_rate))
+    return parts[-1][0] if parts else np.zeros((0, CHANNELS), np.float32)
 
 
 class _Feeder(threading.Thread):
@@ -736,6 +930,8 @@ class _Feeder(threading.Thread):
                         continue
                     if cmd[0] == "load" and any(c[0] == "load" for c in later):
                         continue
+                    if cmd[0] == "speak" and any(c[0] == "speak" for c in later):
+                        continue  # replaced before it was decoded: never heard
                     self._do(cmd)
             if self._wants_to_feed():
                 self._feed()
@@ -768,10 +964,28 @@ class _Feeder(threading.Thread):
             _, gen, seconds = cmd
             if self.reader is not None:
                 self._start_segment(gen, seconds)
+        elif kind == "speak":
+            _, gen, path = cmd
+            self._speak(gen, path)
         elif kind == "rate":
             _, rate, done = cmd
             self._switch_rate(rate)
             done.set()
+
+    def _speak(self, gen: int, path: Path) -> None:
+        """Decode the words part by part, handing each to the callback as it is made; stop
+        as soon as they are not wanted (a newer speak() or a stop)."""
+        player = self.player
+        try:
+            for frames, complete in utterance_parts(path, player._stage.rate):
+                if not player._utterance_ready(gen, frames, complete):
+                    return
+        except DecodeError as exc:
+            log.warning("talk-back's words cannot be read: %s", exc)
+            player._utterance_ready(gen, None)
+        except Exception:  # whatever the file holds, the feeder (the track's too) goes on
+            log.exception("talk-back's words could not be decoded: %s", path)
+            player._utterance_ready(gen, None)
 
     def _switch_rate(self, rate: int) -> None:
         """Only while no stream runs: a new ring at the new rate, refilled where we were."""
@@ -785,6 +999,10 @@ class _Feeder(threading.Thread):
             player._gen += 1
             gen = player._gen
             player._seek_target = position
+            # Words decoded at the old rate are not heard at the new one: they end here.
+            player._speech_gen += 1
+            player._speech = SpeechState.IDLE
+        player._publish_speech()
         self.resampler = None
         if self.reader is not None:
             self._start_segment(gen, position)

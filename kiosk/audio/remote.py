@@ -35,6 +35,7 @@ from kiosk.audio.api import (
     PlayerErrorKind,
     PlayerListener,
     PlayerState,
+    SpeechState,
     call_now,
     engine_options,
 )
@@ -70,6 +71,7 @@ class EngineSnapshot:
     calls: int = 0  # callbacks so far
     rendered: int = 0  # frames rendered so far
     rate: int = 0  # the output rate in Hz
+    speech: SpeechState = SpeechState.IDLE  # talk-back's voice
 
 
 # ------------------------------------------------------------------------------ the child
@@ -104,7 +106,7 @@ def _child_main(conn: multiprocessing.connection.Connection, engine_kwargs: dict
             volume=player.volume, underruns=player.underruns, device=player.device_label,
             latency=player.output_latency, at=time.monotonic(), ring_underruns=stage.underruns,
             xruns=stage.xruns, priority=player.priority, calls=stage.calls,
-            rendered=stage.frames_rendered, rate=stage.rate)
+            rendered=stage.frames_rendered, rate=stage.rate, speech=player.speech_state)
 
     # Events cross the pipe as the API's own types (PlayerState, PlayerError, EngineSnapshot):
     # pickled, and rebuilt as the same types on the other side.
@@ -122,6 +124,9 @@ def _child_main(conn: multiprocessing.connection.Connection, engine_kwargs: dict
         def on_error(self, error: PlayerError) -> None:
             send(("event", "on_error", (error,), snapshot()))
 
+        def on_speech(self, state: SpeechState) -> None:
+            send(("event", "on_speech", (state,), snapshot()))
+
     player.add_listener(Forward())
     opened = player.wait_ready(10.0)
     # A full garbage collection walks every object while holding the GIL (5-9 ms here for
@@ -130,7 +135,8 @@ def _child_main(conn: multiprocessing.connection.Connection, engine_kwargs: dict
     gc.freeze()
     send(("ready", opened, snapshot()))
     allowed = {"load", "play", "pause", "resume", "stop", "seek", "skip", "set_volume",
-               "reset_volume", "close", "snapshot", "restore"}
+               "reset_volume", "close", "snapshot", "restore",
+               "speak", "stop_speaking", "pause_speaking", "resume_speaking"}
     try:
         while True:
             try:
@@ -244,8 +250,11 @@ class RemotePlayer:
         log.error("the audio engine process stopped (exit code %s); starting a new one", code)
         with self._lock:
             was = self._snap.state
+            was_speaking = self._snap.speech != SpeechState.IDLE
             self._dead = (was, self.position, self.volume)
-            self._snap = replace(self._snap, state=PlayerState.ERROR, at=time.monotonic())
+            # The words went with the engine: a new one starts with nothing to say.
+            self._snap = replace(self._snap, state=PlayerState.ERROR, speech=SpeechState.IDLE,
+                                 at=time.monotonic())
         for waiter in list(self._replies.values()):
             waiter[1].append("the audio engine process stopped")
             waiter[0].set()
@@ -257,6 +266,8 @@ class RemotePlayer:
                                            "restarting it"))
         if was != PlayerState.ERROR:
             self._emit("on_state", PlayerState.ERROR)
+        if was_speaking:
+            self._emit("on_speech", SpeechState.IDLE)
         threading.Thread(target=self._restart, name="audio-restart", daemon=True).start()
 
     def _restart(self) -> None:
@@ -366,6 +377,23 @@ class RemotePlayer:
 
     def stop(self) -> None:
         self._call("stop")
+
+    @property
+    def speech_state(self) -> SpeechState:
+        return self._snap.speech
+
+    def speak(self, path: Path) -> None:
+        # The child decodes the file (on its feeder thread): only the path crosses the pipe.
+        self._call("speak", str(path))
+
+    def stop_speaking(self) -> None:
+        self._call("stop_speaking")
+
+    def pause_speaking(self) -> None:
+        self._call("pause_speaking")
+
+    def resume_speaking(self) -> None:
+        self._call("resume_speaking")
 
     def seek(self, seconds: float) -> None:
         self._call("seek", float(seconds))

@@ -16,6 +16,7 @@ from kiosk.audio.api import (
     PlayerErrorKind,
     PlayerListener,
     PlayerState,
+    SpeechState,
     call_now,
 )
 
@@ -29,6 +30,7 @@ class UnavailablePlayer:
         self.duration = 0.0
         self.volume = 0.0
         self.volume_cap = 0.0
+        self.speech_state = SpeechState.IDLE
 
     def load(self, path: Path, duration: float | None = None, gain: float = 1.0) -> None:
         self.duration = duration or 0.0
@@ -55,6 +57,18 @@ class UnavailablePlayer:
         pass
 
     def reset_volume(self) -> None:
+        pass
+
+    def speak(self, path: Path) -> None:
+        pass  # nothing to say it with: the words stay unsaid (IDLE), as the screen shows
+
+    def stop_speaking(self) -> None:
+        pass
+
+    def pause_speaking(self) -> None:
+        pass
+
+    def resume_speaking(self) -> None:
         pass
 
     def add_listener(self, listener: PlayerListener) -> None:

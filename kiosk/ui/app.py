@@ -19,7 +19,7 @@ from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, St
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
-from kiosk.audio.api import PlayerState, call_now
+from kiosk.audio.api import PlayerState, SpeechState, call_now
 from kiosk.audio.loudness import track_gain
 from kiosk.audio.unavailable import UnavailablePlayer
 from kiosk.memory import give_back_freed_memory
@@ -486,7 +486,9 @@ class KioskApp(App):
         part_way = (playback.state == PlayerState.PAUSED
                     and 0 < playback.position < playback.duration)
         action = self.idle.tick(at_rest=self.current_screen == "attract",
-                                playing=playback.playing or self.talk_back.speaking,
+                                # Words in the headphones: the visitor is listening, not gone
+                                # (paused words are not: a visitor who left them is gone).
+                                playing=playback.playing or playback.speech == SpeechState.SPEAKING,
                                 paused_part_way=part_way)
         if action is IdleAction.ASK:
             self._ask_still_there()
@@ -517,16 +519,18 @@ class KioskApp(App):
 
     def play_in_headphones(self, path: Path, duration: float | None, *,
                            over_playing: bool = False) -> bool:
-        """A prompt or talk-back's utterance through the engine (PlayerModel.play_prompt),
-        with the visit's play set aside from the play counter meanwhile."""
-        if over_playing and self.playback.prompting:
-            # Replacing the utterance in progress: the play is set aside already, and put
-            # back when this one ends.
-            return self.playback.play_prompt(path, duration, over_playing=True)
+        """Words in the headphones, through the station's own engine and inside its cap.
+
+        `over_playing` (talk-back's, which the visitor asked for): in the engine's speech
+        voice (PlayerModel.speak), over whatever plays; an exercise goes on lowered and
+        comes back up, its play counted as ever; the newest words replace the ones in
+        progress. Otherwise (a prompt: "Still there?") the visit's track is set aside for
+        it (PlayerModel.play_prompt), and from the play counter meanwhile."""
+        if over_playing:
+            return self.playback.speak(path)
         plays = self.services.plays
         saved = plays.set_aside()
-        if not self.playback.play_prompt(path, duration, then=lambda: plays.put_back(saved),
-                                         over_playing=over_playing):
+        if not self.playback.play_prompt(path, duration, then=lambda: plays.put_back(saved)):
             plays.put_back(saved)
             return False
         return True

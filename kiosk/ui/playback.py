@@ -19,7 +19,7 @@ from kivy.clock import Clock
 from kivy.event import EventDispatcher
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 
-from kiosk.audio.api import Player, PlayerError, PlayerErrorKind, PlayerState
+from kiosk.audio.api import Player, PlayerError, PlayerErrorKind, PlayerState, SpeechState
 from kiosk.ui.worker import DeliveredThrough
 
 __all__ = ["BANNERS", "PlayerModel", "clock_dispatch", "trouble_banner"]
@@ -79,6 +79,11 @@ class PlayerModel(EventDispatcher):
     # A spoken prompt is in the headphones ("Still there?"): the visit's track is set aside,
     # and everything above stays as it was (play_prompt).
     prompting = BooleanProperty(False)
+    # Talk-back's voice, as the engine last reported it (speak()): over the track, which
+    # plays on lowered while the words are SPEAKING. `speaking`: words in progress (SPEAKING
+    # or PAUSED), for a control that hushes or pauses them.
+    speech = ObjectProperty(SpeechState.IDLE, baseclass=SpeechState)
+    speaking = BooleanProperty(False)
 
     __events__ = ("on_trouble", "on_finished", "on_recovered")
 
@@ -174,29 +179,62 @@ class PlayerModel(EventDispatcher):
             self.prompting = False  # the prompt goes with the visit: nothing to put back
             self._then = None
             clock_dispatch(self._unmute)
+        if self.speaking:
+            self.stop_speaking()  # nothing said for the last visitor goes on for the next
         self._track = None
         self.stop()
         self._guard(self.player.reset_volume)
         self.volume = float(self.player.volume)
 
+    # -- talk-back's words, over the track ------------------------------------------------
+    def speak(self, path: Path) -> bool:
+        """Say `path` (a short WAV) in the headphones through the engine's speech voice, at
+        the visitor's volume: the track (playing or not) is not touched, a playing one goes
+        on lowered and comes back up after; the words in progress are replaced. False (and
+        nothing done) while the engine is in trouble: nobody would hear them."""
+        if self.state == ERROR:
+            return False
+        if not self._guard(lambda: self.player.speak(path)):
+            return False
+        self._show_speech(SpeechState.SPEAKING)  # the engine's event confirms it
+        log.info("talk-back's words are in the headphones: %s", path.name)
+        return True
+
+    def stop_speaking(self) -> None:
+        if self._guard(self.player.stop_speaking):
+            self._show_speech(SpeechState.IDLE)
+
+    def pause_speaking(self) -> None:
+        if self.speech == SpeechState.SPEAKING and self._guard(self.player.pause_speaking):
+            self._show_speech(SpeechState.PAUSED)
+
+    def resume_speaking(self) -> None:
+        if self.speech == SpeechState.PAUSED and self._guard(self.player.resume_speaking):
+            self._show_speech(SpeechState.SPEAKING)
+
+    def pause_or_resume_speaking(self) -> None:
+        if self.speech == SpeechState.SPEAKING:
+            self.pause_speaking()
+        elif self.speech == SpeechState.PAUSED:
+            self.resume_speaking()
+
+    def _show_speech(self, state: SpeechState) -> None:
+        self.speech = state
+        self.speaking = state != SpeechState.IDLE
+
+    def engine_speech(self, state: SpeechState) -> None:
+        self._show_speech(SpeechState(state))
+
     # -- a prompt in the headphones ---------------------------------------------------------
     def play_prompt(self, path: Path, duration: float | None,
-                    then: Callable[[], None] | None = None, *, over_playing: bool = False) -> bool:
+                    then: Callable[[], None] | None = None) -> bool:
         """Plays `path` (a short spoken prompt) in the headphones at the visitor's volume,
         with the visit's track set aside. When the prompt ends, or end_prompt() cuts it short,
         the track is loaded back at the same place, and `then` runs. Nothing on screen changes
         meanwhile: the Play button, the position and the volume stay the visit's. False (and
         nothing done) while playing or in trouble: the visitor is listening, or would not
-        hear it.
-
-        `over_playing` (talk-back's utterances, which the visitor asked for): a playing track
-        is set aside too and plays on after; a prompt in the headphones is replaced by this
-        one (its `then` still runs when this one ends; this `then` is not taken)."""
-        if self.prompting and over_playing:
-            return (self._guard(lambda: self.player.load(path, duration))
-                    and self._guard(self.player.play))
-        if (self.prompting or self._muted or self.state == ERROR
-                or (self.state == PLAYING and not over_playing)):
+        hear it. (Talk-back's words go over the track instead: speak().)"""
+        if self.prompting or self._muted or self.state == ERROR or self.state == PLAYING:
             return False
         self._aside = (self.state, float(self.live_position()))
         self._then = then
@@ -222,8 +260,6 @@ class PlayerModel(EventDispatcher):
             # the model shows PAUSED (or ENDED) still, and toggle() plays on from there.
             self._guard(lambda: self.player.load(*track))
             self._guard(lambda: self.player.seek(0.0 if state == ENDED else position))
-            if state == PLAYING:  # talk-back spoke over it: it plays on
-                self._guard(self.player.play)
         else:
             self._guard(self.player.stop)
         self._guard(lambda: self.player.set_volume(volume))
@@ -343,3 +379,6 @@ class _Listener:
 
     def on_error(self, error: PlayerError) -> None:
         self.model.engine_error(error)
+
+    def on_speech(self, state: SpeechState) -> None:
+        self.model.engine_speech(state)

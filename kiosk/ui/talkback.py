@@ -5,8 +5,8 @@ The words come from the screens (each client screen's `spoken_summary()`) and fr
 controls (`spoken_label()`), in the screen's language; kiosk/speech.py turns them into
 sound on a thread of talk-back's own (a first utterance takes espeak-ng a tenth of a
 second or more, and a catalogue question must never wait behind it), and the station's
-own engine plays them (KioskApp.play_in_headphones): the newest replaces the one in
-progress.
+own engine plays them in its speech voice (KioskApp.play_in_headphones), over a playing
+exercise, which is lowered meanwhile: the newest replaces the one in progress.
 
 `[accessibility] talk_back`: true, on for every visitor; "offer", the attract screen says
 every half minute how to turn it on (touch and hold anywhere for three seconds); false,
@@ -100,7 +100,6 @@ class TalkBack:
         self._deadline: Any = None
         self._offering: Any = None
         self._ring: Any = None
-        self._speaking_until = 0.0
         self._peeked_from: Any = NOT_PEEKING  # the focus before a finger's peek, until it is kept
 
     @property
@@ -214,11 +213,6 @@ class TalkBack:
 
         Clock.schedule_once(read, 0.15)
 
-    @property
-    def speaking(self) -> bool:
-        """Words are in the headphones: the visitor is listening, not gone (the idle reset)."""
-        return time.monotonic() < self._speaking_until
-
     # -- touches --------------------------------------------------------------------------------
     def _down(self, _window: Any, touch: Any) -> bool:
         if touch.is_mouse_scrolling:
@@ -326,9 +320,9 @@ class TalkBack:
             if self.focus is not None and adjust(self.focus, direction):
                 Clock.schedule_once(lambda _dt: self._say_focus_again(), 0.1)
             elif direction > 0:
-                self.say_again()
+                self.repeat()
             else:
-                self.hush()
+                self.pause_or_resume()
         elif g is Gesture.HOLD:
             self._therapist_corner(read)
 
@@ -452,15 +446,6 @@ class TalkBack:
         self.rate = max(RATE_RANGE[0], min(self.rate + delta, RATE_RANGE[1]))
         self.say(self.app.tr("talk.rate_now", n=self.rate))
 
-    def say_again(self) -> None:
-        if self.said:
-            self.say(self.said[-1])
-
-    def hush(self) -> None:
-        """Stops what is being said (a swipe down); the next touch speaks again."""
-        self._asked += 1
-        self.app.playback.end_prompt()
-
     def say(self, text: str, force: bool = False) -> None:
         text = " ".join(text.split())
         if not (self.on or force) or not text:
@@ -486,13 +471,29 @@ class TalkBack:
             if not isinstance(made, tuple) or asked != self._asked:
                 return  # nothing to say, or something newer was asked for
             if self.app.play_in_headphones(*made, over_playing=True):
-                self._speaking_until = time.monotonic() + made[1]
                 self.said.append(text)
                 self.said_count += 1
                 log.info("talk-back is speaking (%d words)", len(text.split()))
 
         self._voice.submit(job, done)
 
+    def hush(self) -> None:
+        """Stop speaking now; words still being made are never said."""
+        if not self.on:
+            return
+        self._asked += 1
+        self.app.playback.stop_speaking()
+
+    def pause_or_resume(self) -> None:
+        """Hold the words where they are, or go on from there."""
+        if not self.on:
+            return
+        self.app.playback.pause_or_resume_speaking()
+
+    def repeat(self) -> None:
+        """Say the last thing said again, from its start (from the cache: no new synthesis)."""
+        if self.on and self.said:
+            self.say(self.said[-1])
 
 def in_sentences(parts: Iterable[str]) -> str:
     """Items read one after another, each its own sentence (none ending "ready:.")."""

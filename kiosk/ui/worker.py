@@ -16,7 +16,7 @@ from typing import Any
 
 from kivy.clock import Clock
 
-from kiosk.audio.api import Dispatch, ListenerSet, PlayerListener, PlayerState
+from kiosk.audio.api import Dispatch, ListenerSet, PlayerListener, PlayerState, SpeechState
 
 log = logging.getLogger(__name__)
 
@@ -105,3 +105,6 @@ class DeliveredThrough:
 
     def on_error(self, error: object) -> None:
         self._events.emit("on_error", error)
+
+    def on_speech(self, state: SpeechState) -> None:
+        self._events.emit("on_speech", state)

@@ -227,3 +227,40 @@ def test_seek_and_skip_clamp(track):
     assert p.position == 0
     p.skip(15)
     assert p.position == 15
+
+
+def test_the_fakes_speech_runs_on_its_clock_over_a_playing_track(track, tmp_path):
+    import numpy as np
+    import soundfile
+
+    from kiosk.audio.api import SpeechState
+    from kiosk.audio.stage import DUCK_GAIN
+
+    words = tmp_path / "words.wav"
+    soundfile.write(str(words), np.zeros(22050, np.float32), 22050)  # 1.0 s
+    p = FakePlayer(speed=0)
+    heard: list[SpeechState] = []
+
+    class Speech(BaseListener):
+        def on_speech(self, state: SpeechState) -> None:
+            heard.append(state)
+
+    p.add_listener(Speech())
+    p.load(track, duration=30)
+    p.play()
+    p.speak(words)
+    assert p.speech_state == SpeechState.SPEAKING and p.track_level == DUCK_GAIN
+    p.advance(0.5)
+    p.pause_speaking()
+    assert p.track_level == 1.0
+    p.advance(5.0)  # paused words stay paused
+    p.resume_speaking()
+    p.advance(0.6)
+    assert p.speech_state == SpeechState.IDLE and p.track_level == 1.0
+    assert p.state == PlayerState.PLAYING and p.position == pytest.approx(6.1)
+    p.speak(words)
+    p.stop_speaking()
+    p.speak(tmp_path / "gone.wav")  # unreadable: nothing said
+    assert heard == [SpeechState.SPEAKING, SpeechState.PAUSED, SpeechState.SPEAKING, SpeechState.IDLE,
+                     SpeechState.SPEAKING, SpeechState.IDLE]
+    assert p.spoken == [words, words]

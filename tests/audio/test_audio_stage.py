@@ -244,3 +244,125 @@ def test_a_new_stream_does_not_finish_the_fade_the_lost_one_cut_short():
     stage.run = True  # the client presses play again: back with a fade in
     out = render(stage, 256)
     assert out[0, 0] < out[FADE, 0]
+
+
+# -- talk-back's voice, mixed over the track --------------------------------------------
+from kiosk.audio.stage import DUCK_GAIN, Utterance  # noqa: E402
+
+
+def speaking_stage(volume: float = 0.5, cap: float = 1.0) -> OutputStage:
+    stage = make(capacity=40000, cap=cap, volume=volume)
+    stage.run = True
+    return stage
+
+
+def say(stage: OutputStage, gen: int, frames: np.ndarray) -> None:
+    """What the player does: words asked for, then the decoded utterance handed over."""
+    stage.speech_on = True
+    stage.voice_run = True
+    stage.voice = Utterance(gen, frames)
+
+
+def test_speech_is_mixed_over_a_ducked_track_that_keeps_its_pace():
+    stage = speaking_stage()
+    start_segment(stage, 1, ramp_source(30000, 0.4))
+    render(stage, 1000)
+    assert render(stage, 64)[-1, 0] == round(0.4 * 0.5 * 32768)
+    words = np.full((3000, 2), 0.2, np.float32)
+    read_before = stage.ring.read_index
+    say(stage, 1, words)
+    out = render(stage, 6000)
+    assert stage.ring.read_index - read_before == 6000, "the track kept playing under the words"
+    duck_frames = int(np.ceil(stage.duck_frames * (1 - DUCK_GAIN)))
+    # Once the duck is down and the words' fade in is done: track ducked plus words.
+    steady = out[duck_frames + 10:2900, 0].astype(float)
+    expected = (0.4 * DUCK_GAIN + 0.2) * 0.5 * 32768
+    assert np.allclose(steady, expected, atol=1.5)
+    # After the words the track comes back up to full, gradually.
+    assert stage.voice_ended_gen == 1
+    assert out[-1, 0] == round(0.4 * 0.5 * 32768)
+    rise = out[3000:3000 + duck_frames + 64, 0].astype(int)  # from the next block on
+    assert (np.diff(rise) >= 0).all() and np.diff(rise).max() < 60, "a ramp, not a step"
+    assert rise[-1] > 0.95 * 0.4 * 0.5 * 32768
+
+
+def test_a_new_utterance_replaces_the_one_in_progress_after_a_short_fade():
+    stage = speaking_stage(volume=1.0)
+    say(stage, 1, np.full((5000, 2), 0.3, np.float32))
+    first = render(stage, 1024)
+    assert first[-1, 0] == round(0.3 * 32768)
+    say(stage, 2, np.full((5000, 2), -0.3, np.float32))
+    out = render(stage, 1024)
+    fade = stage.voice_fade_frames
+    assert (out[:fade, 0] >= 0).all(), "the first fades out first"
+    assert (out[fade + 1:, 0] <= 0).all(), "then only the second is heard"
+    assert out[-1, 0] == round(-0.3 * 32768)
+    assert np.abs(np.diff(out[:, 0].astype(int))).max() < 0.3 * 32768 / fade * 2 + 2
+
+
+def test_stop_and_pause_fade_and_pause_keeps_its_place():
+    stage = speaking_stage(volume=1.0)
+    words = np.linspace(0.1, 0.5, 20000, dtype=np.float32)[:, None].repeat(2, axis=1)
+    say(stage, 1, words)
+    render(stage, 1024)
+    stage.voice_run = False
+    out = render(stage, 1024)
+    fade = stage.voice_fade_frames
+    assert not out[fade + 1:].any(), "paused: silent after the fade"
+    held = stage.voice_pos
+    render(stage, 4096)
+    assert stage.voice_pos == held, "a pause keeps its place"
+    stage.voice_run = True
+    out = render(stage, 1024)
+    assert out[-1, 0] == round(float(words[held + 1024 - 1, 0]) * 32768)
+    stage.voice = None
+    stage.speech_on = False
+    out = render(stage, 1024)
+    assert not out[fade + 1:].any(), "stopped within the fade"
+
+
+def test_the_mix_never_exceeds_the_cap():
+    cap = 0.5
+    stage = speaking_stage(volume=0.9, cap=cap)
+    start_segment(stage, 1, np.full((30000, 2), 1.0, np.float32))
+    render(stage, 2048)
+    say(stage, 1, np.full((8000, 2), 0.82, np.float32))
+    out = render(stage, 12000)
+    assert np.abs(out.astype(int)).max() <= cap * 32768 + 1
+
+
+def test_speech_does_not_allocate_in_the_callback():
+    import tracemalloc
+
+    stage = speaking_stage()
+    start_segment(stage, 1, ramp_source(30000))
+    say(stage, 1, np.full((30000, 2), 0.1, np.float32))
+    out = np.zeros((512, 2), np.int16)
+    for _ in range(5):
+        stage.render(out)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _ in range(40):
+        stage.render(out)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename") if s.size_diff > 0)
+    assert grown < 4096, f"render allocated {grown} bytes that stayed"
+
+
+def test_more_of_the_same_words_goes_on_where_it_was():
+    """The feeder hands the words over in growing parts (same gen): no restart, no gap."""
+    stage = speaking_stage(volume=1.0)
+    words = np.linspace(-0.5, 0.5, 6000, dtype=np.float32)[:, None].repeat(2, axis=1)
+    stage.speech_on = True
+    stage.voice = Utterance(1, words[:1000], False)
+    first = render(stage, 960)
+    stage.voice = Utterance(1, words[:3000], False)
+    second = render(stage, 1920)
+    stage.voice = Utterance(1, words, True)
+    rest = render(stage, 3200)
+    out = np.concatenate([first, second, rest])[:6000, 0].astype(int)
+    expected = np.rint(words[:, 0] * 32768).astype(int)
+    fade = stage.voice_fade_frames
+    assert np.abs(out[fade:] - expected[fade:]).max() <= 1
+    assert stage.voice_gaps == 0 and stage.voice_ended_gen == 1
