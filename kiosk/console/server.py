@@ -829,6 +829,10 @@ class ConsoleServer(LoopThread):
             return await self._exercises(request, w["exercises.not_found"], 404)
         if request.query.get("added") and not notice:
             notice = w["review.added"].format(title=variant.title)
+            job = self._jobs.last_added(variant.exercise_id, variant.lang)
+            phone = job.result.imported.phone_copies.get((variant.exercise_id, variant.lang)) if job else None
+            if phone is not None:  # what a client's phone will get, and why (as kiosk add says)
+                notice += " " + w["review.phone"].format(what=phone.describe())
         rows = []
         for n, (cue, placed) in enumerate(zip(variant.cues, variant.placements, strict=True)):
             uncertain = variant.timed and placed.uncertain

@@ -166,3 +166,14 @@ class Jobs:
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             return self._jobs.get(job_id)
+
+    def last_added(self, exercise_id: str, lang: str) -> Job | None:
+        """The newest finished add of this exercise in this language, if one is still kept."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in reversed(jobs):
+            r = job.result
+            if (job.done and job.kind != "pack" and r is not None
+                    and (r.exercise_id, r.lang) == (exercise_id, lang)):
+                return job
+        return None

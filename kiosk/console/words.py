@@ -54,6 +54,7 @@ EN_GB: dict[str, str] = {
     "review.untimed_intro": ("These passages have no times: the screen shows them in order "
                              "without highlighting. Setting a start here makes the read-along timed."),
     "review.added": "\u201c{title}\u201d is added. Please check the passages below.",
+    "review.phone": "For phones: {what}.",
     "review.start": "Starts at",
     "review.passage": "Passage",
     "review.how": "How sure",

@@ -115,6 +115,7 @@ def test_an_upload_is_added_timed_and_listed(added):
 
     status, _h, page = b.get(review)
     assert status == 200 and "“Three breaths” is added" in page
+    assert "For phones: kept the MP3 (phones play it)." in page  # as kiosk add says it
     rows = passages(page)
     assert len(rows) == 11 and [r[0] for r in rows] == [str(n) for n in range(1, 12)]
     shipped = parse_vtt((THREE / "en-GB.vtt").read_text(encoding="utf-8"))
