@@ -4,9 +4,10 @@ and the CPU a spoken screen costs the station against espeak-ng speaking the sam
 The station runs in this process (Kivy under Xvfb, the real engine in its own process) on
 the paced file-backed sound device of the tests (tests/audio_device.py), with
 `[accessibility] talk_back = true`. Each trial: the station is cleared (attract speaks; we
-wait for quiet), then a finger touches the attract screen; on release it opens browse, which
-speaks "Choose an exercise. N exercises." Measured: release -> the first sample above the
-noise floor written to the device's file (ALSA's file plugin writes what PortAudio hands
+wait for quiet), then a finger lands on the attract screen's words, which talk-back speaks
+as the finger lands (its "peek", kiosk/ui/talkback_gestures.py), as it does for anything
+touched. Measured: the finger down -> the first sample above the noise floor written to the
+device's file (ALSA's file plugin writes what PortAudio hands
 the device, as it goes), found by a thread that reads the file every 2 ms.
 
 Warm: the words are in talk-back's cache (a screen heard before). Cold: the cache emptied
@@ -16,8 +17,8 @@ Peer: espeak-ng alone speaking the same words to the same device (`espeak-ng -v 
 160 TEXT`, its own audio output through ALSA's default), spawn -> first sample.
 
 CPU: the station's process (the UI, this process) plus its engine's process (read from
-/proc) plus the espeak-ng it runs (children, once waited for), from `say()` of the browse
-screen's words until the engine reports them said; less what the station uses idle over the
+/proc) plus the espeak-ng it runs (children, once waited for), from `say()` of the touched
+words until the engine reports them said; less what the station uses idle over the
 same time (measured in the same run: the engine's stream runs, and the screen is drawn,
 whether it speaks or not). The device watcher is stopped meanwhile: its polling is not the
 station's. Warm (words cached: mixing only) and cold (espeak-ng makes them first). Peers:
@@ -206,10 +207,9 @@ def run(tmp: Path, device: Any, trials: int) -> int:
             raise SystemExit("the audio engine did not open the paced sound device")
         wait_for(lambda: bool(app.talk_back.said), EventLoop, 30, "the welcome")
         welcome = app.talk_back.said[-1]
-        app.begin()  # off attract, so that each clearing of the station comes back to it
-        wait_for(lambda: app.talk_back.said[-1] != welcome, EventLoop, 30, "browse's words")
         for n in range(trials * 2):
             cache_cold = n % 2 == 1
+            app.go("browse")  # off attract, so that the clearing comes back to it, and speaks it
             app.talk_back.said.clear()
             app.reset_session()
             wait_for(lambda: bool(app.talk_back.said), EventLoop, 30, "the welcome")
@@ -225,19 +225,16 @@ def run(tmp: Path, device: Any, trials: int) -> int:
                 shutil.rmtree(settings.speech_cache_dir, ignore_errors=True)
             x, y = app.root.width / 2, app.root.height / 2
             touch = UnitTestTouch(x, y)
-            touch.touch_down()
-            end = time.perf_counter() + 0.05
-            while time.perf_counter() < end:
-                EventLoop.idle()
             onset.arm()
-            released = time.perf_counter()
-            touch.touch_up()
-            wait_for(lambda: onset.heard() is not None, EventLoop, 10, "the browse screen's words")
+            pressed = time.perf_counter()
+            touch.touch_down()
+            wait_for(lambda: onset.heard() is not None, EventLoop, 10, "the touched words")
             heard = onset.heard()
             assert heard is not None
-            (cold if cache_cold else warm).append(heard - released)
-            wait_for(lambda: app.talk_back.said[-1] != welcome, EventLoop, 10, "browse's words")
+            (cold if cache_cold else warm).append(heard - pressed)
+            wait_for(lambda: app.talk_back.said[-1] != welcome, EventLoop, 10, "the touched words said")
             text = app.talk_back.said[-1]
+            touch.touch_up()
         onset.stop()
         cpu = measure_cpu(app, settings, EventLoop, text, max(5, trials // 2))
     finally:
@@ -286,14 +283,14 @@ def run(tmp: Path, device: Any, trials: int) -> int:
           f"{os.cpu_count()} cores.\n")
     print("| figure | target | measured | peer | ratio |")
     print("| --- | --- | --- | --- | --- |")
-    print(f"| touch (release) to start of speech at the sound device, p95 (p50), words cached | "
+    print(f"| touch (finger down on words) to start of their speech at the sound device, p95 (p50), words cached | "
           f"<= 300 ms | {p95(warm) * ms:.0f} ms ({sorted(warm)[len(warm) // 2] * ms:.0f} ms) | "
           f"{peer * ms:.0f} ms (espeak-ng alone, spawn to sound) | {p95(warm) / peer:.2f} |")
     print(f"| same, talk-back's cache emptied before each touch (espeak-ng makes the words) | "
           f"<= 300 ms | {p95(cold) * ms:.0f} ms ({sorted(cold)[len(cold) // 2] * ms:.0f} ms) | "
           f"{peer * ms:.0f} ms | {p95(cold) / peer:.2f} |")
     wav, dev = median(to_wav), median(to_device)
-    print(f"| CPU of speaking the browse screen, station (UI + engine) over idle, words cached, median | "
+    print(f"| CPU of speaking the touched words, station (UI + engine) over idle, words cached, median | "
           f"- | {cpu['warm'] * ms:.0f} ms | {dev * ms:.0f} ms (espeak-ng alone to the device) | "
           f"{cpu['warm'] / dev:.2f} |")
     print(f"| same, words made by espeak-ng first (cache emptied), median | - | {cpu['cold'] * ms:.0f} ms | "
